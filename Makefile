@@ -1,0 +1,39 @@
+# Lupa: `make run` starts the whole stack, `make test` runs every test. Both install first.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: install run test lint format bench bench-quick clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml requirements.lock
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	touch $(STAMP)
+
+run: install
+	$(BIN)/lupa run
+
+test: install
+	$(BIN)/pytest
+
+lint: install
+	$(BIN)/ruff check shared services tests benchmarks
+	$(BIN)/ruff format --check shared services tests benchmarks
+	$(BIN)/mypy
+
+format: install
+	$(BIN)/ruff format shared services tests benchmarks
+	$(BIN)/ruff check --fix shared services tests benchmarks
+
+bench: install
+	$(BIN)/python -m benchmarks
+
+bench-quick: install
+	$(BIN)/python -m benchmarks --quick
+
+clean:
+	rm -rf $(VENV) .lupa/test-pg

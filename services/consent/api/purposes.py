@@ -1,0 +1,121 @@
+"""``/v1/purposes``: the purpose catalogue (admin writes; every role may read)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Controller, Response, get, put
+from litestar.di import NamedDependency
+from litestar.params import JSONBody, Parameter
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.consent.domain.purposes import PurposeSpec
+from services.consent.domain.vocabulary import Channel, LegalBasis
+from services.consent.service.purposes import PurposeService
+from shared.auth.guards import requires
+from shared.auth.tokens import Principal
+
+PURPOSE_KEY = Parameter(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$",
+                        description="Lower-case key, e.g. newsletter")
+Text = Annotated[str, msgspec.Meta(min_length=1, max_length=4000)]
+
+
+class LocalisedText(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    fi: Text | None = None
+    sv: Text | None = None
+    en: Text | None = None
+
+    def as_dict(self) -> dict[str, str]:
+        return {k: v for k, v in msgspec.structs.asdict(self).items() if v is not None}
+
+
+class PurposeWrite(msgspec.Struct, forbid_unknown_fields=True):
+    legal_basis: LegalBasis
+    title: LocalisedText
+    channels: Annotated[list[Channel], msgspec.Meta(min_length=1, max_length=5)]
+    description: LocalisedText = msgspec.field(default_factory=LocalisedText)
+    double_opt_in_channels: list[Channel] = msgspec.field(default_factory=list)
+    validity_days: Annotated[int, msgspec.Meta(ge=1, le=3650)] | None = None
+    min_age: Annotated[int, msgspec.Meta(ge=0, le=21)] | None = None
+    sale_or_sharing: bool = False
+    require_renewal: bool = False
+
+    def to_spec(self) -> PurposeSpec:
+        return PurposeSpec(
+            legal_basis=self.legal_basis, title=self.title.as_dict(),
+            description=self.description.as_dict(), channels=tuple(self.channels),
+            double_opt_in_channels=tuple(self.double_opt_in_channels),
+            validity_days=self.validity_days, min_age=self.min_age,
+            sale_or_sharing=self.sale_or_sharing, require_renewal=self.require_renewal)
+
+
+class Purpose(msgspec.Struct):
+    key: str
+    legal_basis: str
+    title: dict[str, str]
+    description: dict[str, str]
+    channels: list[str]
+    double_opt_in_channels: list[str]
+    validity_days: int | None
+    min_age: int | None
+    sale_or_sharing: bool
+    version: int
+    min_accepted_version: int
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Purpose:
+        return cls(
+            key=row["key"], legal_basis=row["legal_basis"], title=row["title"],
+            description=row["description"], channels=list(row["channels"]),
+            double_opt_in_channels=list(row["double_opt_in_channels"]),
+            validity_days=row["validity_days"], min_age=row["min_age"],
+            sale_or_sharing=row["sale_or_sharing"], version=row["current_version"],
+            min_accepted_version=row["min_accepted_version"], created_at=row["created_at"],
+            updated_at=row["updated_at"])
+
+
+class PurposeVersion(msgspec.Struct):
+    version: int
+    title: dict[str, str]
+    description: dict[str, str]
+    requires_renewal: bool
+    created_at: datetime
+
+
+class PurposeController(Controller):
+    path = "/v1/purposes"
+    tags = ["purposes"]
+
+    @put("/{key:str}", guards=[requires("admin")], status_code=200,
+         summary="Create or update a purpose; a changed text makes a new version")
+    async def put_purpose(self, tx: NamedDependency[AsyncSession], principal: NamedDependency[Principal],
+                          data: JSONBody[PurposeWrite],
+                          key: Annotated[str, PURPOSE_KEY]) -> Response[Purpose]:
+        saved = await PurposeService(tx).put(key, data.to_spec(), principal.actor)
+        return Response(Purpose.from_row(saved.purpose), status_code=201 if saved.created else 200)
+
+    @get(guards=[requires("admin", "portal", "marketing", "officer", "cx")],
+         summary="List purposes with their current version")
+    async def list_purposes(self, tx: NamedDependency[AsyncSession]) -> list[Purpose]:
+        return [Purpose.from_row(r) for r in await PurposeService(tx).list()]
+
+    @get("/{key:str}", guards=[requires("admin", "portal", "marketing", "officer", "cx")],
+         summary="One purpose")
+    async def get_purpose(self, tx: NamedDependency[AsyncSession], key: Annotated[str, PURPOSE_KEY]) -> Purpose:
+        return Purpose.from_row(await PurposeService(tx).get(key))
+
+    @get("/{key:str}/versions", guards=[requires("admin", "portal", "marketing", "officer", "cx")],
+         summary="Every version of a purpose's text")
+    async def list_versions(self, tx: NamedDependency[AsyncSession],
+                            key: Annotated[str, PURPOSE_KEY]) -> list[PurposeVersion]:
+        rows = await PurposeService(tx).versions(key)
+        return [PurposeVersion(version=r["version"], title=r["title"], description=r["description"],
+                               requires_renewal=r["requires_renewal"], created_at=r["created_at"])
+                for r in rows]
+
+
+__all__ = ["PurposeController", "Purpose", "PurposeWrite"]

@@ -1,0 +1,27 @@
+"""The consent service application: ``create_app(settings)`` builds it; nothing runs at import."""
+
+from __future__ import annotations
+
+from litestar import Litestar
+from litestar.di import Provide
+
+from services.consent.api.deps import provide_principal
+from services.consent.api.purposes import PurposeController
+from shared.app_base import build_app
+from shared.keys import Keyring
+from shared.settings import Settings
+
+
+def create_app(settings: Settings, keyring: Keyring | None = None) -> Litestar:
+    return build_app(
+        settings,
+        [PurposeController],
+        title="Lupa consent service",
+        keyring=keyring,
+        dependencies={"principal": Provide(provide_principal, sync_to_thread=False)},
+    )
+
+
+def create_app_from_env() -> Litestar:
+    """Entry point for ``lupa serve consent`` (uvicorn factory)."""
+    return create_app(Settings.from_env("consent"))

@@ -1,0 +1,67 @@
+"""Purposes and their versions: what changes a version, and what must be renewed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from shared.problems import InvalidInput
+
+
+@dataclass(frozen=True)
+class PurposeSpec:
+    """What an admin asks a purpose to be."""
+
+    legal_basis: str
+    title: dict[str, str]
+    description: dict[str, str]
+    channels: tuple[str, ...]
+    double_opt_in_channels: tuple[str, ...]
+    validity_days: int | None
+    min_age: int | None
+    sale_or_sharing: bool
+    require_renewal: bool
+
+    def validate(self) -> None:
+        if not self.channels:
+            raise InvalidInput("A purpose needs at least one channel.", field="channels")
+        if len(set(self.channels)) != len(self.channels):
+            raise InvalidInput("Channels must not repeat.", field="channels")
+        if not set(self.double_opt_in_channels) <= set(self.channels):
+            raise InvalidInput("Double opt-in channels must be among the purpose's channels.",
+                               field="double_opt_in_channels")
+        if not any(v.strip() for v in self.title.values()):
+            raise InvalidInput("A purpose needs a title in at least one of fi, sv, en.", field="title")
+        if self.legal_basis != "consent" and self.double_opt_in_channels:
+            raise InvalidInput("Double opt-in applies only to purposes based on consent.",
+                               field="double_opt_in_channels")
+
+
+@dataclass(frozen=True)
+class PurposeChange:
+    """How a stored purpose moves to a new spec."""
+
+    new_version: bool
+    attributes_changed: bool
+    min_accepted_version: int
+
+    @property
+    def changed(self) -> bool:
+        return self.new_version or self.attributes_changed
+
+
+def plan_change(current: dict[str, Any], text: dict[str, Any], spec: PurposeSpec) -> PurposeChange:
+    """A changed title or description makes a new immutable version; other fields update in place."""
+    new_version = text["title"] != spec.title or text["description"] != spec.description
+    attributes_changed = (
+        current["legal_basis"] != spec.legal_basis
+        or tuple(current["channels"]) != spec.channels
+        or tuple(current["double_opt_in_channels"]) != spec.double_opt_in_channels
+        or current["validity_days"] != spec.validity_days
+        or current["min_age"] != spec.min_age
+        or current["sale_or_sharing"] != spec.sale_or_sharing
+    )
+    min_accepted = current["min_accepted_version"]
+    if new_version and spec.require_renewal:
+        min_accepted = current["current_version"] + 1
+    return PurposeChange(new_version, attributes_changed, min_accepted)

@@ -1,0 +1,65 @@
+"""Use cases on the purpose catalogue."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.consent.db import purposes as repo
+from services.consent.domain.purposes import PurposeSpec, plan_change
+from shared.audit.outbox import AuditEvent, record_event
+from shared.problems import NotFound
+
+SERVICE = "consent"
+
+
+@dataclass(frozen=True)
+class PurposeSaved:
+    purpose: dict[str, Any]
+    created: bool
+
+
+class PurposeService:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def put(self, key: str, spec: PurposeSpec, actor: str) -> PurposeSaved:
+        """Create the purpose, or update it (a changed text makes a new version)."""
+        spec.validate()
+        now = datetime.now(UTC)
+        current = await repo.get(self.session, key, for_update=True)
+        if current is None:
+            await repo.insert_purpose(self.session, key, spec, now)
+            await self._event("purpose.created", key, 1, actor, renewal=False)
+            return PurposeSaved(await self.get(key), created=True)
+        change = plan_change(current, current, spec)
+        if not change.changed:
+            return PurposeSaved(current, created=False)
+        version = current["current_version"] + (1 if change.new_version else 0)
+        if change.new_version:
+            await repo.insert_version(self.session, key, version, spec, now)
+        await repo.update_purpose(self.session, key, spec, version, change.min_accepted_version, now)
+        await self._event("purpose.versioned" if change.new_version else "purpose.updated", key,
+                          version, actor, renewal=change.new_version and spec.require_renewal)
+        return PurposeSaved(await self.get(key), created=False)
+
+    async def get(self, key: str) -> dict[str, Any]:
+        purpose = await repo.get(self.session, key)
+        if purpose is None:
+            raise NotFound(f"There is no purpose '{key}'.")
+        return purpose
+
+    async def list(self) -> list[dict[str, Any]]:
+        return await repo.list_all(self.session)
+
+    async def versions(self, key: str) -> list[dict[str, Any]]:
+        await self.get(key)
+        return await repo.versions(self.session, key)
+
+    async def _event(self, type_: str, key: str, version: int, actor: str, renewal: bool) -> None:
+        await record_event(self.session, AuditEvent(
+            service=SERVICE, type=type_, subject=None,
+            data={"purpose": key, "version": version, "requires_renewal": renewal, "actor": actor}))

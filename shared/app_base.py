@@ -1,0 +1,86 @@
+"""What every Lupa service app has: database, auth, problems, logging, health, OpenAPI."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+from litestar import Litestar, get
+from litestar.config.app import AppConfig
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.spec import Components, SecurityScheme
+
+from shared.auth.guards import VERIFIER_STATE_KEY, assert_every_route_guarded
+from shared.auth.tokens import AccessTokenVerifier
+from shared.db.engine import SESSION_FACTORY_KEY, create_engine, create_session_factory, provide_transaction
+from shared.health import ENGINE_KEY, HealthController
+from shared.keys import Keyring, load_keyring
+from shared.logging import RequestLogMiddleware, configure_logging
+from shared.problems import exception_handlers
+from shared.settings import Settings
+
+KEYRING_KEY = "keyring"
+
+
+@get("/.well-known/jwks.json", opt={"public": True}, tags=["keys"],
+     summary="Public keys that verify Lupa's tokens, receipts and signed links")
+async def jwks(state: State) -> dict[str, Any]:
+    keyring: Keyring = state[KEYRING_KEY]
+    return keyring.jwks()
+
+
+def provide_keyring(state: State) -> Keyring:
+    return state[KEYRING_KEY]  # type: ignore[no-any-return]
+
+
+def build_app(
+    settings: Settings,
+    route_handlers: Sequence[Any],
+    *,
+    title: str,
+    keyring: Keyring | None = None,
+    state: dict[str, Any] | None = None,
+    dependencies: dict[str, Provide] | None = None,
+    lifespan: Sequence[Any] = (),
+) -> Litestar:
+    configure_logging(json=settings.log_json, level=settings.log_level)
+    keyring = keyring or load_keyring(settings.keys_path)
+
+    @asynccontextmanager
+    async def database(app: Litestar) -> AsyncGenerator[None, None]:
+        engine = create_engine(settings.database)
+        app.state[ENGINE_KEY] = engine
+        app.state[SESSION_FACTORY_KEY] = create_session_factory(engine)
+        try:
+            yield
+        finally:
+            await engine.dispose()
+
+    app = Litestar(
+        route_handlers=[HealthController, jwks, *route_handlers],
+        state=State({KEYRING_KEY: keyring, VERIFIER_STATE_KEY: AccessTokenVerifier(keyring),
+                     "settings": settings, **(state or {})}),
+        dependencies={"tx": Provide(provide_transaction), "keyring": Provide(provide_keyring, sync_to_thread=False),
+                      **(dependencies or {})},
+        exception_handlers=exception_handlers,
+        middleware=[RequestLogMiddleware],
+        lifespan=[database, *lifespan],
+        request_max_body_size=settings.http.max_body_bytes,
+        openapi_config=OpenAPIConfig(
+            title=title, version="1.0.0", path="/schema",
+            components=Components(security_schemes={
+                "bearer": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")}),
+            security=[{"bearer": []}],
+        ),
+        on_app_init=[_no_debug],
+    )
+    assert_every_route_guarded(app)
+    return app
+
+
+def _no_debug(config: AppConfig) -> AppConfig:
+    config.debug = False
+    return config

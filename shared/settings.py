@@ -1,0 +1,93 @@
+"""Settings read from the environment once, at start-up, and passed into ``create_app``."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_PORTS = {"consent": 8000, "dsar": 8001}
+
+
+def lupa_home(env: Mapping[str, str] = os.environ) -> Path:
+    """Where local state (embedded PostgreSQL, keys, mail) lives: ``LUPA_HOME`` or ``./.lupa``."""
+    return Path(env.get("LUPA_HOME", ".lupa")).resolve()
+
+
+def keys_path(env: Mapping[str, str] = os.environ) -> Path:
+    """The keyring file: ``LUPA_KEYS_FILE`` or ``.lupa/keys/keyring.json``."""
+    return Path(env.get("LUPA_KEYS_FILE", str(lupa_home(env) / "keys" / "keyring.json")))
+
+
+def asyncpg_dsn(url: str) -> str:
+    """The plain ``postgresql://`` form of a database URL, as asyncpg wants it."""
+    for prefix in ("postgresql+asyncpg://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql://" + url[len(prefix) :]
+    return url
+
+
+def sqlalchemy_url(url: str) -> str:
+    """The ``postgresql+asyncpg://`` form of a database URL, as SQLAlchemy wants it."""
+    return "postgresql+asyncpg://" + asyncpg_dsn(url)[len("postgresql://") :]
+
+
+@dataclass(frozen=True)
+class DatabaseSettings:
+    url: str
+    pool_size: int = 20
+    max_overflow: int = 10
+    # Bounded waits keep a sick database from hanging requests: fail, don't queue forever.
+    statement_timeout_ms: int = 5_000
+    pool_timeout_s: float = 5.0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> DatabaseSettings:
+        url = env.get("DATABASE_URL")
+        if not url:
+            raise RuntimeError("DATABASE_URL is not set (lupa run sets it for the embedded PostgreSQL)")
+        return cls(
+            url=sqlalchemy_url(url),
+            pool_size=int(env.get("LUPA_DB_POOL_SIZE", "20")),
+            statement_timeout_ms=int(env.get("LUPA_DB_STATEMENT_TIMEOUT_MS", "5000")),
+        )
+
+
+@dataclass(frozen=True)
+class HttpSettings:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    public_base_url: str = "http://127.0.0.1:8000"
+    max_body_bytes: int = 256 * 1024
+
+    @classmethod
+    def from_env(cls, service: str, env: Mapping[str, str] = os.environ) -> HttpSettings:
+        port = int(env.get(f"LUPA_{service.upper()}_PORT", str(DEFAULT_PORTS[service])))
+        host = env.get("LUPA_HOST", "127.0.0.1")
+        base = env.get(f"LUPA_{service.upper()}_PUBLIC_URL", f"http://{host}:{port}")
+        return cls(host=host, port=port, public_base_url=base.rstrip("/"))
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything one service process needs to know about its surroundings."""
+
+    service: str
+    database: DatabaseSettings
+    http: HttpSettings
+    keys_path: Path
+    log_json: bool = True
+    log_level: str = "INFO"
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, service: str, env: Mapping[str, str] = os.environ) -> Settings:
+        return cls(
+            service=service,
+            database=DatabaseSettings.from_env(env),
+            http=HttpSettings.from_env(service, env),
+            keys_path=keys_path(env),
+            log_json=env.get("LUPA_LOG_FORMAT", "json") != "console",
+            log_level=env.get("LUPA_LOG_LEVEL", "INFO").upper(),
+        )
