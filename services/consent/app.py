@@ -7,6 +7,7 @@ from litestar.di import Provide
 
 from services.consent.api.deps import provide_principal
 from services.consent.api.purposes import PurposeController
+from services.consent.api.subjects import SubjectController
 from shared.app_base import build_app
 from shared.keys import Keyring
 from shared.settings import Settings
@@ -15,7 +16,10 @@ from shared.settings import Settings
 def create_app(settings: Settings, keyring: Keyring | None = None) -> Litestar:
     return build_app(
         settings,
-        [PurposeController],
+        [
+            PurposeController,
+            SubjectController,
+        ],
         title="Lupa consent service",
         keyring=keyring,
         dependencies={"principal": Provide(provide_principal, sync_to_thread=False)},

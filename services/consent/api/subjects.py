@@ -1,0 +1,100 @@
+"""``/v1/subjects``: a subject's identity and contact data (encrypted at rest)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime
+from typing import Annotated
+
+import msgspec
+from litestar import Controller, Response, get, post, put
+from litestar.di import NamedDependency
+from litestar.params import JSONBody, Parameter
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.consent.domain.subjects import (
+    EXTERNAL_ID_PATTERN,
+    SubjectChanges,
+    clean_birth_date,
+    clean_email,
+    clean_name,
+    clean_phone,
+)
+from services.consent.domain.vocabulary import Locale
+from services.consent.service.subjects import SubjectService, SubjectView
+from shared.auth.guards import requires
+from shared.auth.tokens import Principal
+from shared.keys import Keyring
+
+EXTERNAL_ID = Parameter(pattern=EXTERNAL_ID_PATTERN, description="The company's own customer id")
+ExternalId = Annotated[str, EXTERNAL_ID]
+Short = Annotated[str, msgspec.Meta(max_length=320)]
+
+
+class SubjectWrite(msgspec.Struct, forbid_unknown_fields=True):
+    """Omitted fields stay as they are; ``null`` clears a field."""
+
+    email: Short | None | msgspec.UnsetType = msgspec.UNSET
+    phone: Annotated[str, msgspec.Meta(max_length=32)] | None | msgspec.UnsetType = msgspec.UNSET
+    name: Short | None | msgspec.UnsetType = msgspec.UNSET
+    birth_date: date | None | msgspec.UnsetType = msgspec.UNSET
+    locale: Locale | msgspec.UnsetType = msgspec.UNSET
+
+    def to_changes(self) -> SubjectChanges:
+        today = datetime.now(UTC).date()
+        cleaners = {"email": clean_email, "phone": clean_phone, "name": clean_name,
+                    "birth_date": lambda v: clean_birth_date(v, today)}
+        fields = {}
+        for name, clean in cleaners.items():
+            value = getattr(self, name)
+            if value is not msgspec.UNSET:
+                fields[name] = None if value is None else clean(value)
+        locale = None if self.locale is msgspec.UNSET else self.locale
+        return SubjectChanges(fields=fields, locale=locale)
+
+
+class EmailLookup(msgspec.Struct, forbid_unknown_fields=True):
+    email: Short
+
+
+class Subject(msgspec.Struct):
+    id: uuid.UUID
+    external_id: str
+    email: str | None
+    phone: str | None
+    name: str | None
+    birth_date: date | None
+    locale: str
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_view(cls, view: SubjectView) -> Subject:
+        return cls(**{f: getattr(view, f) for f in cls.__struct_fields__})
+
+
+class SubjectController(Controller):
+    path = "/v1/subjects"
+    tags = ["subjects"]
+
+    @put("/{external_id:str}", guards=[requires("admin", "portal", subject_param="external_id")],
+         status_code=200, summary="Create or update a subject (201 when created)")
+    async def put_subject(self, tx: NamedDependency[AsyncSession], keyring: NamedDependency[Keyring],
+                          principal: NamedDependency[Principal], data: JSONBody[SubjectWrite],
+                          external_id: ExternalId) -> Response[Subject]:
+        view, created = await SubjectService(tx, keyring).put(external_id, data.to_changes(),
+                                                              principal.actor)
+        return Response(Subject.from_view(view), status_code=201 if created else 200)
+
+    @get("/{external_id:str}", guards=[requires("admin", "portal", "officer",
+                                                subject_param="external_id")],
+         summary="A subject with its contact data")
+    async def get_subject(self, tx: NamedDependency[AsyncSession], keyring: NamedDependency[Keyring],
+                          external_id: ExternalId) -> Subject:
+        return Subject.from_view(await SubjectService(tx, keyring).get(external_id))
+
+    @post("/lookup", guards=[requires("admin", "officer")], status_code=200,
+          summary="Find subjects by email through the blind index (the address never hits logs)")
+    async def lookup(self, tx: NamedDependency[AsyncSession], keyring: NamedDependency[Keyring],
+                     data: JSONBody[EmailLookup]) -> list[Subject]:
+        return [Subject.from_view(v) for v in await SubjectService(tx, keyring).find_by_email(data.email)]

@@ -1,0 +1,50 @@
+"""Per-subject encryption: create, unwrap and use each subject's data key."""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from datetime import UTC, datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.consent.db import subjects as repo
+from shared.crypto import field_aad, new_data_key, open_sealed, seal, unwrap_data_key, wrap_data_key
+from shared.keys import Keyring
+from shared.problems import Conflict
+
+
+class SubjectVault:
+    """Seals and opens one subject's fields; a missing key means the subject was shredded."""
+
+    def __init__(self, session: AsyncSession, keyring: Keyring) -> None:
+        self.session = session
+        self.keyring = keyring
+
+    async def create_key(self, subject_id: uuid.UUID) -> bytes:
+        dek = new_data_key()
+        kek_id = self.keyring.active_kek_id
+        wrapped = wrap_data_key(self.keyring.kek(kek_id), dek, subject_id)
+        await repo.insert_key(self.session, subject_id, kek_id, wrapped, datetime.now(UTC))
+        return dek
+
+    async def data_key(self, subject_id: uuid.UUID) -> bytes:
+        row = await repo.get_key(self.session, subject_id)
+        if row is None:
+            raise Conflict("This subject's data has been erased.")
+        return unwrap_data_key(self.keyring.kek(row["kek_id"]), row["wrapped_dek"], subject_id)
+
+    @staticmethod
+    def seal_field(dek: bytes, subject_id: uuid.UUID, field: str, value: str) -> bytes:
+        return seal(dek, value.encode(), field_aad(subject_id, field))
+
+    @staticmethod
+    def open_field(dek: bytes, subject_id: uuid.UUID, field: str, sealed: bytes | None) -> str | None:
+        if sealed is None:
+            return None
+        return open_sealed(dek, sealed, field_aad(subject_id, field)).decode()
+
+    async def seal_text_b64(self, subject_id: uuid.UUID, field: str, value: str) -> str:
+        """Free text for audit event data: sealed with the subject's key, so erasure shreds it."""
+        dek = await self.data_key(subject_id)
+        return base64.b64encode(self.seal_field(dek, subject_id, field, value)).decode()
