@@ -6,6 +6,7 @@ from litestar import Litestar
 from litestar.di import Provide
 
 from services.consent.api.deps import provide_principal
+from services.consent.api.preferences import PreferenceController
 from services.consent.api.purposes import PurposeController
 from services.consent.api.subjects import SubjectController
 from shared.app_base import build_app
@@ -18,6 +19,7 @@ def create_app(settings: Settings, keyring: Keyring | None = None) -> Litestar:
         settings,
         [
             PurposeController,
+            PreferenceController,
             SubjectController,
         ],
         title="Lupa consent service",
