@@ -71,6 +71,8 @@ class Keyring:
     evidence_key: bytes
     suppression_key: bytes
     retired_keks: frozenset[str] = field(default_factory=frozenset)
+    # The file this keyring came from, so a long-running process can pick up a rotation.
+    source: KeyringSource | None = field(default=None, compare=False, repr=False)
 
     @property
     def active_signing(self) -> SigningKey:
@@ -159,11 +161,9 @@ def load_keyring(path: Path, env: Mapping[str, str] = os.environ) -> Keyring:
         return Keyring.from_json(env["LUPA_KEYRING"])
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     with _locked(path):
-        if path.exists():
-            return Keyring.from_json(path.read_text())
-        keyring = Keyring.generate()
-        _write(path, keyring)
-        return keyring
+        if not path.exists():
+            _write(path, Keyring.generate())
+    return KeyringSource(path).reload()
 
 
 def save_keyring(path: Path, keyring: Keyring) -> None:
@@ -194,3 +194,37 @@ class _locked:
     def __exit__(self, *exc: object) -> None:
         fcntl.flock(self.fh, fcntl.LOCK_UN)
         self.fh.close()
+
+
+class KeyringSource:
+    """The newest keyring in a file, for a running process: re-read only when the file changed.
+
+    ``lupa keys rotate`` saves the keyring before rewrapping data keys, so a process that meets
+    a key-encryption key id it does not know calls ``reload()`` and finds it.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._keyring: Keyring | None = None
+        self._stamp: tuple[int, int, int] | None = None
+
+    def current(self) -> Keyring:
+        return self._keyring if self._keyring is not None else self.reload()
+
+    def reload(self) -> Keyring:
+        """Re-read the file if it changed since the last read (a stat otherwise)."""
+        stamp = self._file_stamp()
+        if self._keyring is not None and stamp in (None, self._stamp):
+            return self._keyring
+        with _locked(self.path):
+            text, stamp = self.path.read_text(), self._file_stamp()
+        self._keyring, self._stamp = replace(Keyring.from_json(text), source=self), stamp
+        return self._keyring
+
+    def _file_stamp(self) -> tuple[int, int, int] | None:
+        try:
+            st = self.path.stat()
+        except FileNotFoundError:
+            return None
+        # save_keyring replaces the file, so the inode changes on every save.
+        return (st.st_ino, st.st_mtime_ns, st.st_size)

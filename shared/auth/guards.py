@@ -44,18 +44,19 @@ def requires(*roles: str, subject_param: str | None = None) -> Guard:
     """A guard admitting only ``roles``.
 
     With ``subject_param``, a portal token that names a subject reaches only the path
-    parameter of that name equal to its own subject.
+    parameter of that name equal to its own subject. Routes without ``subject_param`` hold no
+    one subject's data (the purpose catalogue) or check ownership themselves (receipts).
+    The guard is ``async`` so Litestar calls it inline rather than in a worker thread.
     """
 
-    def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    async def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
         principal = principal_from(connection)
         if principal is None:
             raise Unauthorized("This endpoint needs a bearer token.")
         if principal.role not in roles:
             raise Forbidden(f"The role '{principal.role}' may not use this endpoint.")
-        if principal.role == "portal" and principal.subject is not None:
-            wanted = connection.path_params.get(subject_param) if subject_param else None
-            if subject_param is None or wanted != principal.subject:
+        if principal.role == "portal" and principal.subject is not None and subject_param:
+            if connection.path_params.get(subject_param) != principal.subject:
                 raise Forbidden("This portal token is limited to another subject.")
 
     guard.roles = roles  # type: ignore[attr-defined]
@@ -85,7 +86,8 @@ def route_roles(app: Litestar) -> list[tuple[str, str, tuple[str, ...] | None]]:
         for handler in getattr(route, "route_handlers", []):
             roles: tuple[str, ...] | None = None
             for guard in handler.resolve_guards():
-                roles = getattr(guard, "roles", roles)
+                # Litestar wraps sync guards in AsyncCallable; the original is ``.func``.
+                roles = getattr(getattr(guard, "func", guard), "roles", roles)
             for method in sorted(getattr(handler, "http_methods", [])):
                 if method not in ("HEAD", "OPTIONS"):
                     out.append((method, route.path, roles))

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.consent.db import subjects as repo
 from shared.crypto import field_aad, new_data_key, open_sealed, seal, unwrap_data_key, wrap_data_key
-from shared.keys import Keyring
+from shared.keys import Keyring, UnknownKey
 from shared.problems import Conflict
 
 
@@ -23,8 +23,9 @@ class SubjectVault:
 
     async def create_key(self, subject_id: uuid.UUID) -> bytes:
         dek = new_data_key()
-        kek_id = self.keyring.active_kek_id
-        wrapped = wrap_data_key(self.keyring.kek(kek_id), dek, subject_id)
+        keyring = self._newest()  # after a rotation, new keys are wrapped by the new KEK at once
+        kek_id = keyring.active_kek_id
+        wrapped = wrap_data_key(keyring.kek(kek_id), dek, subject_id)
         await repo.insert_key(self.session, subject_id, kek_id, wrapped, datetime.now(UTC))
         return dek
 
@@ -32,7 +33,19 @@ class SubjectVault:
         row = await repo.get_key(self.session, subject_id)
         if row is None:
             raise Conflict("This subject's data has been erased.")
-        return unwrap_data_key(self.keyring.kek(row["kek_id"]), row["wrapped_dek"], subject_id)
+        return unwrap_data_key(self._kek(row["kek_id"]), row["wrapped_dek"], subject_id)
+
+    def _kek(self, kek_id: str) -> bytes:
+        """The KEK ``kek_id``; an id this process lacks means a rotation: re-read the file."""
+        source = self.keyring.source
+        try:
+            return (source.current() if source else self.keyring).kek(kek_id)
+        except UnknownKey:
+            return self._newest().kek(kek_id)
+
+    def _newest(self) -> Keyring:
+        """The keyring as last saved to its file (a stat if unchanged); as given if not from one."""
+        return self.keyring.source.reload() if self.keyring.source else self.keyring
 
     @staticmethod
     def seal_field(dek: bytes, subject_id: uuid.UUID, field: str, value: str) -> bytes:
