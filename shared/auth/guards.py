@@ -36,7 +36,7 @@ def principal_from(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal 
             principal = verifier.verify(token.strip())
         except InvalidToken:
             raise Unauthorized("The token is invalid or expired.") from None
-    connection.scope.setdefault("state", {})["principal"] = principal  # type: ignore[typeddict-unknown-key]
+    connection.scope.setdefault("state", {})["principal"] = principal
     return principal
 
 

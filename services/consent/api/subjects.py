@@ -41,14 +41,17 @@ class SubjectWrite(msgspec.Struct, forbid_unknown_fields=True):
     locale: Locale | msgspec.UnsetType = msgspec.UNSET
 
     def to_changes(self) -> SubjectChanges:
-        today = datetime.now(UTC).date()
-        cleaners = {"email": clean_email, "phone": clean_phone, "name": clean_name,
-                    "birth_date": lambda v: clean_birth_date(v, today)}
-        fields = {}
-        for name, clean in cleaners.items():
-            value = getattr(self, name)
-            if value is not msgspec.UNSET:
-                fields[name] = None if value is None else clean(value)
+        fields: dict[str, str | date | None] = {}
+        if self.email is not msgspec.UNSET:
+            fields["email"] = None if self.email is None else clean_email(self.email)
+        if self.phone is not msgspec.UNSET:
+            fields["phone"] = None if self.phone is None else clean_phone(self.phone)
+        if self.name is not msgspec.UNSET:
+            fields["name"] = None if self.name is None else clean_name(self.name)
+        if self.birth_date is not msgspec.UNSET:
+            today = datetime.now(UTC).date()
+            fields["birth_date"] = (None if self.birth_date is None
+                                    else clean_birth_date(self.birth_date, today))
         locale = None if self.locale is msgspec.UNSET else self.locale
         return SubjectChanges(fields=fields, locale=locale)
 

@@ -52,7 +52,7 @@ class PurposeService:
             raise NotFound(f"There is no purpose '{key}'.")
         return purpose
 
-    async def list(self) -> list[dict[str, Any]]:
+    async def list_all(self) -> list[dict[str, Any]]:
         return await repo.list_all(self.session)
 
     async def versions(self, key: str) -> list[dict[str, Any]]:
