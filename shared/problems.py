@@ -166,3 +166,42 @@ exception_handlers: dict[type[Exception] | int, Any] = {
     HTTPException: handle_http_exception,
     Exception: handle_internal_error,
 }
+
+
+# --- consent ledger, signed links and idempotency (documented in docs/consent-ledger.md) ---
+
+
+class UnknownPurpose(LupaError):
+    status, slug, title = 422, "unknown-purpose", "There is no such purpose"
+
+
+class ChannelNotAllowed(LupaError):
+    status, slug, title = 422, "channel-not-allowed", "The purpose does not use this channel"
+
+
+class NotConsentBased(LupaError):
+    status, slug, title = 422, "not-consent-based", "The purpose is not based on consent"
+
+
+class GuardianRequired(LupaError):
+    status, slug, title = 422, "guardian-required", "A guardian must give this consent"
+
+
+class IdempotencyKeyReused(LupaError):
+    status, slug, title = 422, "idempotency-key-reused", "The Idempotency-Key was used for another request"
+
+
+class IdempotencyInProgress(LupaError):
+    status, slug, title = 409, "idempotency-in-progress", "A request with this Idempotency-Key is in progress"
+
+
+class InvalidLink(LupaError):
+    status, slug, title = 400, "invalid-link", "The link is not valid"
+
+
+class LinkExpired(LupaError):
+    status, slug, title = 410, "link-expired", "The link has expired"
+
+
+class ConfirmationSuperseded(LupaError):
+    status, slug, title = 410, "confirmation-superseded", "The consent changed after this link was sent"

@@ -5,9 +5,12 @@ from __future__ import annotations
 from litestar import Litestar
 from litestar.di import Provide
 
+from services.consent.api.confirm import ConfirmController
+from services.consent.api.consents import ConsentController
 from services.consent.api.deps import provide_principal
 from services.consent.api.preferences import PreferenceController
 from services.consent.api.purposes import PurposeController
+from services.consent.api.receipts import ReceiptController
 from services.consent.api.subjects import SubjectController
 from shared.app_base import build_app
 from shared.keys import Keyring
@@ -21,6 +24,9 @@ def create_app(settings: Settings, keyring: Keyring | None = None) -> Litestar:
             PurposeController,
             PreferenceController,
             SubjectController,
+            ConsentController,
+            ReceiptController,
+            ConfirmController,
         ],
         title="Lupa consent service",
         keyring=keyring,

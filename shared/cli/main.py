@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from shared.cli import keys, run, tokens
+from shared.cli import consents, keys, run, tokens
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -18,6 +18,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.register(commands)
     tokens.register(commands)
     keys.register(commands)
+    consents.register(commands)
     return parser
 
 

@@ -1,0 +1,186 @@
+"""``/v1/subjects/{external_id}/consents``: grant, withdraw, current state and history."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+import msgspec
+from litestar import Controller, Request, Response, get, post
+from litestar.di import NamedDependency
+from litestar.params import JSONBody, QueryParameter
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.consent.api.subjects import ExternalId
+from services.consent.domain.consents import ConsentRequest, default_collection_method
+from services.consent.domain.vocabulary import Channel, CollectionMethod, Source
+from services.consent.service.consents import ConsentService, ConsentView, Evidence, Recorded
+from services.consent.service.receipts import LedgerContext
+from shared.auth.guards import requires
+from shared.auth.tokens import Principal
+from shared.idempotency import idempotent
+from shared.keys import Keyring
+
+PurposeKey = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")]
+PageId = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=r"^[\x21-\x7e]+$")]
+Reason = Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
+REVEAL_REASON_ROLES = ("admin", "portal", "officer")
+
+
+class ConsentWrite(msgspec.Struct, forbid_unknown_fields=True):
+    purpose: PurposeKey
+    channel: Channel
+    action: Literal["grant", "withdraw"]
+    source: Source | None = None
+    reason: Reason | None = None
+    collection_method: CollectionMethod | None = None
+    page: PageId | None = None
+    given_by: Literal["subject", "guardian"] = "subject"
+
+    def to_request(self, principal: Principal) -> ConsentRequest:
+        source = self.source or ("portal" if principal.role == "portal" else "api")
+        return ConsentRequest(
+            purpose=self.purpose,
+            channel=self.channel,
+            action=self.action,
+            source=source,
+            collection_method=self.collection_method or default_collection_method(source),
+            given_by=self.given_by,
+            page=self.page,
+            reason=self.reason,
+        )
+
+
+class ConsentState(msgspec.Struct):
+    purpose: str
+    channel: str
+    state: str
+    purpose_version: int
+    granted_at: datetime | None
+    expires_at: datetime | None
+    renewal_required: bool
+    updated_at: datetime
+
+    @classmethod
+    def from_view(cls, view: ConsentView) -> ConsentState:
+        return cls(**{f: getattr(view, f) for f in cls.__struct_fields__})
+
+
+class LedgerEvent(msgspec.Struct):
+    event_id: uuid.UUID
+    purpose_key: str
+    purpose_version: int
+    channel: str
+    action: str
+    state: str
+    source: str
+    actor: str
+    given_by: str
+    collection_method: str
+    page: str | None
+    occurred_at: datetime
+    recorded_at: datetime
+
+
+class HistoryEntry(LedgerEvent):
+    sequence: int
+    reason: str | None = None
+
+
+class ReceiptRef(msgspec.Struct):
+    id: uuid.UUID
+    jws: str
+
+
+class ConsentRecorded(msgspec.Struct, omit_defaults=True):
+    event: LedgerEvent
+    state: ConsentState
+    receipt: ReceiptRef
+    notice: str | None = None
+    confirmation_url: str | None = None
+
+    @classmethod
+    def from_result(cls, result: Recorded) -> ConsentRecorded:
+        return cls(
+            event=LedgerEvent(**result.event),
+            state=ConsentState.from_view(result.state),
+            receipt=ReceiptRef(result.receipt.id, result.receipt.jws),
+            notice=result.notice,
+            confirmation_url=result.confirmation_url,
+        )
+
+
+def ledger_context(request: Request[Any, Any, Any]) -> LedgerContext:
+    return LedgerContext.from_settings(request.app.state["settings"].http.public_base_url)
+
+
+def evidence_of(request: Request[Any, Any, Any]) -> Evidence:
+    """The direct peer's address (a proxy must be trusted explicitly before its headers are)."""
+    ip = request.client.host if request.client else None
+    return Evidence(ip=ip, user_agent=request.headers.get("user-agent"))
+
+
+class ConsentController(Controller):
+    path = "/v1/subjects/{external_id:str}/consents"
+    tags = ["consents"]
+
+    @post(
+        guards=[requires("admin", "portal", subject_param="external_id")],
+        summary="Grant or withdraw consent for one purpose and channel (Idempotency-Key honoured)",
+    )
+    async def record_consent(
+        self,
+        tx: NamedDependency[AsyncSession],
+        keyring: NamedDependency[Keyring],
+        principal: NamedDependency[Principal],
+        request: Request[Any, Any, Any],
+        data: JSONBody[ConsentWrite],
+        external_id: ExternalId,
+    ) -> Response[Any]:
+        async def run() -> tuple[int, Any]:
+            result = await ConsentService(tx, keyring, ledger_context(request)).record(
+                external_id, data.to_request(principal), evidence_of(request), principal.actor
+            )
+            return 201, msgspec.to_builtins(ConsentRecorded.from_result(result))
+
+        return await idempotent(tx, request, principal, run)
+
+    @get(
+        guards=[requires("admin", "portal", "officer", "cx", subject_param="external_id")],
+        summary="Current consent per purpose and channel, with expiry computed now",
+    )
+    async def list_consents(
+        self,
+        tx: NamedDependency[AsyncSession],
+        keyring: NamedDependency[Keyring],
+        request: Request[Any, Any, Any],
+        external_id: ExternalId,
+    ) -> list[ConsentState]:
+        views = await ConsentService(tx, keyring, ledger_context(request)).states(external_id)
+        return [ConsentState.from_view(v) for v in views]
+
+    @get(
+        "/history",
+        guards=[requires("admin", "portal", "officer", "cx", subject_param="external_id")],
+        summary="Every ledger event of the subject, oldest first",
+    )
+    async def consent_history(
+        self,
+        tx: NamedDependency[AsyncSession],
+        keyring: NamedDependency[Keyring],
+        principal: NamedDependency[Principal],
+        request: Request[Any, Any, Any],
+        external_id: ExternalId,
+        after: Annotated[
+            int, QueryParameter(ge=0, le=2**62, description="sequence to start after")
+        ] = 0,
+        limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 500,
+    ) -> list[HistoryEntry]:
+        rows = await ConsentService(tx, keyring, ledger_context(request)).history(
+            external_id,
+            reveal_reason=principal.role in REVEAL_REASON_ROLES,
+            after=after,
+            limit=limit,
+        )
+        return [HistoryEntry(**row) for row in rows]

@@ -1,0 +1,119 @@
+"""Consent receipts: the claims of a Kantara Consent Receipt v1.1 / ISO/IEC TS 27560 record.
+
+Pure: builds the claim set for one ledger event. Signing and storage happen in the service.
+Field names follow the Kantara specification; ISO 27560 fields it lacks (legal basis, event
+type and state, withdrawal method, purpose version, who gave it) sit beside them.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+RECEIPT_VERSION = "KI-CR-v1.1.0"
+RECEIPT_TYP = "consent-receipt"
+LEGAL_BASIS_ARTICLES = {
+    "consent": "GDPR Art. 6(1)(a)",
+    "contract": "GDPR Art. 6(1)(b)",
+    "legal_obligation": "GDPR Art. 6(1)(c)",
+    "legitimate_interest": "GDPR Art. 6(1)(f)",
+}
+
+
+@dataclass(frozen=True)
+class ControllerIdentity:
+    """Who is responsible for the processing, as printed on every receipt."""
+
+    name: str
+    contact: str
+    jurisdiction: str
+    policy_url: str
+
+
+@dataclass(frozen=True)
+class ReceiptFacts:
+    """One ledger event and the purpose text it points at; no personal data."""
+
+    receipt_id: uuid.UUID
+    subject_id: uuid.UUID
+    language: str
+    event_id: uuid.UUID
+    action: str
+    state: str
+    purpose_key: str
+    purpose_version: int
+    purpose_title: str
+    legal_basis: str
+    channel: str
+    collection_method: str
+    source: str
+    given_by: str
+    validity_days: int | None
+    sale_or_sharing: bool
+    occurred_at: datetime
+
+
+def termination(validity_days: int | None) -> str:
+    if validity_days is None:
+        return "Until withdrawn."
+    return f"P{validity_days}D after consentTimestamp, or earlier when withdrawn."
+
+
+def withdrawal_method(channel: str) -> str:
+    return (
+        f"One action, as easy as giving: the preference centre, the unsubscribe link in "
+        f"every {channel} message, or action 'withdraw' on the consents API."
+    )
+
+
+def _purpose(facts: ReceiptFacts) -> dict[str, Any]:
+    return {
+        "purpose": facts.purpose_title,
+        "purposeCategory": [facts.purpose_key],
+        "purposeVersion": facts.purpose_version,
+        "consentType": "EXPLICIT" if facts.legal_basis == "consent" else "NOT_CONSENT",
+        "legalBasis": LEGAL_BASIS_ARTICLES.get(facts.legal_basis, facts.legal_basis),
+        "piiCategory": ["contact details"],
+        "primaryPurpose": True,
+        "termination": termination(facts.validity_days),
+        "thirdPartyDisclosure": facts.sale_or_sharing,
+        "channel": facts.channel,
+    }
+
+
+def receipt_claims(
+    facts: ReceiptFacts, controller: ControllerIdentity, issued_at: datetime
+) -> dict[str, Any]:
+    """The claim set signed into the receipt's compact JWS."""
+    return {
+        "version": RECEIPT_VERSION,
+        "jurisdiction": controller.jurisdiction,
+        "consentTimestamp": int(facts.occurred_at.timestamp()),
+        "collectionMethod": facts.collection_method,
+        "consentReceiptID": str(facts.receipt_id),
+        "language": facts.language,
+        "piiPrincipalId": str(facts.subject_id),
+        "piiControllers": [
+            {"piiController": controller.name, "contact": controller.contact, "onBehalf": False}
+        ],
+        "policyUrl": controller.policy_url,
+        "services": [{"service": facts.purpose_key, "purposes": [_purpose(facts)]}],
+        "sensitive": False,
+        "spiCat": [],
+        "event": {
+            "id": str(facts.event_id),
+            "type": facts.action,
+            "state": facts.state,
+            "time": facts.occurred_at.isoformat(),
+            "source": facts.source,
+            "givenBy": facts.given_by,
+        },
+        "withdrawalMethod": withdrawal_method(facts.channel),
+        "retention": "Kept as evidence for as long as the consent is relied on, then as "
+        "long as claims about it can be made.",
+        "sub": str(facts.subject_id),
+        "jti": str(facts.receipt_id),
+        "iat": int(issued_at.timestamp()),
+    }

@@ -1,0 +1,161 @@
+"""Double opt-in: what a confirmation link would confirm, and confirming it exactly once.
+
+A pending grant becomes consent only through its signed link. The link confirms that one
+pending event: if anything was recorded on the purpose and channel since (a withdrawal, a new
+grant), the link does nothing.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.consent.db import ledger as repo
+from services.consent.db import purposes as purpose_repo
+from services.consent.service.consents import CONFIRM_TYP, Evidence
+from services.consent.service.ledger import LedgerWriter, NewEvent
+from services.consent.service.receipts import IssuedReceipt, LedgerContext, localised
+from shared.auth.tokens import InvalidToken, verify_claims
+from shared.crypto import keyed_hash
+from shared.keys import Keyring
+from shared.problems import ConfirmationSuperseded, InvalidLink, LinkExpired
+
+_TOKEN = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$")
+CONFIRM_ACTOR = "link:confirm"
+
+
+@dataclass(frozen=True)
+class LinkTarget:
+    subject_id: uuid.UUID
+    event_id: uuid.UUID
+    purpose: str
+    channel: str
+
+
+@dataclass(frozen=True)
+class Confirmation:
+    outcome: str  # "confirmed" or "already_confirmed"
+    purpose: str
+    channel: str
+    state: str
+    receipt: IssuedReceipt | None
+
+
+def read_link(keyring: Keyring, token: str) -> LinkTarget:
+    """The pending event a confirmation token names; forged, foreign or expired links fail."""
+    if len(token) > 4096 or not _TOKEN.match(token):
+        raise InvalidLink("This confirmation link is not valid.")
+    try:
+        claims = verify_claims(keyring, token, CONFIRM_TYP)
+        return LinkTarget(
+            uuid.UUID(str(claims["sub"])),
+            uuid.UUID(str(claims["event"])),
+            str(claims["purpose"]),
+            str(claims["channel"]),
+        )
+    except InvalidToken as exc:
+        if str(exc) == "ExpiredSignatureError":
+            raise LinkExpired("This confirmation link has expired; ask for a new one.") from None
+        raise InvalidLink("This confirmation link is not valid.") from None
+    except (KeyError, ValueError):
+        raise InvalidLink("This confirmation link is not valid.") from None
+
+
+class ConfirmationService:
+    def __init__(self, session: AsyncSession, keyring: Keyring, context: LedgerContext) -> None:
+        self.session = session
+        self.keyring = keyring
+        self.context = context
+
+    async def preview(self, token: str) -> dict[str, Any]:
+        """What the link confirms, for a page a mail scanner may fetch: it changes nothing."""
+        target = read_link(self.keyring, token)
+        pending = await self._pending_event(target)
+        text = await repo.purpose_text(self.session, target.purpose, pending["purpose_version"])
+        state = await repo.current_state(
+            self.session, target.subject_id, target.purpose, target.channel
+        )
+        waiting = state is not None and state["last_event_id"] == pending["id"]
+        return {
+            "purpose": target.purpose,
+            "title": localised(text["title"], "en"),
+            "titles": text["title"],
+            "channel": target.channel,
+            "purpose_version": pending["purpose_version"],
+            "awaiting_confirmation": waiting,
+            "how": "POST to this same URL to confirm.",
+        }
+
+    async def confirm(self, token: str, evidence: Evidence) -> Confirmation:
+        target = read_link(self.keyring, token)
+        subject = await repo.lock_subject(self.session, target.subject_id)
+        if subject is None or subject["erased_at"] is not None:
+            raise ConfirmationSuperseded("This confirmation link no longer applies.")
+        pending = await self._pending_event(target)
+        state = await repo.current_state(
+            self.session, target.subject_id, target.purpose, target.channel
+        )
+        if (
+            state is not None
+            and state["last_event_id"] == pending["id"]
+            and state["state"] == "pending"
+        ):
+            receipt = await self._append_confirm(subject, pending, evidence)
+            return Confirmation("confirmed", target.purpose, target.channel, "granted", receipt)
+        if (
+            state is not None
+            and state["state"] == "granted"
+            and await repo.confirmed_after(self.session, pending)
+        ):
+            return Confirmation(
+                "already_confirmed", target.purpose, target.channel, "granted", None
+            )
+        raise ConfirmationSuperseded(
+            "The consent changed after this link was sent (for example "
+            "it was withdrawn), so the link no longer confirms anything."
+        )
+
+    async def _pending_event(self, target: LinkTarget) -> dict[str, Any]:
+        event = await repo.event_by_uuid(self.session, target.event_id)
+        if (
+            event is None
+            or event["subject_id"] != target.subject_id
+            or event["state"] != "pending"
+            or event["purpose_key"] != target.purpose
+            or event["channel"] != target.channel
+        ):
+            raise InvalidLink("This confirmation link is not valid.")
+        return event
+
+    async def _append_confirm(
+        self, subject: dict[str, Any], pending: dict[str, Any], evidence: Evidence
+    ) -> IssuedReceipt:
+        purpose = await purpose_repo.get(self.session, pending["purpose_key"])
+        assert purpose is not None  # the ledger row's foreign key keeps the purpose alive
+        appended = await LedgerWriter(self.session, self.keyring, self.context).append(
+            subject,
+            NewEvent(
+                purpose=purpose,
+                version=pending["purpose_version"],
+                channel=pending["channel"],
+                action="confirm",
+                state="granted",
+                source="double_opt_in",
+                actor=CONFIRM_ACTOR,
+                given_by=pending["given_by"],
+                collection_method="email_link",
+                occurred_at=datetime.now(UTC),
+                page=pending["page"],
+                ip_hash=self._hash(evidence.ip),
+                ua_hash=self._hash(evidence.user_agent),
+            ),
+        )
+        return appended.receipt
+
+    def _hash(self, value: str | None) -> bytes | None:
+        return keyed_hash(self.keyring.evidence_key, value) if value else None

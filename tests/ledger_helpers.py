@@ -1,0 +1,52 @@
+"""Setting the scene for consent ledger tests: a purpose and a subject, over HTTP."""
+
+from __future__ import annotations
+
+from typing import Any
+
+PURPOSE: dict[str, Any] = {
+    "legal_basis": "consent",
+    "title": {"en": "Newsletter", "fi": "Uutiskirje"},
+    "channels": ["email", "sms"],
+}
+
+
+async def make_purpose(consent: Any, auth: Any, key: str, **changes: Any) -> dict[str, Any]:
+    resp = await consent.put(
+        f"/v1/purposes/{key}", json={**PURPOSE, **changes}, headers=auth("admin")
+    )
+    assert resp.status_code in (200, 201), resp.text
+    return resp.json()  # type: ignore[no-any-return]
+
+
+async def make_subject(consent: Any, auth: Any, external_id: str, **fields: Any) -> dict[str, Any]:
+    body = {"email": f"{external_id}@example.com", **fields}
+    resp = await consent.put(f"/v1/subjects/{external_id}", json=body, headers=auth("admin"))
+    assert resp.status_code in (200, 201), resp.text
+    return resp.json()  # type: ignore[no-any-return]
+
+
+async def scene(consent: Any, auth: Any, new_id: Any, **purpose: Any) -> tuple[str, str]:
+    """A fresh purpose and subject; returns (purpose key, subject external id)."""
+    key, ext = new_id("p"), new_id("cust")
+    await make_purpose(consent, auth, key, **purpose)
+    await make_subject(consent, auth, ext)
+    return key, ext
+
+
+async def post_consent(
+    consent: Any,
+    auth: Any,
+    ext: str,
+    key: str,
+    action: str = "grant",
+    channel: str = "email",
+    role: str = "admin",
+    **extra: Any,
+) -> Any:
+    body = {"purpose": key, "channel": channel, "action": action, **extra}
+    return await consent.post(
+        f"/v1/subjects/{ext}/consents",
+        json=body,
+        headers=auth(role, ext if role == "portal" else None),
+    )
