@@ -13,6 +13,7 @@ from services.consent.api.purposes import PurposeController
 from services.consent.api.receipts import ReceiptController
 from services.consent.api.subjects import SubjectController
 from shared.app_base import build_app
+from shared.audit.api import AuditController, WebhookController
 from shared.keys import Keyring
 from shared.settings import Settings
 
@@ -27,6 +28,8 @@ def create_app(settings: Settings, keyring: Keyring | None = None) -> Litestar:
             ConsentController,
             ReceiptController,
             ConfirmController,
+            AuditController,
+            WebhookController,
         ],
         title="Lupa consent service",
         keyring=keyring,

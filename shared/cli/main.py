@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from shared.cli import consents, keys, run, tokens
+from shared.cli import audit, consents, keys, run, tokens
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -19,6 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
     tokens.register(commands)
     keys.register(commands)
     consents.register(commands)
+    audit.register(commands)
     return parser
 
 

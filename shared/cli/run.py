@@ -54,7 +54,8 @@ def run_stack(_: argparse.Namespace) -> int:
     load_keyring(keys_path())  # created on first run, before any child races to do it
     with database_url() as url:
         upgrade(url)
-        children = [_spawn(service, url) for service in SERVICES]
+        children = [_spawn(service, url) for service in SERVICES] + [_spawn_relay(url)]
+        _wait_until_ready(children)
         _print_banner(url)
         return _supervise(children)
 
@@ -62,6 +63,29 @@ def run_stack(_: argparse.Namespace) -> int:
 def _spawn(service: str, url: str) -> subprocess.Popen[bytes]:
     env = {**os.environ, "DATABASE_URL": url}
     return subprocess.Popen([sys.executable, "-m", "shared.cli.main", "serve", service], env=env)
+
+
+def _spawn_relay(url: str) -> subprocess.Popen[bytes]:
+    """The audit relay: chains events and delivers them to NATS and webhooks."""
+    env = {**os.environ, "DATABASE_URL": url}
+    return subprocess.Popen([sys.executable, "-m", "shared.cli.main", "relay"], env=env)
+
+
+def _wait_until_ready(children: list[subprocess.Popen[bytes]], timeout_s: float = 30) -> None:
+    """Print the banner only once every service answers its readiness probe."""
+    import urllib.request
+
+    deadline = time.monotonic() + timeout_s
+    for service in SERVICES:
+        port = os.environ.get(f"LUPA_{service.upper()}_PORT", str(DEFAULT_PORTS[service]))
+        url = f"http://127.0.0.1:{port}/health/ready"
+        while time.monotonic() < deadline and all(c.poll() is None for c in children):
+            try:
+                with urllib.request.urlopen(url, timeout=1) as resp:  # noqa: S310 (loopback)
+                    if resp.status == 200:
+                        break
+            except OSError:
+                time.sleep(0.2)
 
 
 def _supervise(children: list[subprocess.Popen[bytes]]) -> int:

@@ -1,0 +1,136 @@
+"""``/v1/audit``: the CX feed of audit events (cursor-paged) and a live Server-Sent Events view.
+
+Both chain pending events first, so the feed moves on even when no relay is running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Controller, Request, get
+from litestar.datastructures import State
+from litestar.params import QueryParameter
+from litestar.response import ServerSentEvent
+from litestar.response.sse import ServerSentEventMessage
+
+from shared.audit.chain import chain_pending
+from shared.audit.feed import events_after
+from shared.audit.webhooks_api import WebhookController
+from shared.auth.guards import requires
+from shared.health import ENGINE_KEY
+from shared.problems import InvalidInput
+
+POLL_SECONDS = 0.5
+KEEPALIVE_SECONDS = 15.0
+Limit = Annotated[int, QueryParameter(ge=1, le=1000, description="Events per page (default 100)")]
+Cursor = Annotated[
+    str | None, QueryParameter(max_length=20, description="`next` of the previous page")
+]
+TypeFilter = Annotated[
+    str | None, QueryParameter(name="type", max_length=200, description="Only this event type")
+]
+SubjectFilter = Annotated[
+    str | None, QueryParameter(max_length=200, description="Only this pseudonymous subject")
+]
+
+
+class AuditPage(msgspec.Struct):
+    events: list[dict[str, Any]]
+    next: str
+
+
+def parse_cursor(cursor: str | None) -> int:
+    """Cursors are sequences as text; anything else is rejected without touching anything."""
+    if cursor is None or cursor == "":
+        return 0
+    if not cursor.isascii() or not cursor.isdigit():
+        raise InvalidInput("The cursor is not one this feed handed out.")
+    return int(cursor)
+
+
+async def _chain(state: State) -> None:
+    await chain_pending(state[ENGINE_KEY], state["settings"].service, keyring=state["keyring"])
+
+
+class AuditController(Controller):
+    path = "/v1/audit"
+    tags = ["audit"]
+
+    @get(
+        "/events",
+        guards=[requires("cx", "admin")],
+        summary="Audit events as CloudEvents, oldest first, paged by cursor",
+    )
+    async def list_events(
+        self,
+        state: State,
+        after: Cursor = None,
+        limit: Limit = 100,
+        event_type: TypeFilter = None,
+        subject: SubjectFilter = None,
+    ) -> AuditPage:
+        start = parse_cursor(after)
+        await _chain(state)
+        async with state[ENGINE_KEY].connect() as conn:
+            events = await events_after(
+                conn,
+                state["settings"].service,
+                start,
+                limit,
+                event_type=event_type,
+                subject=subject,
+            )
+        return AuditPage(events=events, next=str(events[-1]["sequence"] if events else start))
+
+    @get(
+        "/stream",
+        guards=[requires("cx", "admin")],
+        summary="Live audit events (Server-Sent Events); resumes after Last-Event-ID",
+    )
+    async def stream_events(
+        self,
+        request: Request[Any, Any, Any],
+        state: State,
+        after: Cursor = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=100_000)] = 10_000,
+        max_seconds: Annotated[float, QueryParameter(ge=0, le=3600)] = 300,
+        event_type: TypeFilter = None,
+        subject: SubjectFilter = None,
+    ) -> ServerSentEvent:
+        start = parse_cursor(request.headers.get("last-event-id") or after)
+        filters = {"event_type": event_type, "subject": subject}
+        return ServerSentEvent(_live(state, start, limit, max_seconds, filters))
+
+
+async def _live(
+    state: State, after: int, limit: int, max_seconds: float, filters: dict[str, str | None]
+) -> AsyncIterator[ServerSentEventMessage]:
+    """Events after ``after`` as they are chained, until ``limit`` events or ``max_seconds``."""
+    deadline = time.monotonic() + max_seconds
+    quiet_since = time.monotonic()
+    sent = 0
+    while sent < limit:
+        await _chain(state)
+        async with state[ENGINE_KEY].connect() as conn:
+            events = await events_after(
+                conn, state["settings"].service, after, min(500, limit - sent), **filters
+            )
+        for event in events:
+            yield ServerSentEventMessage(data=json.dumps(event), id=str(event["sequence"]))
+        if time.monotonic() >= deadline:
+            return
+        if events:
+            after, sent, quiet_since = events[-1]["sequence"], sent + len(events), time.monotonic()
+            continue
+        if time.monotonic() - quiet_since >= KEEPALIVE_SECONDS:
+            quiet_since = time.monotonic()
+            yield ServerSentEventMessage(comment="keep-alive")
+        await asyncio.sleep(POLL_SECONDS)
+
+
+__all__ = ["AuditController", "AuditPage", "WebhookController"]

@@ -1,0 +1,45 @@
+"""Reading the chain: chained events in sequence order, as CloudEvents (feed, SSE, sinks)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
+from shared.audit.cloudevents import to_cloudevent
+from shared.audit.outbox import EVENT_TYPE_PREFIX
+from shared.db.tables import audit_events
+
+
+def full_type(service: str, event_type: str) -> str:
+    """Accept ``consent.granted`` or ``fi.lupa.consent.granted`` in filters."""
+    return (
+        event_type
+        if event_type.startswith(EVENT_TYPE_PREFIX)
+        else f"{EVENT_TYPE_PREFIX}{event_type}"
+    )
+
+
+async def events_after(
+    db: AsyncConnection | AsyncSession,
+    service: str,
+    after: int,
+    limit: int,
+    *,
+    event_type: str | None = None,
+    subject: str | None = None,
+) -> list[dict[str, Any]]:
+    """Up to ``limit`` chained events with sequence > ``after``, oldest first."""
+    query = (
+        select(audit_events)
+        .where(audit_events.c.service == service, audit_events.c.sequence > after)
+        .order_by(audit_events.c.sequence)
+        .limit(limit)
+    )
+    if event_type:
+        query = query.where(audit_events.c.type == full_type(service, event_type))
+    if subject:
+        query = query.where(audit_events.c.subject == subject)
+    rows = (await db.execute(query)).mappings().all()
+    return [to_cloudevent(dict(row)) for row in rows]

@@ -1,0 +1,111 @@
+"""NATS JetStream sink: stream ``LUPA_AUDIT``, subject ``lupa.audit.<service>.<type>``.
+
+Each message carries ``Nats-Msg-Id`` = the event id, so a re-send after a crash inside the
+stream's duplicate window is dropped by JetStream itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Sequence
+from typing import Any
+
+import nats
+import nats.js.errors
+import structlog
+from nats.aio.client import Client
+from nats.js import JetStreamContext
+
+from shared.audit.cloudevents import to_json_bytes
+
+SUBJECTS = "lupa.audit.>"
+ACK_TIMEOUT_S = 10.0
+log = structlog.get_logger("lupa.relay.nats")
+
+
+def nats_subject(service: str, event_type: str) -> str:
+    """``fi.lupa.consent.purpose.created`` -> ``lupa.audit.consent.purpose.created``."""
+    prefix = f"fi.lupa.{service}."
+    short = event_type[len(prefix) :] if event_type.startswith(prefix) else event_type
+    return f"lupa.audit.{service}.{short}"
+
+
+async def _quiet(_: Exception) -> None:
+    """nats-py logs every failed connect with a traceback; the relay logs one line instead."""
+
+
+class NatsSink:
+    """Publishes CloudEvents in order; reports how many leading events JetStream acknowledged."""
+
+    name = "nats"
+
+    def __init__(
+        self, url: str, stream: str = "LUPA_AUDIT", duplicate_window: float = 3600.0
+    ) -> None:
+        self.url = url
+        self.stream = stream
+        self.duplicate_window = duplicate_window
+        self._nc: Client | None = None
+        self._js: JetStreamContext | None = None
+
+    async def _jetstream(self) -> JetStreamContext:
+        if self._js is None or self._nc is None or not self._nc.is_connected:
+            await self.close()
+            # Reconnects are ours (next pass), so a dead server surfaces as an error, not a buffer.
+            self._nc = await asyncio.wait_for(
+                nats.connect(
+                    self.url,
+                    allow_reconnect=False,
+                    connect_timeout=2,
+                    max_reconnect_attempts=1,
+                    reconnect_time_wait=0.2,
+                    error_cb=_quiet,
+                ),
+                timeout=5,
+            )
+            self._js = self._nc.jetstream(timeout=ACK_TIMEOUT_S)
+            await self._ensure_stream(self._js)
+        return self._js
+
+    async def _ensure_stream(self, js: JetStreamContext) -> None:
+        try:
+            await js.stream_info(self.stream)
+        except nats.js.errors.NotFoundError:
+            with contextlib.suppress(nats.js.errors.BadRequestError):  # created by another relay
+                await js.add_stream(
+                    name=self.stream, subjects=[SUBJECTS], duplicate_window=self.duplicate_window
+                )
+
+    async def deliver(self, service: str, events: Sequence[dict[str, Any]]) -> int:
+        """Publish ``events`` pipelined; return the length of the acknowledged prefix."""
+        try:
+            js = await self._jetstream()
+            futures = [
+                await js.publish_async(
+                    nats_subject(service, e["type"]),
+                    to_json_bytes(e),
+                    headers={"Nats-Msg-Id": e["id"]},
+                )
+                for e in events
+            ]
+            await asyncio.wait(futures, timeout=ACK_TIMEOUT_S)
+        except Exception as exc:
+            log.warning("nats_unavailable", error=type(exc).__name__)
+            await self.close()
+            return 0
+        acked = 0
+        for future in futures:
+            if not future.done() or future.cancelled() or future.exception() is not None:
+                break
+            acked += 1
+        if acked < len(futures):
+            log.warning("nats_partial_ack", acked=acked, sent=len(futures))
+            await self.close()
+        return acked
+
+    async def close(self) -> None:
+        nc, self._nc, self._js = self._nc, None, None
+        if nc is not None:
+            with contextlib.suppress(Exception):
+                await nc.close()

@@ -1,0 +1,95 @@
+"""Delivers each service's events to its webhook subscriptions, in order, at least once.
+
+Each subscription has its own cursor (``webhook_deliveries``), so one failing receiver never
+holds up another. A failed event is retried with exponential backoff and jitter; after
+``webhook_max_attempts`` failures it goes to the dead-letter list and the cursor moves on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+import structlog
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from shared.audit import webhook_store as store
+from shared.audit.cloudevents import to_json_bytes
+from shared.audit.config import AuditSettings
+from shared.audit.feed import events_after
+from shared.audit.webhooks import backoff_seconds, open_secret, post_event
+from shared.keys import Keyring
+
+log = structlog.get_logger("lupa.relay.webhooks")
+
+
+class WebhookSink:
+    def __init__(self, engine: AsyncEngine, keyring: Keyring, settings: AuditSettings) -> None:
+        self.engine = engine
+        self.keyring = keyring
+        self.settings = settings
+        self.client = httpx.AsyncClient(timeout=settings.webhook_timeout, follow_redirects=False)
+
+    async def deliver_due(self, service: str) -> int:
+        """One pass over every due subscription of ``service``; returns events handled."""
+        async with self.engine.connect() as conn:
+            subs = await store.due_subscriptions(conn, service)
+        done = await asyncio.gather(*(self._subscription(service, s) for s in subs))
+        return sum(done)
+
+    async def _subscription(self, service: str, sub: dict[str, Any]) -> int:
+        secret = open_secret(self.keyring, sub["id"], sub["kek_id"], bytes(sub["sealed_secret"]))
+        replayed = await self._replays(service, sub, secret)
+        async with self.engine.connect() as conn:
+            events = await events_after(
+                conn, service, sub["sequence"], self.settings.delivery_batch
+            )
+        cursor, attempts, handled = sub["sequence"], sub["attempts"], 0
+        retry_in, error = 0.0, None
+        for event in events:
+            if not sub["types"] or event["type"] in sub["types"]:
+                error = await post_event(self.client, sub["url"], secret, to_json_bytes(event))
+                if error is not None:
+                    attempts += 1
+                    if attempts < self.settings.webhook_max_attempts:
+                        retry_in = backoff_seconds(
+                            attempts,
+                            self.settings.webhook_backoff_base,
+                            self.settings.webhook_backoff_max,
+                        )
+                        break
+                    await self._dead_letter(service, sub, event, attempts, error)
+            cursor, attempts, handled, error = event["sequence"], 0, handled + 1, None
+        if events or replayed:
+            async with self.engine.begin() as conn:
+                await store.save_delivery(conn, sub["id"], cursor, attempts, retry_in, error)
+        return handled + replayed
+
+    async def _dead_letter(
+        self, service: str, sub: dict[str, Any], event: dict[str, Any], attempts: int, error: str
+    ) -> None:
+        log.warning(
+            "webhook_dead_letter",
+            subscription=str(sub["id"]),
+            sequence=event["sequence"],
+            error=error,
+        )
+        async with self.engine.begin() as conn:
+            await store.add_dead_letter(conn, sub["id"], service, event, attempts, error)
+
+    async def _replays(self, service: str, sub: dict[str, Any], secret: str) -> int:
+        async with self.engine.connect() as conn:
+            wanted = await store.replays_requested(conn, sub["id"])
+            events = {}
+            for dead in wanted:
+                page = await events_after(conn, service, dead["sequence"] - 1, 1)
+                events[dead["id"]] = page[0]
+        for dead_id, event in events.items():
+            error = await post_event(self.client, sub["url"], secret, to_json_bytes(event))
+            async with self.engine.begin() as conn:
+                await store.finish_replay(conn, dead_id, error)
+        return len(events)
+
+    async def close(self) -> None:
+        await self.client.aclose()

@@ -1,0 +1,189 @@
+"""Queries on webhook subscriptions, their delivery state and dead letters."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
+Db = AsyncConnection | AsyncSession
+# Column lists below are constants, never input: the f-strings carry no injection risk.
+
+_COLUMNS = "id, service, url, types, created_at"
+_DEAD_COLUMNS = (
+    "id, subscription_id, service, sequence, event_id, attempts, last_error, created_at, "
+    "replay_requested_at, replayed_at"
+)
+
+
+async def create_subscription(
+    db: Db, sub_id: uuid.UUID, service: str, url: str, types: list[str], kek_id: str, sealed: bytes
+) -> dict[str, Any]:
+    """A new subscription starts at the current chain head: it receives what happens from now on."""
+    row = (
+        (
+            await db.execute(
+                text(
+                    f"INSERT INTO webhook_subscriptions "  # noqa: S608
+                    "(id, service, url, types, kek_id, sealed_secret) "
+                    f"VALUES (:id, :service, :url, :types, :kek_id, :sealed) RETURNING {_COLUMNS}"
+                ),
+                {
+                    "id": sub_id,
+                    "service": service,
+                    "url": url,
+                    "types": types,
+                    "kek_id": kek_id,
+                    "sealed": sealed,
+                },
+            )
+        )
+        .mappings()
+        .one()
+    )
+    await db.execute(
+        text(
+            "INSERT INTO webhook_deliveries (subscription_id, sequence) "
+            "SELECT :id, sequence FROM audit_chain_state WHERE service = :service"
+        ),
+        {"id": sub_id, "service": service},
+    )
+    return dict(row)
+
+
+async def list_subscriptions(db: Db, service: str) -> list[dict[str, Any]]:
+    rows = await db.execute(
+        text(
+            f"SELECT {_COLUMNS} FROM webhook_subscriptions WHERE service = :service "  # noqa: S608
+            "AND deleted_at IS NULL ORDER BY created_at"
+        ),
+        {"service": service},
+    )
+    return [dict(r) for r in rows.mappings()]
+
+
+async def delete_subscription(db: Db, service: str, sub_id: uuid.UUID) -> bool:
+    result = await db.execute(
+        text(
+            "UPDATE webhook_subscriptions SET deleted_at = now() "
+            "WHERE id = :id AND service = :service "
+            "AND deleted_at IS NULL RETURNING id"
+        ),
+        {"id": sub_id, "service": service},
+    )
+    return result.first() is not None
+
+
+async def list_dead_letters(db: Db, service: str, limit: int) -> list[dict[str, Any]]:
+    rows = await db.execute(
+        text(
+            f"SELECT {_DEAD_COLUMNS} FROM webhook_dead_letters WHERE service = :service "  # noqa: S608
+            "ORDER BY created_at DESC, sequence DESC LIMIT :limit"
+        ),
+        {"service": service, "limit": limit},
+    )
+    return [dict(r) for r in rows.mappings()]
+
+
+async def request_replay(db: Db, service: str, dead_id: uuid.UUID) -> dict[str, Any] | None:
+    row = (
+        (
+            await db.execute(
+                text(
+                    f"UPDATE webhook_dead_letters "  # noqa: S608
+                    "SET replay_requested_at = now(), replayed_at = NULL "
+                    f"WHERE id = :id AND service = :service RETURNING {_DEAD_COLUMNS}"
+                ),
+                {"id": dead_id, "service": service},
+            )
+        )
+        .mappings()
+        .first()
+    )
+    return dict(row) if row else None
+
+
+# --- used by the relay ------------------------------------------------------------------
+
+
+async def due_subscriptions(db: Db, service: str) -> list[dict[str, Any]]:
+    """Live subscriptions whose next attempt is due, with their delivery state."""
+    rows = await db.execute(
+        text(
+            "SELECT s.id, s.url, s.types, s.kek_id, s.sealed_secret, d.sequence, d.attempts "
+            "FROM webhook_subscriptions s JOIN webhook_deliveries d ON d.subscription_id = s.id "
+            "WHERE s.service = :service AND s.deleted_at IS NULL AND d.next_attempt_at <= now()"
+        ),
+        {"service": service},
+    )
+    return [dict(r) for r in rows.mappings()]
+
+
+async def save_delivery(
+    db: Db, sub_id: uuid.UUID, sequence: int, attempts: int, retry_in_s: float, error: str | None
+) -> None:
+    await db.execute(
+        text(
+            "UPDATE webhook_deliveries SET sequence = GREATEST(sequence, :sequence), "
+            "attempts = :attempts, last_error = :error, "
+            "next_attempt_at = now() + make_interval(secs => :retry) WHERE subscription_id = :id"
+        ),
+        {
+            "id": sub_id,
+            "sequence": sequence,
+            "attempts": attempts,
+            "retry": retry_in_s,
+            "error": error,
+        },
+    )
+
+
+async def add_dead_letter(
+    db: Db, sub_id: uuid.UUID, service: str, event: dict[str, Any], attempts: int, error: str | None
+) -> None:
+    await db.execute(
+        text(
+            "INSERT INTO webhook_dead_letters (id, subscription_id, service, sequence, event_id, "
+            "attempts, last_error) "
+            "VALUES (:id, :sub, :service, :sequence, :event_id, :attempts, :error) "
+            "ON CONFLICT (subscription_id, event_id) DO UPDATE SET attempts = EXCLUDED.attempts, "
+            "last_error = EXCLUDED.last_error, replay_requested_at = NULL, replayed_at = NULL"
+        ),
+        {
+            "id": uuid.uuid4(),
+            "sub": sub_id,
+            "service": service,
+            "sequence": event["sequence"],
+            "event_id": uuid.UUID(event["id"]),
+            "attempts": attempts,
+            "error": error,
+        },
+    )
+
+
+async def replays_requested(db: Db, sub_id: uuid.UUID) -> list[dict[str, Any]]:
+    rows = await db.execute(
+        text(
+            "SELECT id, sequence FROM webhook_dead_letters WHERE subscription_id = :id "
+            "AND replay_requested_at IS NOT NULL AND replayed_at IS NULL ORDER BY sequence"
+        ),
+        {"id": sub_id},
+    )
+    return [dict(r) for r in rows.mappings()]
+
+
+async def finish_replay(db: Db, dead_id: uuid.UUID, error: str | None) -> None:
+    """Success marks it replayed; a failure leaves it dead (an admin may ask again)."""
+    await db.execute(
+        text(
+            "UPDATE webhook_dead_letters SET "
+            "replayed_at = CASE WHEN CAST(:error AS text) IS NULL THEN now() END, "
+            "replay_requested_at = "
+            "CASE WHEN CAST(:error AS text) IS NULL THEN replay_requested_at END, "
+            "last_error = COALESCE(CAST(:error AS text), last_error), attempts = attempts + 1 "
+            "WHERE id = :id"
+        ),
+        {"id": dead_id, "error": error},
+    )

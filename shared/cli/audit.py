@@ -1,0 +1,95 @@
+"""``lupa audit verify`` (check the hash chains) and ``lupa relay`` (deliver them to sinks)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+from typing import Any
+
+from shared.audit.config import SERVICES, AuditSettings
+from shared.cli.database import database_url
+from shared.db.engine import create_engine
+from shared.keys import load_keyring
+from shared.settings import DatabaseSettings, keys_path, sqlalchemy_url
+
+
+def register(commands: Any) -> None:
+    audit = commands.add_parser("audit", help="check the audit trail")
+    sub = audit.add_subparsers(dest="audit_command", required=True, metavar="COMMAND")
+    verify = sub.add_parser(
+        "verify",
+        help="recompute the hash chains and check signed checkpoints",
+        description="Exit 0 when every chain is intact; otherwise print the "
+        "first bad event and exit 1.",
+    )
+    verify.add_argument("--service", choices=SERVICES, help="only this service (default: all)")
+    verify.set_defaults(handler=verify_chains)
+    relay = commands.add_parser(
+        "relay", help="chain audit events and deliver them to NATS/webhooks"
+    )
+    relay.add_argument("--service", choices=SERVICES, help="only this service (default: all)")
+    relay.add_argument("--once", action="store_true", help="deliver what is pending, then exit")
+    relay.set_defaults(handler=run_relay)
+
+
+def _services(args: argparse.Namespace) -> tuple[str, ...]:
+    return (args.service,) if args.service else SERVICES
+
+
+def verify_chains(args: argparse.Namespace) -> int:
+    with database_url() as url:
+        return asyncio.run(_verify(url, _services(args)))
+
+
+async def _verify(url: str, services: tuple[str, ...]) -> int:
+    from shared.audit.verify import verify_chain
+
+    keyring = load_keyring(keys_path())
+    engine = create_engine(
+        DatabaseSettings(url=sqlalchemy_url(url), pool_size=1, statement_timeout_ms=60_000)
+    )
+    failed = False
+    try:
+        for service in services:
+            async with engine.connect() as conn:
+                conn = await conn.execution_options(isolation_level="REPEATABLE READ")
+                async with conn.begin():
+                    report = await verify_chain(conn, service, keyring)
+            if report.finding is not None:
+                failed = True
+                print(f"TAMPERED {report.finding}")
+            else:
+                print(
+                    f"ok {service}: {report.events} events, {report.checkpoints} signed "
+                    f"checkpoints, {report.pending} not yet chained"
+                )
+    finally:
+        await engine.dispose()
+    return 1 if failed else 0
+
+
+def run_relay(args: argparse.Namespace) -> int:
+    with database_url() as url:
+        asyncio.run(_relay(url, _services(args), args.once))
+    return 0
+
+
+async def _relay(url: str, services: tuple[str, ...], once: bool) -> None:
+    from shared.audit.relay import Relay
+    from shared.logging import configure_logging
+
+    configure_logging(json=True, level="INFO")
+    engine = create_engine(
+        DatabaseSettings(url=sqlalchemy_url(url), pool_size=2 + 2 * len(services))
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await Relay(engine, load_keyring(keys_path()), AuditSettings.from_env(), services).run(
+            stop, once=once
+        )
+    finally:
+        await engine.dispose()

@@ -1,0 +1,125 @@
+"""``lupa audit verify``: passes on an intact chain; names the first bad event otherwise."""
+
+from __future__ import annotations
+
+import asyncio
+
+import asyncpg
+import pytest
+
+from shared.audit.chain import chain_pending
+from shared.audit.checkpoints import CheckpointPolicy
+from shared.cli.main import main
+from tests.integration.audit.events import write_event
+
+
+@pytest.fixture
+async def chain(scratch_engine, scratch_url, keyring, keys_file, monkeypatch):
+    """Ten chained events with a signed checkpoint every three; the CLI pointed at them."""
+    for n in range(10):
+        await write_event(scratch_engine, n)
+    await chain_pending(
+        scratch_engine, "consent", keyring=keyring, policy=CheckpointPolicy(every=3), batch=3
+    )
+    monkeypatch.setenv("DATABASE_URL", scratch_url)
+    monkeypatch.setenv("LUPA_KEYS_FILE", str(keys_file))
+    return scratch_url
+
+
+async def verify(capsys) -> tuple[int, str]:
+    code = await asyncio.to_thread(main, ["audit", "verify", "--service", "consent"])
+    return code, capsys.readouterr().out
+
+
+async def tamper(url: str, sql: str) -> None:
+    """Raw SQL as a database superuser would run it, triggers switched off."""
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute("SET session_replication_role = replica")
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+async def test_an_intact_chain_verifies(chain, capsys):
+    code, out = await verify(capsys)
+    assert code == 0, out
+    assert "ok consent: 10 events, 3 signed checkpoints" in out
+
+
+async def test_an_altered_event_is_named(chain, capsys):
+    await tamper(chain, "UPDATE audit_events SET data = '{\"n\": 42}' WHERE sequence = 5")
+    code, out = await verify(capsys)
+    assert code == 1, out
+    assert "sequence 5" in out and "altered" in out
+
+
+async def test_an_altered_event_with_a_recomputed_hash_breaks_the_next_link(chain, capsys):
+    from sqlalchemy import select
+
+    from shared.audit.chain import event_hash
+    from shared.db.tables import audit_events
+
+    await tamper(chain, "UPDATE audit_events SET data = '{\"n\": 42}' WHERE sequence = 5")
+    conn = await asyncpg.connect(chain)
+    row = dict(await conn.fetchrow("SELECT * FROM audit_events WHERE sequence = 5"))
+    await conn.close()
+    row["data"] = {"n": 42}
+    await tamper(
+        chain, f"UPDATE audit_events SET hash = '\\x{event_hash(row).hex()}' WHERE sequence = 5"
+    )
+    code, out = await verify(capsys)
+    assert code == 1 and "sequence 6" in out and "prev_hash" in out
+    assert select and audit_events is not None
+
+
+async def test_a_deleted_event_is_named(chain, capsys):
+    await tamper(chain, "DELETE FROM audit_events WHERE sequence = 4")
+    code, out = await verify(capsys)
+    assert code == 1, out
+    assert "sequence 4" in out and "missing" in out
+
+
+async def test_an_event_deleted_at_the_tail_is_caught_by_the_signed_checkpoint(chain, capsys):
+    await tamper(
+        chain,
+        "DELETE FROM audit_events WHERE sequence >= 9;"
+        "UPDATE audit_chain_state SET sequence = 8 WHERE service = 'consent'",
+    )
+    code, out = await verify(capsys)
+    assert code == 1 and "checkpoint" in out
+
+
+async def test_an_inserted_event_is_named(chain, capsys):
+    await tamper(
+        chain,
+        """
+        UPDATE audit_events SET sequence = -sequence WHERE sequence > 6;
+        UPDATE audit_events SET sequence = 1 - sequence WHERE sequence < 0;
+        INSERT INTO audit_events (event_id, service, type, time, data, sequence, prev_hash, hash)
+        SELECT gen_random_uuid(), 'consent', type, time, '{"n": 1000}', 7, hash, hash
+        FROM audit_events WHERE sequence = 6""",
+    )
+    code, out = await verify(capsys)
+    assert code == 1, out
+    assert "sequence 7" in out
+
+
+async def test_reordered_events_are_named(chain, capsys):
+    await tamper(
+        chain,
+        """
+        UPDATE audit_events SET sequence = -1 WHERE sequence = 3;
+        UPDATE audit_events SET sequence = 3 WHERE sequence = 4;
+        UPDATE audit_events SET sequence = 4 WHERE sequence = -1""",
+    )
+    code, out = await verify(capsys)
+    assert code == 1, out
+    assert "sequence 3" in out and "re-ordered" in out
+
+
+async def test_a_forged_checkpoint_signature_is_named(chain, capsys):
+    await tamper(chain, "UPDATE audit_checkpoints SET token = token || 'x' WHERE sequence = 6")
+    code, out = await verify(capsys)
+    assert code == 1, out
+    assert "sequence 6" in out and "signature" in out
