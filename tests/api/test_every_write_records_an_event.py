@@ -1,0 +1,146 @@
+"""Every write endpoint of the consent service leaves its audit event in the feed.
+
+The walk starts from the app's own route table: a write route added later without a
+scenario here fails ``test_every_write_route_has_a_scenario``, so no write escapes the check.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from shared.auth.guards import route_roles
+from tests.ledger_helpers import make_purpose, make_subject
+
+WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+# POSTs that read: they change nothing, so they have no event.
+READ_ONLY_POSTS = {"/v1/subjects/lookup", "/v1/check/batch", "/v1/unsubscribe-links"}
+
+Expected = tuple[str | None, str, Callable[[dict[str, Any]], bool]]
+
+
+async def feed_has(consent: Any, auth: Any, expected: Expected) -> bool:
+    """Page through the feed (cx role) looking for one matching event."""
+    subject, event_type, matches = expected
+    after = "0"
+    while True:
+        params = {"type": event_type, "after": after, "limit": "1000"}
+        if subject:
+            params["subject"] = subject
+        page = (await consent.get("/v1/audit/events", params=params, headers=auth("cx"))).json()
+        if any(matches(e["data"]) for e in page["events"]):
+            return True
+        if not page["events"]:
+            return False
+        after = page["next"]
+
+
+async def put_purpose(consent, auth, new_id, engine) -> Expected:
+    key = new_id("walk")
+    await make_purpose(consent, auth, key)
+    return None, "fi.lupa.consent.purpose.created", lambda d: d["purpose"] == key
+
+
+async def put_subject(consent, auth, new_id, engine) -> Expected:
+    subject = await make_subject(consent, auth, new_id("walk"))
+    return subject["id"], "fi.lupa.consent.subject.created", lambda d: True
+
+
+async def post_consent(consent, auth, new_id, engine) -> Expected:
+    key = new_id("walk")
+    await make_purpose(consent, auth, key)
+    subject = await make_subject(consent, auth, new_id("walk"))
+    resp = await consent.post(f"/v1/subjects/{subject['external_id']}/consents", headers=auth("admin"),
+                              json={"purpose": key, "channel": "email", "action": "grant", "source": "api"})
+    assert resp.status_code == 201, resp.text
+    return subject["id"], "fi.lupa.consent.consent.granted", lambda d: d["purpose"] == key
+
+
+async def patch_preferences(consent, auth, new_id, engine) -> Expected:
+    subject = await make_subject(consent, auth, new_id("walk"))
+    resp = await consent.patch(f"/v1/subjects/{subject['external_id']}/preferences",
+                               headers={**auth("admin"), "If-Match": "*"},
+                               json={"channels": {"sms": {"enabled": False}}})
+    assert resp.status_code == 200, resp.text
+    return subject["id"], "fi.lupa.consent.preference.changed", lambda d: True
+
+
+async def confirm_double_opt_in(consent, auth, new_id, engine) -> Expected:
+    key = new_id("walk")
+    await make_purpose(consent, auth, key, double_opt_in_channels=["email"])
+    subject = await make_subject(consent, auth, new_id("walk"))
+    granted = await consent.post(f"/v1/subjects/{subject['external_id']}/consents", headers=auth("admin"),
+                                 json={"purpose": key, "channel": "email", "action": "grant", "source": "api"})
+    link = granted.json()["confirmation_url"]
+    resp = await consent.post(link[link.index("/v1/"):])
+    assert resp.status_code == 200, resp.text
+    return subject["id"], "fi.lupa.consent.consent.confirmed", lambda d: d["purpose"] == key
+
+
+async def create_webhook(consent, auth, new_id, engine) -> Expected:
+    name = new_id("hook")
+    resp = await consent.post("/v1/audit/webhooks", headers=auth("admin"),
+                              json={"url": f"http://127.0.0.1:9/{name}"})
+    assert resp.status_code == 201, resp.text
+    hook_id = resp.json()["id"]
+    return None, "fi.lupa.consent.audit.webhook.created", lambda d: d.get("subscription") == str(hook_id)
+
+
+async def delete_webhook(consent, auth, new_id, engine) -> Expected:
+    created = await consent.post("/v1/audit/webhooks", headers=auth("admin"),
+                                 json={"url": "http://127.0.0.1:9/x"})
+    hook_id = created.json()["id"]
+    resp = await consent.delete(f"/v1/audit/webhooks/{hook_id}", headers=auth("admin"))
+    assert resp.status_code in (200, 204), resp.text
+    return None, "fi.lupa.consent.audit.webhook.deleted", lambda d: d.get("subscription") == str(hook_id)
+
+
+async def replay_dead_letter(consent, auth, new_id, engine) -> Expected:
+    from sqlalchemy import text
+
+    created = await consent.post("/v1/audit/webhooks", headers=auth("admin"),
+                                 json={"url": "http://127.0.0.1:9/dead"})
+    letter_id = uuid.uuid4()
+    async with engine.begin() as conn:  # a delivery that failed every retry, as the relay leaves it
+        await conn.execute(text(
+            "INSERT INTO webhook_dead_letters (id, subscription_id, service, sequence, event_id, attempts)"
+            " VALUES (:id, :sub, 'consent', 1, :event, 8)"),
+            {"id": letter_id, "sub": created.json()["id"], "event": uuid.uuid4()})
+    resp = await consent.post(f"/v1/audit/dead-letters/{letter_id}/replay", headers=auth("admin"))
+    assert resp.status_code in (200, 202, 204), resp.text
+    return None, "fi.lupa.consent.audit.dead_letter.replay_requested", \
+        lambda d: d.get("dead_letter") == str(letter_id)
+
+
+SCENARIOS: dict[tuple[str, str], Callable[..., Awaitable[Expected]]] = {
+    ("PUT", "/v1/purposes/{key:str}"): put_purpose,
+    ("PUT", "/v1/subjects/{external_id:str}"): put_subject,
+    ("POST", "/v1/subjects/{external_id:str}/consents"): post_consent,
+    ("PATCH", "/v1/subjects/{external_id:str}/preferences"): patch_preferences,
+    ("POST", "/v1/confirm/{token:str}"): confirm_double_opt_in,
+    ("POST", "/v1/audit/webhooks"): create_webhook,
+    ("DELETE", "/v1/audit/webhooks/{subscription_id:uuid}"): delete_webhook,
+    ("POST", "/v1/audit/dead-letters/{dead_letter_id:uuid}/replay"): replay_dead_letter,
+}
+
+
+def write_routes(app) -> set[tuple[str, str]]:
+    return {(m, p) for m, p, _ in route_roles(app) if m in WRITE_METHODS and p not in READ_ONLY_POSTS}
+
+
+def test_every_write_route_has_a_scenario(consent_app):
+    missing = write_routes(consent_app) - SCENARIOS.keys()
+    assert not missing, f"write routes without an audit-event scenario: {sorted(missing)}"
+
+
+async def test_every_write_endpoint_puts_its_event_in_the_feed(consent, auth, new_id, consent_app,
+                                                              engine):
+    absent = []
+    for route, scenario in SCENARIOS.items():
+        if route not in write_routes(consent_app):
+            continue
+        expected = await scenario(consent, auth, new_id, engine)
+        if not await feed_has(consent, auth, expected):
+            absent.append(f"{route}: no {expected[1]}")
+    assert not absent, absent
