@@ -15,7 +15,12 @@ from litestar.openapi.spec import Components, SecurityScheme
 
 from shared.auth.guards import VERIFIER_STATE_KEY, assert_every_route_guarded
 from shared.auth.tokens import AccessTokenVerifier
-from shared.db.engine import SESSION_FACTORY_KEY, create_engine, create_session_factory, provide_transaction
+from shared.db.engine import (
+    SESSION_FACTORY_KEY,
+    create_engine,
+    create_session_factory,
+    provide_transaction,
+)
 from shared.health import ENGINE_KEY, HealthController
 from shared.keys import Keyring, load_keyring
 from shared.logging import RequestLogMiddleware, configure_logging
@@ -25,8 +30,12 @@ from shared.settings import Settings
 KEYRING_KEY = "keyring"
 
 
-@get("/.well-known/jwks.json", opt={"public": True}, tags=["keys"],
-     summary="Public keys that verify Lupa's tokens, receipts and signed links")
+@get(
+    "/.well-known/jwks.json",
+    opt={"public": True},
+    tags=["keys"],
+    summary="Public keys that verify Lupa's tokens, receipts and signed links",
+)
 async def jwks(state: State) -> dict[str, Any]:
     keyring: Keyring = state[KEYRING_KEY]
     return keyring.jwks()
@@ -61,18 +70,32 @@ def build_app(
 
     app = Litestar(
         route_handlers=[HealthController, jwks, *route_handlers],
-        state=State({KEYRING_KEY: keyring, VERIFIER_STATE_KEY: AccessTokenVerifier(keyring),
-                     "settings": settings, **(state or {})}),
-        dependencies={"tx": Provide(provide_transaction), "keyring": Provide(provide_keyring, sync_to_thread=False),
-                      **(dependencies or {})},
+        state=State(
+            {
+                KEYRING_KEY: keyring,
+                VERIFIER_STATE_KEY: AccessTokenVerifier(keyring),
+                "settings": settings,
+                **(state or {}),
+            }
+        ),
+        dependencies={
+            "tx": Provide(provide_transaction),
+            "keyring": Provide(provide_keyring, sync_to_thread=False),
+            **(dependencies or {}),
+        },
         exception_handlers=exception_handlers,
         middleware=[RequestLogMiddleware],
         lifespan=[database, *lifespan],
         request_max_body_size=settings.http.max_body_bytes,
         openapi_config=OpenAPIConfig(
-            title=title, version="1.0.0", path="/schema",
-            components=Components(security_schemes={
-                "bearer": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")}),
+            title=title,
+            version="1.0.0",
+            path="/schema",
+            components=Components(
+                security_schemes={
+                    "bearer": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")
+                }
+            ),
             security=[{"bearer": []}],
         ),
         on_app_init=[_no_debug],

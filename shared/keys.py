@@ -58,8 +58,12 @@ class SigningKey:
         return jwk_thumbprint(public_jwk(self.private_key.public_key()))
 
     def jwk(self) -> dict[str, str]:
-        return {**public_jwk(self.private_key.public_key()), "kid": self.kid, "alg": "EdDSA",
-                "use": "sig"}
+        return {
+            **public_jwk(self.private_key.public_key()),
+            "kid": self.kid,
+            "alg": "EdDSA",
+            "use": "sig",
+        }
 
 
 @dataclass(frozen=True)
@@ -112,9 +116,12 @@ class Keyring:
 
         doc = {
             "signing": [
-                {"private": b64u(k.private_key.private_bytes(Encoding.Raw, PrivateFormat.Raw,
-                                                             NoEncryption())),
-                 "created": k.created}
+                {
+                    "private": b64u(
+                        k.private_key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+                    ),
+                    "created": k.created,
+                }
                 for k in self.signing
             ],
             "kek": {kid: b64u(key) for kid, key in self.keks.items()},
@@ -142,9 +149,14 @@ class Keyring:
 
     @classmethod
     def generate(cls) -> Keyring:
-        return cls(signing=(_new_signing_key(),), keks={}, active_kek_id="",
-                   index_key=secrets.token_bytes(32), evidence_key=secrets.token_bytes(32),
-                   suppression_key=secrets.token_bytes(32)).with_new_kek()
+        return cls(
+            signing=(_new_signing_key(),),
+            keks={},
+            active_kek_id="",
+            index_key=secrets.token_bytes(32),
+            evidence_key=secrets.token_bytes(32),
+            suppression_key=secrets.token_bytes(32),
+        ).with_new_kek()
 
 
 class UnknownKey(Exception):
@@ -188,7 +200,7 @@ class _locked:
         self.lock_path = path.with_suffix(".lock")
 
     def __enter__(self) -> None:
-        self.fh = open(self.lock_path, "a")  # noqa: SIM115
+        self.fh = open(self.lock_path, "a")
         fcntl.flock(self.fh, fcntl.LOCK_EX)
 
     def __exit__(self, *exc: object) -> None:

@@ -41,7 +41,12 @@ _access_log = structlog.get_logger("lupa.access")
 
 def _request_id(scope: Scope) -> str:
     for name, value in scope.get("headers", ()):
-        if name == b"x-request-id" and 8 <= len(value) <= 64 and value.isascii() and value.replace(b"-", b"").isalnum():
+        if (
+            name == b"x-request-id"
+            and 8 <= len(value) <= 64
+            and value.isascii()
+            and value.replace(b"-", b"").isalnum()
+        ):
             return value.decode()
     return uuid.uuid4().hex
 

@@ -76,7 +76,11 @@ class Unavailable(LupaError):
 
 
 def problem_response(
-    status: int, slug: str, title: str, detail: str | None, request: Request[Any, Any, Any],
+    status: int,
+    slug: str,
+    title: str,
+    detail: str | None,
+    request: Request[Any, Any, Any],
     **extensions: Any,
 ) -> Response[dict[str, Any]]:
     body: dict[str, Any] = {"type": PROBLEM_BASE + slug, "title": title, "status": status}
@@ -102,15 +106,23 @@ def _validation_errors(exc: ValidationException) -> list[dict[str, str]]:
     errors = []
     for item in exc.extra if isinstance(exc.extra, list) else []:
         if isinstance(item, dict):
-            errors.append({"field": str(item.get("key", "")), "message": str(item.get("message", ""))})
+            errors.append(
+                {"field": str(item.get("key", "")), "message": str(item.get("message", ""))}
+            )
     return errors
 
 
 def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     if isinstance(exc, ValidationException):
         detail = "The request body or parameters do not match the schema."
-        return problem_response(422, "invalid-input", InvalidInput.title, detail, request,
-                                errors=_validation_errors(exc))
+        return problem_response(
+            422,
+            "invalid-input",
+            InvalidInput.title,
+            detail,
+            request,
+            errors=_validation_errors(exc),
+        )
     if isinstance(exc, NotAuthorizedException):
         return problem_response(401, Unauthorized.slug, Unauthorized.title, exc.detail, request)
     if isinstance(exc, PermissionDeniedException):
@@ -120,17 +132,23 @@ def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -
     if isinstance(exc, MethodNotAllowedException):
         return problem_response(405, "method-not-allowed", "Method not allowed", None, request)
     if exc.status_code == 413:
-        return problem_response(413, PayloadTooLarge.slug, PayloadTooLarge.title,
-                                "The request body exceeds the size limit.", request)
+        return problem_response(
+            413,
+            PayloadTooLarge.slug,
+            PayloadTooLarge.title,
+            "The request body exceeds the size limit.",
+            request,
+        )
     if exc.status_code >= 500:
         return handle_internal_error(request, exc)
     # Other client errors (malformed JSON, bad headers): a generic 400 without echoing input.
-    return problem_response(exc.status_code, "bad-request", "Bad request",
-                            "The request could not be parsed.", request)
+    return problem_response(
+        exc.status_code, "bad-request", "Bad request", "The request could not be parsed.", request
+    )
 
 
 def _is_database_unavailable(exc: BaseException) -> bool:
-    """Connection loss, pool exhaustion and statement timeouts: the store is sick, not the request."""
+    """Connection loss, pool exhaustion, statement timeouts: the store is sick, not the request."""
     import asyncio
 
     import asyncpg
@@ -140,25 +158,51 @@ def _is_database_unavailable(exc: BaseException) -> bool:
         orig = getattr(exc.orig, "__cause__", None) or exc.orig
         if isinstance(orig, asyncpg.exceptions.QueryCanceledError):
             return True
-        return bool(exc.connection_invalidated) or isinstance(exc, sa_exc.OperationalError) or \
-            isinstance(orig, (OSError, asyncpg.exceptions.PostgresConnectionError,
-                              asyncpg.exceptions.CannotConnectNowError))
-    return isinstance(exc, (sa_exc.TimeoutError, asyncio.TimeoutError, ConnectionError, OSError,
-                            asyncpg.exceptions.PostgresConnectionError))
+        return (
+            bool(exc.connection_invalidated)
+            or isinstance(exc, sa_exc.OperationalError)
+            or isinstance(
+                orig,
+                (
+                    OSError,
+                    asyncpg.exceptions.PostgresConnectionError,
+                    asyncpg.exceptions.CannotConnectNowError,
+                ),
+            )
+        )
+    return isinstance(
+        exc,
+        (
+            sa_exc.TimeoutError,
+            asyncio.TimeoutError,
+            ConnectionError,
+            OSError,
+            asyncpg.exceptions.PostgresConnectionError,
+        ),
+    )
 
 
 def handle_internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     if _is_database_unavailable(exc):
         log.warning("database_unavailable", exc_type=type(exc).__name__)
-        return problem_response(503, Unavailable.slug, Unavailable.title,
-                                "The database is not reachable; nothing was changed. Retry later.",
-                                request)
+        return problem_response(
+            503,
+            Unavailable.slug,
+            Unavailable.title,
+            "The database is not reachable; nothing was changed. Retry later.",
+            request,
+        )
     # Exception messages can carry data (e.g. a unique-violation quotes the key), so log
     # only the exception class and where it happened.
     frames = [f"{f.filename}:{f.lineno}:{f.name}" for f in traceback.extract_tb(exc.__traceback__)]
     log.error("unhandled_exception", exc_type=type(exc).__name__, frames=frames[-8:])
-    return problem_response(500, "internal", "Internal error",
-                            "Something went wrong on our side; the change was not applied.", request)
+    return problem_response(
+        500,
+        "internal",
+        "Internal error",
+        "Something went wrong on our side; the change was not applied.",
+        request,
+    )
 
 
 exception_handlers: dict[type[Exception] | int, Any] = {
@@ -188,11 +232,19 @@ class GuardianRequired(LupaError):
 
 
 class IdempotencyKeyReused(LupaError):
-    status, slug, title = 422, "idempotency-key-reused", "The Idempotency-Key was used for another request"
+    status, slug, title = (
+        422,
+        "idempotency-key-reused",
+        "The Idempotency-Key was used for another request",
+    )
 
 
 class IdempotencyInProgress(LupaError):
-    status, slug, title = 409, "idempotency-in-progress", "A request with this Idempotency-Key is in progress"
+    status, slug, title = (
+        409,
+        "idempotency-in-progress",
+        "A request with this Idempotency-Key is in progress",
+    )
 
 
 class InvalidLink(LupaError):
@@ -204,4 +256,8 @@ class LinkExpired(LupaError):
 
 
 class ConfirmationSuperseded(LupaError):
-    status, slug, title = 410, "confirmation-superseded", "The consent changed after this link was sent"
+    status, slug, title = (
+        410,
+        "confirmation-superseded",
+        "The consent changed after this link was sent",
+    )

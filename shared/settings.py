@@ -46,7 +46,9 @@ class DatabaseSettings:
     def from_env(cls, env: Mapping[str, str] = os.environ) -> DatabaseSettings:
         url = env.get("DATABASE_URL")
         if not url:
-            raise RuntimeError("DATABASE_URL is not set (lupa run sets it for the embedded PostgreSQL)")
+            raise RuntimeError(
+                "DATABASE_URL is not set (lupa run sets it for the embedded PostgreSQL)"
+            )
         return cls(
             url=sqlalchemy_url(url),
             pool_size=int(env.get("LUPA_DB_POOL_SIZE", "20")),

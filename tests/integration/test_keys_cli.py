@@ -24,9 +24,16 @@ def keyring_file(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPa
 def secrets_of(keyring: Keyring) -> list[str]:
     from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
-    raw = [*keyring.keks.values(), keyring.index_key, keyring.evidence_key, keyring.suppression_key,
-           *(k.private_key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
-             for k in keyring.signing)]
+    raw = [
+        *keyring.keks.values(),
+        keyring.index_key,
+        keyring.evidence_key,
+        keyring.suppression_key,
+        *(
+            k.private_key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+            for k in keyring.signing
+        ),
+    ]
     return [form for key in raw for form in (b64u(key), base64.b64encode(key).decode(), key.hex())]
 
 

@@ -13,11 +13,19 @@ from shared.db.tables import audit_events
 
 
 async def _insert_purpose(session, key: str) -> None:
-    await session.execute(insert(purposes).values(
-        key=key, legal_basis="consent", channels=["email"], double_opt_in_channels=[],
-        sale_or_sharing=False, current_version=1, min_accepted_version=1,
-        created_at=__import__("datetime").datetime.now(__import__("datetime").UTC),
-        updated_at=__import__("datetime").datetime.now(__import__("datetime").UTC)))
+    await session.execute(
+        insert(purposes).values(
+            key=key,
+            legal_basis="consent",
+            channels=["email"],
+            double_opt_in_channels=[],
+            sale_or_sharing=False,
+            current_version=1,
+            min_accepted_version=1,
+            created_at=__import__("datetime").datetime.now(__import__("datetime").UTC),
+            updated_at=__import__("datetime").datetime.now(__import__("datetime").UTC),
+        )
+    )
 
 
 async def test_a_write_without_an_event_is_rolled_back(session_factory):
@@ -26,18 +34,24 @@ async def test_a_write_without_an_event_is_rolled_back(session_factory):
         async with session_factory() as session, session.begin():
             await _insert_purpose(session, key)
     async with session_factory() as session:
-        assert (await session.execute(select(purposes).where(purposes.c.key == key))).first() is None
+        assert (
+            await session.execute(select(purposes).where(purposes.c.key == key))
+        ).first() is None
 
 
 async def test_a_write_with_its_event_commits_both(session_factory):
     key = f"guard-{uuid.uuid4().hex[:8]}"
-    event = AuditEvent(service="consent", type="purpose.created", subject=None, data={"purpose": key})
+    event = AuditEvent(
+        service="consent", type="purpose.created", subject=None, data={"purpose": key}
+    )
     async with session_factory() as session, session.begin():
         await _insert_purpose(session, key)
         await record_event(session, event)
     async with session_factory() as session:
         assert (await session.execute(select(purposes).where(purposes.c.key == key))).first()
-        row = (await session.execute(select(audit_events).where(audit_events.c.event_id == event.id))).one()
+        row = (
+            await session.execute(select(audit_events).where(audit_events.c.event_id == event.id))
+        ).one()
         assert row.type == "fi.lupa.consent.purpose.created"
 
 
@@ -48,7 +62,9 @@ async def test_an_event_is_gone_when_its_change_rolls_back(session_factory):
             await record_event(session, event)
             raise RuntimeError("the change failed")
     async with session_factory() as session:
-        assert (await session.execute(select(audit_events).where(audit_events.c.event_id == event.id))).first() is None
+        assert (
+            await session.execute(select(audit_events).where(audit_events.c.event_id == event.id))
+        ).first() is None
 
 
 async def test_reads_alone_need_no_event(session_factory):

@@ -17,8 +17,9 @@ from services.consent.service.purposes import PurposeService
 from shared.auth.guards import requires
 from shared.auth.tokens import Principal
 
-PURPOSE_KEY = Parameter(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$",
-                        description="Lower-case key, e.g. newsletter")
+PURPOSE_KEY = Parameter(
+    pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$", description="Lower-case key, e.g. newsletter"
+)
 Text = Annotated[str, msgspec.Meta(min_length=1, max_length=4000)]
 
 
@@ -44,11 +45,16 @@ class PurposeWrite(msgspec.Struct, forbid_unknown_fields=True):
 
     def to_spec(self) -> PurposeSpec:
         return PurposeSpec(
-            legal_basis=self.legal_basis, title=self.title.as_dict(),
-            description=self.description.as_dict(), channels=tuple(self.channels),
+            legal_basis=self.legal_basis,
+            title=self.title.as_dict(),
+            description=self.description.as_dict(),
+            channels=tuple(self.channels),
             double_opt_in_channels=tuple(self.double_opt_in_channels),
-            validity_days=self.validity_days, min_age=self.min_age,
-            sale_or_sharing=self.sale_or_sharing, require_renewal=self.require_renewal)
+            validity_days=self.validity_days,
+            min_age=self.min_age,
+            sale_or_sharing=self.sale_or_sharing,
+            require_renewal=self.require_renewal,
+        )
 
 
 class Purpose(msgspec.Struct):
@@ -69,13 +75,20 @@ class Purpose(msgspec.Struct):
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Purpose:
         return cls(
-            key=row["key"], legal_basis=row["legal_basis"], title=row["title"],
-            description=row["description"], channels=list(row["channels"]),
+            key=row["key"],
+            legal_basis=row["legal_basis"],
+            title=row["title"],
+            description=row["description"],
+            channels=list(row["channels"]),
             double_opt_in_channels=list(row["double_opt_in_channels"]),
-            validity_days=row["validity_days"], min_age=row["min_age"],
-            sale_or_sharing=row["sale_or_sharing"], version=row["current_version"],
-            min_accepted_version=row["min_accepted_version"], created_at=row["created_at"],
-            updated_at=row["updated_at"])
+            validity_days=row["validity_days"],
+            min_age=row["min_age"],
+            sale_or_sharing=row["sale_or_sharing"],
+            version=row["current_version"],
+            min_accepted_version=row["min_accepted_version"],
+            created_at=row["created_at"],
+            updated_at=row["updated_at"],
+        )
 
 
 class PurposeVersion(msgspec.Struct):
@@ -90,32 +103,58 @@ class PurposeController(Controller):
     path = "/v1/purposes"
     tags = ["purposes"]
 
-    @put("/{key:str}", guards=[requires("admin")], status_code=200,
-         summary="Create or update a purpose; a changed text makes a new version")
-    async def put_purpose(self, tx: NamedDependency[AsyncSession], principal: NamedDependency[Principal],
-                          data: JSONBody[PurposeWrite],
-                          key: Annotated[str, PURPOSE_KEY]) -> Response[Purpose]:
+    @put(
+        "/{key:str}",
+        guards=[requires("admin")],
+        status_code=200,
+        summary="Create or update a purpose; a changed text makes a new version",
+    )
+    async def put_purpose(
+        self,
+        tx: NamedDependency[AsyncSession],
+        principal: NamedDependency[Principal],
+        data: JSONBody[PurposeWrite],
+        key: Annotated[str, PURPOSE_KEY],
+    ) -> Response[Purpose]:
         saved = await PurposeService(tx).put(key, data.to_spec(), principal.actor)
         return Response(Purpose.from_row(saved.purpose), status_code=201 if saved.created else 200)
 
-    @get(guards=[requires("admin", "portal", "marketing", "officer", "cx")],
-         summary="List purposes with their current version")
+    @get(
+        guards=[requires("admin", "portal", "marketing", "officer", "cx")],
+        summary="List purposes with their current version",
+    )
     async def list_purposes(self, tx: NamedDependency[AsyncSession]) -> list[Purpose]:
         return [Purpose.from_row(r) for r in await PurposeService(tx).list_all()]
 
-    @get("/{key:str}", guards=[requires("admin", "portal", "marketing", "officer", "cx")],
-         summary="One purpose")
-    async def get_purpose(self, tx: NamedDependency[AsyncSession], key: Annotated[str, PURPOSE_KEY]) -> Purpose:
+    @get(
+        "/{key:str}",
+        guards=[requires("admin", "portal", "marketing", "officer", "cx")],
+        summary="One purpose",
+    )
+    async def get_purpose(
+        self, tx: NamedDependency[AsyncSession], key: Annotated[str, PURPOSE_KEY]
+    ) -> Purpose:
         return Purpose.from_row(await PurposeService(tx).get(key))
 
-    @get("/{key:str}/versions", guards=[requires("admin", "portal", "marketing", "officer", "cx")],
-         summary="Every version of a purpose's text")
-    async def list_versions(self, tx: NamedDependency[AsyncSession],
-                            key: Annotated[str, PURPOSE_KEY]) -> list[PurposeVersion]:
+    @get(
+        "/{key:str}/versions",
+        guards=[requires("admin", "portal", "marketing", "officer", "cx")],
+        summary="Every version of a purpose's text",
+    )
+    async def list_versions(
+        self, tx: NamedDependency[AsyncSession], key: Annotated[str, PURPOSE_KEY]
+    ) -> list[PurposeVersion]:
         rows = await PurposeService(tx).versions(key)
-        return [PurposeVersion(version=r["version"], title=r["title"], description=r["description"],
-                               requires_renewal=r["requires_renewal"], created_at=r["created_at"])
-                for r in rows]
+        return [
+            PurposeVersion(
+                version=r["version"],
+                title=r["title"],
+                description=r["description"],
+                requires_renewal=r["requires_renewal"],
+                created_at=r["created_at"],
+            )
+            for r in rows
+        ]
 
 
-__all__ = ["PurposeController", "Purpose", "PurposeWrite"]
+__all__ = ["Purpose", "PurposeController", "PurposeWrite"]

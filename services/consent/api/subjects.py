@@ -34,10 +34,10 @@ Short = Annotated[str, msgspec.Meta(max_length=320)]
 class SubjectWrite(msgspec.Struct, forbid_unknown_fields=True):
     """Omitted fields stay as they are; ``null`` clears a field."""
 
-    email: Short | None | msgspec.UnsetType = msgspec.UNSET
-    phone: Annotated[str, msgspec.Meta(max_length=32)] | None | msgspec.UnsetType = msgspec.UNSET
-    name: Short | None | msgspec.UnsetType = msgspec.UNSET
-    birth_date: date | None | msgspec.UnsetType = msgspec.UNSET
+    email: Short | msgspec.UnsetType | None = msgspec.UNSET
+    phone: Annotated[str, msgspec.Meta(max_length=32)] | msgspec.UnsetType | None = msgspec.UNSET
+    name: Short | msgspec.UnsetType | None = msgspec.UNSET
+    birth_date: date | msgspec.UnsetType | None = msgspec.UNSET
     locale: Locale | msgspec.UnsetType = msgspec.UNSET
 
     def to_changes(self) -> SubjectChanges:
@@ -50,8 +50,9 @@ class SubjectWrite(msgspec.Struct, forbid_unknown_fields=True):
             fields["name"] = None if self.name is None else clean_name(self.name)
         if self.birth_date is not msgspec.UNSET:
             today = datetime.now(UTC).date()
-            fields["birth_date"] = (None if self.birth_date is None
-                                    else clean_birth_date(self.birth_date, today))
+            fields["birth_date"] = (
+                None if self.birth_date is None else clean_birth_date(self.birth_date, today)
+            )
         locale = None if self.locale is msgspec.UNSET else self.locale
         return SubjectChanges(fields=fields, locale=locale)
 
@@ -80,24 +81,51 @@ class SubjectController(Controller):
     path = "/v1/subjects"
     tags = ["subjects"]
 
-    @put("/{external_id:str}", guards=[requires("admin", "portal", subject_param="external_id")],
-         status_code=200, summary="Create or update a subject (201 when created)")
-    async def put_subject(self, tx: NamedDependency[AsyncSession], keyring: NamedDependency[Keyring],
-                          principal: NamedDependency[Principal], data: JSONBody[SubjectWrite],
-                          external_id: ExternalId) -> Response[Subject]:
-        view, created = await SubjectService(tx, keyring).put(external_id, data.to_changes(),
-                                                              principal.actor)
+    @put(
+        "/{external_id:str}",
+        guards=[requires("admin", "portal", subject_param="external_id")],
+        status_code=200,
+        summary="Create or update a subject (201 when created)",
+    )
+    async def put_subject(
+        self,
+        tx: NamedDependency[AsyncSession],
+        keyring: NamedDependency[Keyring],
+        principal: NamedDependency[Principal],
+        data: JSONBody[SubjectWrite],
+        external_id: ExternalId,
+    ) -> Response[Subject]:
+        view, created = await SubjectService(tx, keyring).put(
+            external_id, data.to_changes(), principal.actor
+        )
         return Response(Subject.from_view(view), status_code=201 if created else 200)
 
-    @get("/{external_id:str}", guards=[requires("admin", "portal", "officer",
-                                                subject_param="external_id")],
-         summary="A subject with its contact data")
-    async def get_subject(self, tx: NamedDependency[AsyncSession], keyring: NamedDependency[Keyring],
-                          external_id: ExternalId) -> Subject:
+    @get(
+        "/{external_id:str}",
+        guards=[requires("admin", "portal", "officer", subject_param="external_id")],
+        summary="A subject with its contact data",
+    )
+    async def get_subject(
+        self,
+        tx: NamedDependency[AsyncSession],
+        keyring: NamedDependency[Keyring],
+        external_id: ExternalId,
+    ) -> Subject:
         return Subject.from_view(await SubjectService(tx, keyring).get(external_id))
 
-    @post("/lookup", guards=[requires("admin", "officer")], status_code=200,
-          summary="Find subjects by email through the blind index (the address never hits logs)")
-    async def lookup(self, tx: NamedDependency[AsyncSession], keyring: NamedDependency[Keyring],
-                     data: JSONBody[EmailLookup]) -> list[Subject]:
-        return [Subject.from_view(v) for v in await SubjectService(tx, keyring).find_by_email(data.email)]
+    @post(
+        "/lookup",
+        guards=[requires("admin", "officer")],
+        status_code=200,
+        summary="Find subjects by email through the blind index (the address never hits logs)",
+    )
+    async def lookup(
+        self,
+        tx: NamedDependency[AsyncSession],
+        keyring: NamedDependency[Keyring],
+        data: JSONBody[EmailLookup],
+    ) -> list[Subject]:
+        return [
+            Subject.from_view(v)
+            for v in await SubjectService(tx, keyring).find_by_email(data.email)
+        ]

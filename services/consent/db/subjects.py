@@ -12,8 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.consent.db.tables import subject_keys, subjects
 
 
-async def get_by_external_id(session: AsyncSession, external_id: str, *,
-                             for_update: bool = False) -> dict[str, Any] | None:
+async def get_by_external_id(
+    session: AsyncSession, external_id: str, *, for_update: bool = False
+) -> dict[str, Any] | None:
     """The subject row; ``for_update`` serialises writers of one subject (ledger, preferences)."""
     query = select(subjects).where(subjects.c.external_id == external_id)
     if for_update:
@@ -23,28 +24,44 @@ async def get_by_external_id(session: AsyncSession, external_id: str, *,
 
 
 async def find_by_email_index(session: AsyncSession, index: bytes) -> list[dict[str, Any]]:
-    query = select(subjects).where(subjects.c.email_index == index,
-                                   subjects.c.erased_at.is_(None)).order_by(subjects.c.created_at)
+    query = (
+        select(subjects)
+        .where(subjects.c.email_index == index, subjects.c.erased_at.is_(None))
+        .order_by(subjects.c.created_at)
+    )
     return [dict(r) for r in (await session.execute(query)).mappings().all()]
 
 
-async def insert_subject(session: AsyncSession, subject_id: uuid.UUID, external_id: str,
-                         locale: str, now: datetime) -> None:
-    await session.execute(insert(subjects).values(
-        id=subject_id, external_id=external_id, locale=locale, created_at=now, updated_at=now))
+async def insert_subject(
+    session: AsyncSession, subject_id: uuid.UUID, external_id: str, locale: str, now: datetime
+) -> None:
+    await session.execute(
+        insert(subjects).values(
+            id=subject_id, external_id=external_id, locale=locale, created_at=now, updated_at=now
+        )
+    )
 
 
-async def update_subject(session: AsyncSession, subject_id: uuid.UUID, values: dict[str, Any]) -> None:
+async def update_subject(
+    session: AsyncSession, subject_id: uuid.UUID, values: dict[str, Any]
+) -> None:
     await session.execute(update(subjects).where(subjects.c.id == subject_id).values(**values))
 
 
-async def insert_key(session: AsyncSession, subject_id: uuid.UUID, kek_id: str, wrapped: bytes,
-                     now: datetime) -> None:
-    await session.execute(insert(subject_keys).values(
-        subject_id=subject_id, kek_id=kek_id, wrapped_dek=wrapped, created_at=now))
+async def insert_key(
+    session: AsyncSession, subject_id: uuid.UUID, kek_id: str, wrapped: bytes, now: datetime
+) -> None:
+    await session.execute(
+        insert(subject_keys).values(
+            subject_id=subject_id, kek_id=kek_id, wrapped_dek=wrapped, created_at=now
+        )
+    )
 
 
 async def get_key(session: AsyncSession, subject_id: uuid.UUID) -> dict[str, Any] | None:
-    row = (await session.execute(
-        select(subject_keys).where(subject_keys.c.subject_id == subject_id))).mappings().first()
+    row = (
+        (await session.execute(select(subject_keys).where(subject_keys.c.subject_id == subject_id)))
+        .mappings()
+        .first()
+    )
     return dict(row) if row else None

@@ -28,13 +28,19 @@ class PurposeSpec:
         if len(set(self.channels)) != len(self.channels):
             raise InvalidInput("Channels must not repeat.", field="channels")
         if not set(self.double_opt_in_channels) <= set(self.channels):
-            raise InvalidInput("Double opt-in channels must be among the purpose's channels.",
-                               field="double_opt_in_channels")
+            raise InvalidInput(
+                "Double opt-in channels must be among the purpose's channels.",
+                field="double_opt_in_channels",
+            )
         if not any(v.strip() for v in self.title.values()):
-            raise InvalidInput("A purpose needs a title in at least one of fi, sv, en.", field="title")
+            raise InvalidInput(
+                "A purpose needs a title in at least one of fi, sv, en.", field="title"
+            )
         if self.legal_basis != "consent" and self.double_opt_in_channels:
-            raise InvalidInput("Double opt-in applies only to purposes based on consent.",
-                               field="double_opt_in_channels")
+            raise InvalidInput(
+                "Double opt-in applies only to purposes based on consent.",
+                field="double_opt_in_channels",
+            )
 
 
 @dataclass(frozen=True)
@@ -51,7 +57,7 @@ class PurposeChange:
 
 
 def plan_change(current: dict[str, Any], text: dict[str, Any], spec: PurposeSpec) -> PurposeChange:
-    """A changed title or description makes a new immutable version; other fields update in place."""
+    """A changed title or description makes a new immutable version; the rest updates in place."""
     new_version = text["title"] != spec.title or text["description"] != spec.description
     attributes_changed = (
         current["legal_basis"] != spec.legal_basis

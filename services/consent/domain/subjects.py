@@ -25,8 +25,9 @@ def clean_email(value: str) -> str:
 def clean_phone(value: str) -> str:
     phone = normalise_phone(value)
     if not _PHONE.match(phone):
-        raise InvalidInput("The phone number must be in international form, e.g. +358401234567.",
-                           field="phone")
+        raise InvalidInput(
+            "The phone number must be in international form, e.g. +358401234567.", field="phone"
+        )
     return phone
 
 
@@ -44,7 +45,7 @@ def clean_birth_date(value: date, today: date) -> date:
 
 
 def age_on(birth_date: date, day: date) -> int:
-    """Completed years on ``day`` (a birthday on 29 February counts from 1 March in common years)."""
+    """Completed years on ``day`` (a 29 February birthday counts from 1 March in common years)."""
     years = day.year - birth_date.year
     if (day.month, day.day) < (birth_date.month, birth_date.day):
         years -= 1

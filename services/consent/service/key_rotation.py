@@ -43,8 +43,12 @@ class RewrapReport:
 class KeyRotation:
     """Rewraps and counts data keys with one keyring; each batch is its own short transaction."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], keyring: Keyring,
-                 batch_size: int = BATCH_SIZE) -> None:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        keyring: Keyring,
+        batch_size: int = BATCH_SIZE,
+    ) -> None:
         self.sessions = sessions
         self.keyring = keyring
         self.batch_size = batch_size
@@ -70,13 +74,20 @@ class KeyRotation:
                 failed += len(rows) - len(rewrapped)
                 if rewrapped:
                     await repo.store_rewrapped(session, rewrapped, datetime.now(UTC))
-                    await record_event(session, AuditEvent(
-                        service=SERVICE, type="keys.rewrapped", subject=None,
-                        data={"kek": target, "count": len(rewrapped)}))
+                    await record_event(
+                        session,
+                        AuditEvent(
+                            service=SERVICE,
+                            type="keys.rewrapped",
+                            subject=None,
+                            data={"kek": target, "count": len(rewrapped)},
+                        ),
+                    )
             done, batches = done + len(rewrapped), batches + 1
         remaining = await self.in_use(old) if old else 0
-        return RewrapReport(kek=target, rewrapped=done, batches=batches, remaining=remaining,
-                            failed=failed)
+        return RewrapReport(
+            kek=target, rewrapped=done, batches=batches, remaining=remaining, failed=failed
+        )
 
     def _rewrapped(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         new_kek = self.keyring.kek(self.keyring.active_kek_id)
@@ -87,8 +98,13 @@ class KeyRotation:
                 dek = unwrap_data_key(self.keyring.kek(row["kek_id"]), row["wrapped_dek"], sid)
             except DecryptionFailed:
                 continue  # left under its old KEK and counted; retire will refuse that KEK
-            out.append({"sid": sid, "kek": self.keyring.active_kek_id,
-                        "wrapped": wrap_data_key(new_kek, dek, sid)})
+            out.append(
+                {
+                    "sid": sid,
+                    "kek": self.keyring.active_kek_id,
+                    "wrapped": wrap_data_key(new_kek, dek, sid),
+                }
+            )
         return out
 
     async def in_use(self, kek_ids: list[str]) -> int:
@@ -98,34 +114,44 @@ class KeyRotation:
 
     async def record(self, type_: str, data: dict[str, Any]) -> None:
         async with session_scope(self.sessions) as session:
-            await record_event(session, AuditEvent(service=SERVICE, type=type_, subject=None,
-                                                   data=data))
+            await record_event(
+                session, AuditEvent(service=SERVICE, type=type_, subject=None, data=data)
+            )
 
 
-async def rotate_kek(sessions: async_sessionmaker[AsyncSession], keyring: Keyring,
-                     save: SaveKeyring, *, rewrap: bool = True,
-                     batch_size: int = BATCH_SIZE) -> tuple[Keyring, RewrapReport | None]:
+async def rotate_kek(
+    sessions: async_sessionmaker[AsyncSession],
+    keyring: Keyring,
+    save: SaveKeyring,
+    *,
+    rewrap: bool = True,
+    batch_size: int = BATCH_SIZE,
+) -> tuple[Keyring, RewrapReport | None]:
     """Add a KEK, save the keyring (first: the new id must be readable everywhere), rewrap."""
     rotated = keyring.with_new_kek()
     save(rotated)
     rotation = KeyRotation(sessions, rotated, batch_size)
-    await rotation.record("keys.rotated", {"kek": rotated.active_kek_id,
-                                           "previous": keyring.active_kek_id})
+    await rotation.record(
+        "keys.rotated", {"kek": rotated.active_kek_id, "previous": keyring.active_kek_id}
+    )
     return rotated, (await rotation.rewrap() if rewrap else None)
 
 
-async def rotate_signing(sessions: async_sessionmaker[AsyncSession], keyring: Keyring,
-                         save: SaveKeyring) -> Keyring:
+async def rotate_signing(
+    sessions: async_sessionmaker[AsyncSession], keyring: Keyring, save: SaveKeyring
+) -> Keyring:
     """Add an Ed25519 signing key; older ones stay in the JWKS so what they signed verifies."""
     rotated = keyring.with_new_signing_key()
     save(rotated)
-    await KeyRotation(sessions, rotated).record("keys.rotated",
-                                                {"signing_kid": rotated.active_signing.kid})
+    await KeyRotation(sessions, rotated).record(
+        "keys.rotated", {"signing_kid": rotated.active_signing.kid}
+    )
     return rotated
 
 
-async def retire_kek(sessions: async_sessionmaker[AsyncSession], keyring: Keyring, kek_id: str,
-                     save: SaveKeyring) -> Keyring:
+async def retire_kek(
+    sessions: async_sessionmaker[AsyncSession], keyring: Keyring, kek_id: str, save: SaveKeyring
+) -> Keyring:
     """Remove ``kek_id`` from the keyring; refused while it is active or wraps any data key."""
     if kek_id not in keyring.keks:
         raise RotationRefused(f"{kek_id} is not in the keyring")
@@ -135,7 +161,8 @@ async def retire_kek(sessions: async_sessionmaker[AsyncSession], keyring: Keyrin
     in_use = await rotation.in_use([kek_id])
     if in_use:
         raise RotationRefused(
-            f"{kek_id} still wraps {in_use} data key(s); run `lupa keys rewrap` first")
+            f"{kek_id} still wraps {in_use} data key(s); run `lupa keys rewrap` first"
+        )
     retired = keyring.without_kek(kek_id)
     save(retired)
     await rotation.record("keys.retired", {"kek": kek_id})

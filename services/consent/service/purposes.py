@@ -41,9 +41,16 @@ class PurposeService:
         version = current["current_version"] + (1 if change.new_version else 0)
         if change.new_version:
             await repo.insert_version(self.session, key, version, spec, now)
-        await repo.update_purpose(self.session, key, spec, version, change.min_accepted_version, now)
-        await self._event("purpose.versioned" if change.new_version else "purpose.updated", key,
-                          version, actor, renewal=change.new_version and spec.require_renewal)
+        await repo.update_purpose(
+            self.session, key, spec, version, change.min_accepted_version, now
+        )
+        await self._event(
+            "purpose.versioned" if change.new_version else "purpose.updated",
+            key,
+            version,
+            actor,
+            renewal=change.new_version and spec.require_renewal,
+        )
         return PurposeSaved(await self.get(key), created=False)
 
     async def get(self, key: str) -> dict[str, Any]:
@@ -60,6 +67,17 @@ class PurposeService:
         return await repo.versions(self.session, key)
 
     async def _event(self, type_: str, key: str, version: int, actor: str, renewal: bool) -> None:
-        await record_event(self.session, AuditEvent(
-            service=SERVICE, type=type_, subject=None,
-            data={"purpose": key, "version": version, "requires_renewal": renewal, "actor": actor}))
+        await record_event(
+            self.session,
+            AuditEvent(
+                service=SERVICE,
+                type=type_,
+                subject=None,
+                data={
+                    "purpose": key,
+                    "version": version,
+                    "requires_renewal": renewal,
+                    "actor": actor,
+                },
+            ),
+        )

@@ -52,7 +52,9 @@ class SubjectVault:
         return seal(dek, value.encode(), field_aad(subject_id, field))
 
     @staticmethod
-    def open_field(dek: bytes, subject_id: uuid.UUID, field: str, sealed: bytes | None) -> str | None:
+    def open_field(
+        dek: bytes, subject_id: uuid.UUID, field: str, sealed: bytes | None
+    ) -> str | None:
         if sealed is None:
             return None
         return open_sealed(dek, sealed, field_aad(subject_id, field)).decode()
