@@ -62,9 +62,11 @@ def _call(
         return resp.status, json.loads(resp.read())
 
 
-def _stop(proc: subprocess.Popen[str]) -> None:
+def _stop(proc: subprocess.Popen[str]) -> str:
+    """Ctrl-C the stack; returns everything it printed after the banner."""
     os.killpg(proc.pid, signal.SIGINT)
-    proc.wait(timeout=30)
+    out, _ = proc.communicate(timeout=30)
+    return out
 
 
 def _postgres_running(datadir: Path) -> bool:
@@ -86,7 +88,7 @@ def test_run_serves_stops_cleanly_and_keeps_data(tmp_path: Path) -> None:
         LUPA_HOME=str(tmp_path / "home"),
         LUPA_CONSENT_PORT=str(port),
         LUPA_DSAR_PORT=str(_free_port()),
-        LUPA_LOG_LEVEL="WARNING",
+        LUPA_LOG_LEVEL="INFO",
     )
     token = subprocess.run(
         [sys.executable, "-m", "shared.cli.main", "token", "issue", "--role", "admin"],
@@ -101,8 +103,13 @@ def test_run_serves_stops_cleanly_and_keeps_data(tmp_path: Path) -> None:
     assert f"http://127.0.0.1:{port}" in banner
     purpose = {"legal_basis": "consent", "title": {"en": "News"}, "channels": ["email"]}
     assert _call(port, "PUT", "/v1/purposes/news", token, purpose)[0] == 201
-    _stop(first)
+    person = {"email": "maija.meikalainen@example.fi", "phone": "+358401112223", "name": "Maija"}
+    assert _call(port, "PUT", "/v1/subjects/cust-pii-7731", token, person)[0] == 201
+    logs = _stop(first)
     assert first.returncode == 0
+    assert '"route": "/v1/subjects/{external_id}"' in logs, "one access line per request"
+    for secret in ("maija", "Maija", "+358401112223", "cust-pii-7731", token):
+        assert secret not in logs, f"personal data or a token reached the logs: {secret}"
     assert not _postgres_running(tmp_path / "home" / "pg"), "PostgreSQL must stop with lupa run"
 
     second = _start(env)
