@@ -38,6 +38,8 @@ KEYRING_KEY = "keyring"
 )
 async def jwks(state: State) -> dict[str, Any]:
     keyring: Keyring = state[KEYRING_KEY]
+    if keyring.source is not None:  # publish keys added by a rotation without a restart
+        keyring = keyring.source.reload()
     return keyring.jwks()
 
 

@@ -98,7 +98,17 @@ class AccessTokenVerifier:
             if exp > time.time():
                 return principal
             del self._cache[token]
-        claims = verify_claims(self.keyring, token, "access")
+        try:
+            claims = verify_claims(self.keyring, token, "access")
+        except InvalidToken:
+            # A token signed after a signing-key rotation names a kid we have not loaded yet.
+            if self.keyring.source is None:
+                raise
+            fresh = self.keyring.source.reload()
+            if fresh is self.keyring:
+                raise
+            self.keyring = fresh
+            claims = verify_claims(self.keyring, token, "access")
         role = claims.get("role")
         if role not in ROLES or "exp" not in claims:
             raise InvalidToken("token has no valid role or expiry")
