@@ -20,7 +20,7 @@ from tests.integration.audit.conftest import free_port
 
 pytestmark = pytest.mark.slow
 PURPOSE = {"legal_basis": "consent", "title": {"en": "News"}, "channels": ["email"]}
-WRITES = 600
+WRITES = 2000
 
 
 def _serve(url: str, keys_file, port: int) -> subprocess.Popen[bytes]:
