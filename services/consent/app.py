@@ -5,6 +5,8 @@ from __future__ import annotations
 from litestar import Litestar
 from litestar.di import Provide
 
+from services.consent.api.audience import AudienceController
+from services.consent.api.check import CheckController
 from services.consent.api.confirm import ConfirmController
 from services.consent.api.consents import ConsentController
 from services.consent.api.deps import provide_principal
@@ -12,6 +14,8 @@ from services.consent.api.preferences import PreferenceController
 from services.consent.api.purposes import PurposeController
 from services.consent.api.receipts import ReceiptController
 from services.consent.api.subjects import SubjectController
+from services.consent.api.unsubscribe import UnsubscribeController
+from services.consent.service.check import check_lifespan
 from shared.app_base import build_app
 from shared.audit.api import AuditController, WebhookController
 from shared.keys import Keyring
@@ -28,12 +32,16 @@ def create_app(settings: Settings, keyring: Keyring | None = None) -> Litestar:
             ConsentController,
             ReceiptController,
             ConfirmController,
+            CheckController,
+            AudienceController,
+            UnsubscribeController,
             AuditController,
             WebhookController,
         ],
         title="Lupa consent service",
         keyring=keyring,
         dependencies={"principal": Provide(provide_principal, sync_to_thread=False)},
+        lifespan=[check_lifespan],
     )
 
 

@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from shared.cli import audit, consents, keys, run, tokens
+from shared.cli import audit, consents, keys, links, run, tokens
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -17,9 +17,10 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     run.register(commands)
     tokens.register(commands)
+    audit.register(commands)
     keys.register(commands)
     consents.register(commands)
-    audit.register(commands)
+    links.register(commands)
     return parser
 
 

@@ -139,6 +139,24 @@ async def replay_dead_letter(consent, auth, new_id, engine) -> Expected:
     )
 
 
+async def one_click_unsubscribe(consent, auth, new_id, engine) -> Expected:
+    key = new_id("walk")
+    await make_purpose(consent, auth, key)
+    subject = await make_subject(consent, auth, new_id("walk"))
+    ext = subject["external_id"]
+    grant = {"purpose": key, "channel": "email", "action": "grant", "source": "api"}
+    await consent.post(f"/v1/subjects/{ext}/consents", headers=auth("admin"), json=grant)
+    minted = await consent.post(
+        "/v1/unsubscribe-links",
+        headers=auth("marketing"),
+        json={"purpose": key, "channel": "email", "subjects": [ext]},
+    )
+    url = minted.json()["links"][0]["url"]
+    resp = await consent.post(url[url.index("/v1/") :], data={"List-Unsubscribe": "One-Click"})
+    assert resp.status_code == 200, resp.text
+    return subject["id"], "fi.lupa.consent.consent.withdrawn", lambda d: d["purpose"] == key
+
+
 SCENARIOS: dict[tuple[str, str], Callable[..., Awaitable[Expected]]] = {
     ("PUT", "/v1/purposes/{key:str}"): put_purpose,
     ("PUT", "/v1/subjects/{external_id:str}"): put_subject,
@@ -148,6 +166,7 @@ SCENARIOS: dict[tuple[str, str], Callable[..., Awaitable[Expected]]] = {
     ("POST", "/v1/audit/webhooks"): create_webhook,
     ("DELETE", "/v1/audit/webhooks/{subscription_id:uuid}"): delete_webhook,
     ("POST", "/v1/audit/dead-letters/{dead_letter_id:uuid}/replay"): replay_dead_letter,
+    ("POST", "/v1/unsubscribe/{token:str}"): one_click_unsubscribe,
 }
 
 

@@ -16,6 +16,7 @@ from services.consent.api.subjects import ExternalId
 from services.consent.domain.consents import ConsentRequest, default_collection_method
 from services.consent.domain.vocabulary import Channel, CollectionMethod, Source
 from services.consent.service.consents import ConsentService, ConsentView, Evidence, Recorded
+from services.consent.service.gpc import object_if_gpc
 from services.consent.service.receipts import LedgerContext
 from shared.auth.guards import requires
 from shared.auth.tokens import Principal
@@ -141,6 +142,16 @@ class ConsentController(Controller):
         async def run() -> tuple[int, Any]:
             result = await ConsentService(tx, keyring, ledger_context(request)).record(
                 external_id, data.to_request(principal), evidence_of(request), principal.actor
+            )
+            await object_if_gpc(
+                tx,
+                keyring,
+                ledger_context(request),
+                request.headers,
+                principal.role,
+                external_id,
+                principal.actor,
+                evidence_of(request),
             )
             return 201, msgspec.to_builtins(ConsentRecorded.from_result(result))
 

@@ -7,7 +7,6 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
-
     DateTime,
     ForeignKey,
     Integer,
@@ -21,7 +20,8 @@ from sqlalchemy.dialects.postgresql import JSONB, UUID
 metadata = MetaData()
 
 purposes = Table(
-    "purposes", metadata,
+    "purposes",
+    metadata,
     Column("key", Text, primary_key=True),
     Column("legal_basis", Text, nullable=False),
     Column("channels", ARRAY(Text), nullable=False),
@@ -36,7 +36,8 @@ purposes = Table(
 )
 
 purpose_versions = Table(
-    "purpose_versions", metadata,
+    "purpose_versions",
+    metadata,
     Column("purpose_key", Text, ForeignKey("purposes.key"), primary_key=True),
     Column("version", Integer, primary_key=True),
     Column("title", JSONB, nullable=False),
@@ -46,7 +47,8 @@ purpose_versions = Table(
 )
 
 subjects = Table(
-    "subjects", metadata,
+    "subjects",
+    metadata,
     Column("id", UUID(as_uuid=True), primary_key=True),
     Column("external_id", Text, nullable=False, unique=True),
     Column("email_ct", LargeBinary),
@@ -59,10 +61,15 @@ subjects = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Column("erased_at", DateTime(timezone=True)),
+    Column("restricted_at", DateTime(timezone=True)),
+    Column("objected_at", DateTime(timezone=True)),
+    Column("email_suppression", LargeBinary),
+    Column("phone_suppression", LargeBinary),
 )
 
 subject_keys = Table(
-    "subject_keys", metadata,
+    "subject_keys",
+    metadata,
     Column("subject_id", UUID(as_uuid=True), ForeignKey("subjects.id"), primary_key=True),
     Column("kek_id", Text, nullable=False),
     Column("wrapped_dek", LargeBinary, nullable=False),
@@ -71,7 +78,8 @@ subject_keys = Table(
 )
 
 consent_events = Table(
-    "consent_events", metadata,
+    "consent_events",
+    metadata,
     Column("id", BigInteger, primary_key=True),
     Column("event_id", UUID(as_uuid=True), nullable=False, unique=True),
     Column("subject_id", UUID(as_uuid=True), ForeignKey("subjects.id"), nullable=False),
@@ -93,7 +101,8 @@ consent_events = Table(
 )
 
 consent_state = Table(
-    "consent_state", metadata,
+    "consent_state",
+    metadata,
     Column("subject_id", UUID(as_uuid=True), ForeignKey("subjects.id"), primary_key=True),
     Column("purpose_key", Text, ForeignKey("purposes.key"), primary_key=True),
     Column("channel", Text, primary_key=True),
@@ -105,7 +114,8 @@ consent_state = Table(
 )
 
 receipts = Table(
-    "receipts", metadata,
+    "receipts",
+    metadata,
     Column("id", UUID(as_uuid=True), primary_key=True),
     Column("subject_id", UUID(as_uuid=True), ForeignKey("subjects.id"), nullable=False),
     Column("event_id", UUID(as_uuid=True), nullable=False),
@@ -114,10 +124,10 @@ receipts = Table(
 )
 
 preferences = Table(
-    "preferences", metadata,
+    "preferences",
+    metadata,
     Column("subject_id", UUID(as_uuid=True), ForeignKey("subjects.id"), primary_key=True),
     Column("doc", JSONB, nullable=False),
     Column("version", Integer, nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
-

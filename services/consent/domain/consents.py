@@ -30,6 +30,7 @@ AUDIT_TYPES = {
     ("withdraw", "withdrawn"): "consent.withdrawn",
     ("confirm", "granted"): "consent.confirmed",
     ("expire", "expired"): "consent.expired",
+    ("object", "objected"): "consent.objected",
 }
 NOTHING_GRANTED = (
     "Nothing was granted for this purpose and channel; the withdrawal was recorded anyway."

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.consent.db import subjects as repo
 from services.consent.domain.subjects import SubjectChanges, clean_email
+from services.consent.service.suppression import suppression_hash
 from services.consent.service.vault import SubjectVault
 from shared.audit.outbox import AuditEvent, record_event
 from shared.crypto import keyed_hash, normalise_phone
@@ -41,14 +42,18 @@ class SubjectService:
         self.keyring = keyring
         self.vault = SubjectVault(session, keyring)
 
-    async def put(self, external_id: str, changes: SubjectChanges, actor: str) -> tuple[SubjectView, bool]:
+    async def put(
+        self, external_id: str, changes: SubjectChanges, actor: str
+    ) -> tuple[SubjectView, bool]:
         """Create the subject or apply ``changes``; returns the view and whether it was created."""
         now = datetime.now(UTC)
         row = await repo.get_by_external_id(self.session, external_id, for_update=True)
         created = row is None
         if row is None:
             subject_id = uuid.uuid4()
-            await repo.insert_subject(self.session, subject_id, external_id, changes.locale or "en", now)
+            await repo.insert_subject(
+                self.session, subject_id, external_id, changes.locale or "en", now
+            )
             dek = await self.vault.create_key(subject_id)
             changed = [name for name, value in changes.fields.items() if value is not None]
         else:
@@ -62,9 +67,15 @@ class SubjectService:
         values = self._column_values(subject_id, dek, changes)
         if changed or created:
             await repo.update_subject(self.session, subject_id, {**values, "updated_at": now})
-            await record_event(self.session, AuditEvent(
-                service=SERVICE, type="subject.created" if created else "subject.updated",
-                subject=str(subject_id), data={"fields": sorted(changed), "actor": actor}))
+            await record_event(
+                self.session,
+                AuditEvent(
+                    service=SERVICE,
+                    type="subject.created" if created else "subject.updated",
+                    subject=str(subject_id),
+                    data={"fields": sorted(changed), "actor": actor},
+                ),
+            )
         return await self.get(external_id), created
 
     async def get(self, external_id: str) -> SubjectView:
@@ -75,21 +86,33 @@ class SubjectService:
 
     async def find_by_email(self, email: str) -> list[SubjectView]:
         index = keyed_hash(self.keyring.index_key, clean_email(email))
-        return [await self._view(row) for row in await repo.find_by_email_index(self.session, index)]
+        return [
+            await self._view(row) for row in await repo.find_by_email_index(self.session, index)
+        ]
 
     async def _view(self, row: dict[str, Any]) -> SubjectView:
         subject_id = row["id"]
         dek = await self.vault.data_key(subject_id)
-        opened = {f: self.vault.open_field(dek, subject_id, f, row[f"{f}_ct"])
-                  for f in ("email", "phone", "name", "birth_date")}
+        opened = {
+            f: self.vault.open_field(dek, subject_id, f, row[f"{f}_ct"])
+            for f in ("email", "phone", "name", "birth_date")
+        }
         birth = opened.pop("birth_date")
         return SubjectView(
-            id=subject_id, external_id=row["external_id"], email=opened["email"],
-            phone=opened["phone"], name=opened["name"],
-            birth_date=date.fromisoformat(birth) if birth else None, locale=row["locale"],
-            created_at=row["created_at"], updated_at=row["updated_at"])
+            id=subject_id,
+            external_id=row["external_id"],
+            email=opened["email"],
+            phone=opened["phone"],
+            name=opened["name"],
+            birth_date=date.fromisoformat(birth) if birth else None,
+            locale=row["locale"],
+            created_at=row["created_at"],
+            updated_at=row["updated_at"],
+        )
 
-    def _changed_fields(self, row: dict[str, Any], dek: bytes, changes: SubjectChanges) -> list[str]:
+    def _changed_fields(
+        self, row: dict[str, Any], dek: bytes, changes: SubjectChanges
+    ) -> list[str]:
         changed = []
         for name, value in changes.fields.items():
             current = self.vault.open_field(dek, row["id"], name, row[f"{name}_ct"])
@@ -98,16 +121,31 @@ class SubjectService:
                 changed.append(name)
         return changed
 
-    def _column_values(self, subject_id: uuid.UUID, dek: bytes, changes: SubjectChanges) -> dict[str, Any]:
+    def _column_values(
+        self, subject_id: uuid.UUID, dek: bytes, changes: SubjectChanges
+    ) -> dict[str, Any]:
         values: dict[str, Any] = {}
         for name, value in changes.fields.items():
             text = value.isoformat() if isinstance(value, date) else value
-            values[f"{name}_ct"] = None if text is None else self.vault.seal_field(dek, subject_id, name, text)
+            values[f"{name}_ct"] = (
+                None if text is None else self.vault.seal_field(dek, subject_id, name, text)
+            )
             if name == "email":
-                values["email_index"] = None if text is None else keyed_hash(self.keyring.index_key, text)
+                values["email_index"] = (
+                    None if text is None else keyed_hash(self.keyring.index_key, text)
+                )
+                values["email_suppression"] = (
+                    None if text is None else suppression_hash(self.keyring, name, text)
+                )
             if name == "phone":
-                values["phone_index"] = None if text is None else keyed_hash(
-                    self.keyring.index_key, normalise_phone(text))
+                values["phone_index"] = (
+                    None
+                    if text is None
+                    else keyed_hash(self.keyring.index_key, normalise_phone(text))
+                )
+                values["phone_suppression"] = (
+                    None if text is None else suppression_hash(self.keyring, name, text)
+                )
         if changes.locale is not None:
             values["locale"] = changes.locale
         return values

@@ -1,0 +1,128 @@
+"""What a benchmark run stands on: an embedded PostgreSQL, fresh databases, server processes."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import asyncpg
+import httpx
+
+from shared.db.embedded import ensure_database, socket_dsn, start_embedded, stop_embedded
+from shared.db.migrate import upgrade
+from shared.keys import Keyring
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@contextmanager
+def postgres() -> Iterator[str]:
+    """``BENCH_DATABASE_URL``'s server, or an embedded one under ``.lupa/bench-pg``."""
+    if os.environ.get("BENCH_DATABASE_URL"):
+        yield os.environ["BENCH_DATABASE_URL"]
+        return
+    server = start_embedded(REPO / ".lupa" / "bench-pg")
+    try:
+        ensure_database(server, "postgres")
+        yield socket_dsn(server, "postgres")
+    finally:
+        stop_embedded(server)
+
+
+def with_database(dsn: str, name: str) -> str:
+    from urllib.parse import urlsplit, urlunsplit
+
+    return urlunsplit(urlsplit(dsn)._replace(path="/" + name))
+
+
+async def fresh_database(server_dsn: str, name: str) -> str:
+    """Drop and recreate ``name``, migrated to head; returns its DSN."""
+    admin = await asyncpg.connect(server_dsn)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    url = with_database(server_dsn, name)
+    await asyncio.to_thread(upgrade, url)
+    return url
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def serve(factory: str, database_url: str, keyring: Keyring) -> Iterator[tuple[int, int]]:
+    """One uvicorn worker serving ``factory``; yields (port, pid)."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "LUPA_KEYRING": keyring.to_json(),
+        "LUPA_DB_POOL_SIZE": "20",
+        "LUPA_LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "INFO"),
+    }
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            factory,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        _wait_listening(port, proc)
+        yield port, proc.pid
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
+
+
+def _wait_listening(port: int, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError("the server exited during start-up")
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/", timeout=0.5)
+            return
+        except httpx.TransportError:
+            time.sleep(0.1)
+    raise RuntimeError("the server did not start listening")
+
+
+def peak_rss_kib(pid: int) -> int:
+    """The process's peak resident set (VmHWM), for the flat-memory check of the export."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return 0
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0

@@ -1,0 +1,64 @@
+"""``/v1/audience`` and ``/v1/suppression``: bulk exports for senders, streamed with flat memory."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar import Controller, Request, get
+from litestar.params import FromQuery, QueryParameter
+from litestar.response import Stream
+
+from services.consent.api.check import CHECK_ROLES, PurposeParam, TopicParam, check_service
+from services.consent.domain.vocabulary import Channel
+from services.consent.service.exports import Export, ExportService, choose_format
+from shared.auth.guards import requires
+
+OptionalPurpose = Annotated[
+    str | None,
+    QueryParameter(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$", description="limit to one purpose"),
+]
+
+
+def exports(request: Request[Any, Any, Any]) -> ExportService:
+    return ExportService(check_service(request).settings, request.app.state["keyring"])
+
+
+def streamed(export: Export) -> Stream:
+    return Stream(export.body, media_type=export.media_type, headers={"Cache-Control": "no-store"})
+
+
+class AudienceController(Controller):
+    tags = ["check"]
+
+    @get(
+        "/v1/audience",
+        guards=[requires(*CHECK_ROLES)],
+        summary="Every subject that may be contacted now (NDJSON, or CSV by Accept)",
+    )
+    async def audience(
+        self,
+        request: Request[Any, Any, Any],
+        purpose: PurposeParam,
+        channel: FromQuery[Channel],
+        topic: TopicParam = None,
+    ) -> Stream:
+        export = await exports(request).audience(
+            purpose, channel, topic, choose_format(request.headers.get("accept"))
+        )
+        return streamed(export)
+
+    @get(
+        "/v1/suppression",
+        guards=[requires(*CHECK_ROLES)],
+        summary="HMAC-SHA256 hashes of every address that must not be contacted on a channel",
+    )
+    async def suppression(
+        self,
+        request: Request[Any, Any, Any],
+        channel: FromQuery[Channel],
+        purpose: OptionalPurpose = None,
+    ) -> Stream:
+        export = await exports(request).suppression(
+            channel, purpose, choose_format(request.headers.get("accept"))
+        )
+        return streamed(export)

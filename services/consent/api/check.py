@@ -1,0 +1,151 @@
+"""``/v1/check`` and ``/v1/check/batch``: may a sender contact this subject now?
+
+The hot path: no SQLAlchemy session and no transaction dependency, one prepared statement on
+the check pool, the token verified through the LRU-cached verifier by the guard. A database
+that cannot answer gives ``503`` whose problem body still says ``allowed: false``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Controller, Request, get, post
+from litestar.datastructures import CacheControlHeader
+from litestar.params import FromQuery, JSONBody, QueryParameter
+
+from services.consent.domain.check import CheckDecision
+from services.consent.domain.subjects import EXTERNAL_ID_PATTERN
+from services.consent.domain.vocabulary import Channel
+from services.consent.service.check import CHECK_POOL_KEY, MAX_BATCH, CheckService
+from shared.auth.guards import requires
+from shared.problems import InvalidInput, PayloadTooLarge
+
+PURPOSE_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
+TOPIC_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+SubjectParam = Annotated[
+    str, QueryParameter(pattern=EXTERNAL_ID_PATTERN, description="external id")
+]
+PurposeParam = Annotated[str, QueryParameter(pattern=PURPOSE_PATTERN, description="purpose key")]
+TopicParam = Annotated[str | None, QueryParameter(pattern=TOPIC_PATTERN, description="topic slug")]
+ExternalId = Annotated[str, msgspec.Meta(pattern=EXTERNAL_ID_PATTERN)]
+# Senders schedule ahead, never back: a past instant could revive an expired consent.
+PAST_TOLERANCE = timedelta(minutes=5)
+NO_STORE = CacheControlHeader(no_store=True)
+# 10,000 ids of up to 128 characters, quoted and separated, plus the envelope.
+BATCH_BODY_LIMIT = MAX_BATCH * 132 + 4096
+CHECK_ROLES = ("marketing", "admin")
+
+
+class CheckResult(msgspec.Struct):
+    allowed: bool
+    reasons: list[str]
+    purpose_version: int | None
+    basis: str | None
+    evidence: uuid.UUID | None
+    deliver_after: datetime | None
+
+    @classmethod
+    def of(cls, d: CheckDecision) -> CheckResult:
+        return cls(
+            d.allowed, list(d.reasons), d.purpose_version, d.basis, d.evidence, d.deliver_after
+        )
+
+
+class BatchItem(msgspec.Struct):
+    subject: str
+    allowed: bool
+    reasons: list[str]
+    purpose_version: int | None
+    basis: str | None
+    evidence: uuid.UUID | None
+    deliver_after: datetime | None
+
+
+class BatchCheck(msgspec.Struct, forbid_unknown_fields=True):
+    purpose: Annotated[str, msgspec.Meta(pattern=PURPOSE_PATTERN)]
+    channel: Channel
+    subjects: list[ExternalId]
+    topic: Annotated[str, msgspec.Meta(pattern=TOPIC_PATTERN)] | None = None
+    at: datetime | None = None
+
+
+class BatchResults(msgspec.Struct):
+    results: list[BatchItem]
+
+
+def check_service(request: Request[Any, Any, Any]) -> CheckService:
+    return request.app.state[CHECK_POOL_KEY]  # type: ignore[no-any-return]
+
+
+def evaluation_time(at: datetime | None) -> datetime | None:
+    """``at`` as an aware instant, refusing one in the past (beyond clock skew)."""
+    if at is None:
+        return None
+    if at.tzinfo is None:
+        raise InvalidInput(
+            "at must carry a time zone offset, e.g. 2026-12-01T09:00:00Z.", field="at"
+        )
+    if at < datetime.now(UTC) - PAST_TOLERANCE:
+        raise InvalidInput("at must not be in the past.", field="at")
+    return at
+
+
+class CheckController(Controller):
+    path = "/v1/check"
+    tags = ["check"]
+
+    @get(
+        guards=[requires(*CHECK_ROLES)],
+        cache_control=NO_STORE,
+        summary="May this subject be contacted for a purpose on a channel now? Every no says why",
+    )
+    async def check(
+        self,
+        request: Request[Any, Any, Any],
+        subject: SubjectParam,
+        purpose: PurposeParam,
+        channel: FromQuery[Channel],
+        topic: TopicParam = None,
+        at: FromQuery[datetime | None] = None,
+    ) -> CheckResult:
+        decision = await check_service(request).check(
+            subject, purpose, channel, topic, evaluation_time(at)
+        )
+        return CheckResult.of(decision)
+
+    @post(
+        "/batch",
+        guards=[requires(*CHECK_ROLES)],
+        cache_control=NO_STORE,
+        status_code=200,
+        request_max_body_size=BATCH_BODY_LIMIT,
+        summary="Check up to 10,000 subjects in one call; results in request order",
+    )
+    async def check_batch(
+        self, request: Request[Any, Any, Any], data: JSONBody[BatchCheck]
+    ) -> BatchResults:
+        if len(data.subjects) > MAX_BATCH:
+            raise PayloadTooLarge(
+                f"A batch holds at most {MAX_BATCH} subjects; split the list.",
+                max_subjects=MAX_BATCH,
+            )
+        decisions = await check_service(request).check_batch(
+            data.subjects, data.purpose, data.channel, data.topic, evaluation_time(data.at)
+        )
+        return BatchResults(
+            [
+                BatchItem(
+                    s,
+                    d.allowed,
+                    list(d.reasons),
+                    d.purpose_version,
+                    d.basis,
+                    d.evidence,
+                    d.deliver_after,
+                )
+                for s, d in zip(data.subjects, decisions, strict=True)
+            ]
+        )

@@ -1,0 +1,121 @@
+"""One-click unsubscribe: ``/v1/unsubscribe/{token}`` (public) and bulk link minting for senders.
+
+``POST`` with the body ``List-Unsubscribe=One-Click`` (RFC 8058) withdraws at once, without a
+login: the signed token is the authority. ``GET`` never changes anything (mail scanners follow
+links); it shows a confirmation page whose button makes the same POST.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Controller, Request, Response, get, post
+from litestar.di import NamedDependency
+from litestar.params import JSONBody, PathParameter
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.consent.api.check import CHECK_ROLES, PURPOSE_PATTERN, ExternalId
+from services.consent.api.consents import evidence_of, ledger_context
+from services.consent.domain.vocabulary import Channel
+from services.consent.service.check import MAX_BATCH
+from services.consent.service.unsubscribe import UnsubscribeService, read_token
+from shared.auth.guards import requires
+from shared.keys import Keyring
+from shared.problems import InvalidInput, PayloadTooLarge
+
+ONE_CLICK = "List-Unsubscribe=One-Click"
+Token = Annotated[str, PathParameter(max_length=2048, description="the signed link token")]
+PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Unsubscribe</title></head>
+<body><main><h1>Unsubscribe</h1>
+<p>Stop messages about <strong>{purpose}</strong> by {channel}?</p>
+<form method="post"><input type="hidden" name="List-Unsubscribe" value="One-Click">
+<button type="submit">Unsubscribe</button></form></main></body></html>
+"""
+DONE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Unsubscribed</title></head>
+<body><main><h1>You are unsubscribed</h1>
+<p>You will get no more of these messages.</p></main></body></html>
+"""
+
+
+class LinkRequest(msgspec.Struct, forbid_unknown_fields=True):
+    purpose: Annotated[str, msgspec.Meta(pattern=PURPOSE_PATTERN)]
+    channel: Channel
+    subjects: list[ExternalId]
+
+
+class MintedLink(msgspec.Struct):
+    subject: str
+    url: str | None
+    list_unsubscribe_post: str = ONE_CLICK
+
+
+class MintedLinks(msgspec.Struct):
+    links: list[MintedLink]
+
+
+async def is_one_click(request: Request[Any, Any, Any]) -> bool:
+    """RFC 8058 allows multipart/form-data (preferred) or a urlencoded form."""
+    form = await request.form()
+    return form.get("List-Unsubscribe") == "One-Click"
+
+
+class UnsubscribeController(Controller):
+    tags = ["unsubscribe"]
+
+    @get(
+        "/v1/unsubscribe/{token:str}",
+        opt={"public": True},
+        media_type="text/html",
+        summary="Confirmation page of a one-click unsubscribe link (changes nothing)",
+    )
+    async def unsubscribe_page(self, keyring: NamedDependency[Keyring], token: Token) -> str:
+        link = read_token(keyring, token)
+        return PAGE.format(purpose=html.escape(link.purpose), channel=html.escape(link.channel))
+
+    @post(
+        "/v1/unsubscribe/{token:str}",
+        opt={"public": True},
+        status_code=200,
+        request_max_body_size=4096,
+        summary="RFC 8058 one-click unsubscribe: withdraws at once, no login",
+    )
+    async def unsubscribe(
+        self,
+        tx: NamedDependency[AsyncSession],
+        keyring: NamedDependency[Keyring],
+        request: Request[Any, Any, Any],
+        token: Token,
+    ) -> Response[str]:
+        if not await is_one_click(request):
+            raise InvalidInput(f"The body must be '{ONE_CLICK}' (RFC 8058).")
+        await UnsubscribeService(tx, keyring, ledger_context(request)).unsubscribe(
+            token, evidence_of(request)
+        )
+        return Response(DONE, media_type="text/html", headers={"Cache-Control": "no-store"})
+
+    @post(
+        "/v1/unsubscribe-links",
+        guards=[requires(*CHECK_ROLES)],
+        status_code=200,
+        request_max_body_size=MAX_BATCH * 132 + 4096,
+        summary="Mint per-recipient one-click unsubscribe URLs (List-Unsubscribe headers)",
+    )
+    async def mint_links(
+        self,
+        tx: NamedDependency[AsyncSession],
+        keyring: NamedDependency[Keyring],
+        request: Request[Any, Any, Any],
+        data: JSONBody[LinkRequest],
+    ) -> MintedLinks:
+        if len(data.subjects) > MAX_BATCH:
+            raise PayloadTooLarge(
+                f"At most {MAX_BATCH} links per call; split the list.", max_subjects=MAX_BATCH
+            )
+        urls = await UnsubscribeService(tx, keyring, ledger_context(request)).mint(
+            data.subjects, data.purpose, data.channel
+        )
+        return MintedLinks([MintedLink(s, u) for s, u in zip(data.subjects, urls, strict=True)])

@@ -1,0 +1,197 @@
+"""Checks before sending: gather the facts in one statement, decide, and fail closed.
+
+The hot path runs on its own asyncpg pool (no SQLAlchemy session, no transaction dependency).
+Its connections carry a short ``statement_timeout``, acquiring one is bounded too, and any
+exception on the way becomes ``Unavailable`` with ``allowed: false`` — never a default yes.
+Nothing is cached: every check reads the committed projection, so a withdrawal acknowledged by
+any process is seen by the very next check on any other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncGenerator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+import asyncpg
+import structlog
+from litestar import Litestar
+
+from services.consent.db import check_query
+from services.consent.domain.check import CheckDecision, Purpose, decide
+from services.consent.domain.subjects import age_on
+from shared.crypto import field_aad, open_sealed, unwrap_data_key
+from shared.keys import Keyring, UnknownKey
+from shared.problems import Unavailable
+from shared.settings import Settings, asyncpg_dsn
+
+CHECK_POOL_KEY = "check_pool"
+MAX_BATCH = 10_000
+log = structlog.get_logger("lupa.check")
+
+
+@dataclass(frozen=True)
+class CheckSettings:
+    """Bounds of the hot path: a sick database must answer "no" quickly, not queue requests."""
+
+    dsn: str
+    pool_size: int = 16
+    statement_timeout_ms: int = 1_000
+    acquire_timeout_s: float = 1.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> CheckSettings:
+        extra: Mapping[str, str] = settings.extra
+        return cls(
+            dsn=asyncpg_dsn(settings.database.url),
+            pool_size=int(extra.get("check_pool_size", settings.database.pool_size)),
+            statement_timeout_ms=int(extra.get("check_statement_timeout_ms", 1_000)),
+            acquire_timeout_s=float(extra.get("check_acquire_timeout_s", 1.0)),
+        )
+
+
+async def create_check_pool(settings: CheckSettings) -> asyncpg.Pool:
+    """A pool that opens connections on demand, so the service starts while the database is down.
+
+    Check connections never change session state (no SET, LISTEN, advisory locks or open
+    transactions), so the per-release ``RESET ALL`` round trip asyncpg makes by default is skipped:
+    it would double the database round trips of every check.
+    """
+    return await asyncpg.create_pool(
+        settings.dsn,
+        min_size=0,
+        max_size=settings.pool_size,
+        max_inactive_connection_lifetime=300,
+        timeout=settings.acquire_timeout_s,
+        reset=_keep_session,
+        server_settings={
+            "statement_timeout": str(settings.statement_timeout_ms),
+            "application_name": "lupa-check",
+        },
+    )
+
+
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """Nothing to reset (see ``create_check_pool``); a connection left mid-transaction is closed."""
+    if conn.is_in_transaction():
+        conn.terminate()
+
+
+@asynccontextmanager
+async def check_lifespan(app: Litestar) -> AsyncGenerator[None, None]:
+    """Open the check pool with the app and close it on shutdown."""
+    settings = CheckSettings.from_settings(app.state["settings"])
+    pool = await create_check_pool(settings)
+    app.state[CHECK_POOL_KEY] = CheckService(pool, app.state["keyring"], settings)
+    try:
+        yield
+    finally:
+        await pool.close()
+
+
+def unavailable_problem() -> Unavailable:
+    return Unavailable(
+        "Lupa cannot read the consent records right now, so the answer is no. Retry later.",
+        allowed=False,
+        reasons=["unavailable"],
+    )
+
+
+class CheckService:
+    def __init__(self, pool: asyncpg.Pool, keyring: Keyring, settings: CheckSettings) -> None:
+        self.pool = pool
+        self.keyring = keyring
+        self.ages = AgeReader(keyring)
+        self.settings = settings
+        # One bound on acquiring and querying together, beyond the server's statement_timeout:
+        # covers a pool that cannot connect and a silent network too.
+        self.deadline = settings.acquire_timeout_s + settings.statement_timeout_ms / 1000 + 0.25
+
+    async def check(
+        self,
+        external_id: str,
+        purpose: str,
+        channel: str,
+        topic: str | None,
+        at: datetime | None = None,
+    ) -> CheckDecision:
+        """One subject; raises ``Unavailable`` (allowed: false) when the facts cannot be read."""
+        try:
+            async with asyncio.timeout(self.deadline), self.pool.acquire() as conn:
+                row = await check_query.fetch_one(conn, external_id, purpose, channel)
+            terms = check_query.purpose_of(row)
+            return decide(
+                check_query.facts_of(row, terms, self._age(row, terms)),
+                channel,
+                topic,
+                at or datetime.now(UTC),
+            )
+        except Exception as exc:
+            log.warning("check_unavailable", exc_type=type(exc).__name__)
+            raise unavailable_problem() from None
+
+    async def check_batch(
+        self,
+        external_ids: Sequence[str],
+        purpose: str,
+        channel: str,
+        topic: str | None,
+        at: datetime | None = None,
+    ) -> list[CheckDecision]:
+        """Many subjects in one round trip; results follow the request order."""
+        try:
+            async with asyncio.timeout(self.deadline * 4), self.pool.acquire() as conn:
+                rows = await check_query.fetch_batch(conn, external_ids, purpose, channel)
+            return self._decide_rows(rows, channel, topic, at or datetime.now(UTC))
+        except Exception as exc:
+            log.warning("check_unavailable", exc_type=type(exc).__name__, batch=len(external_ids))
+            raise unavailable_problem() from None
+
+    def _decide_rows(
+        self, rows: list[Any], channel: str, topic: str | None, now: datetime
+    ) -> list[CheckDecision]:
+        terms = check_query.purpose_of(rows[0]) if rows else None
+        facts_of, age = check_query.facts_of, self._age
+        return [decide(facts_of(row, terms, age(row, terms)), channel, topic, now) for row in rows]
+
+    def _age(self, row: Any, terms: Purpose | None) -> int | None:
+        if terms is None or terms.min_age is None:
+            return None
+        return self.ages.age(
+            row["subject_id"], row["birth_date_ct"], row["kek_id"], row["wrapped_dek"]
+        )
+
+
+class AgeReader:
+    """Completed years from a sealed birth date; anything unreadable is an unknown age ("no")."""
+
+    def __init__(self, keyring: Keyring) -> None:
+        self.keyring = keyring
+
+    def age(
+        self,
+        subject_id: uuid.UUID,
+        birth_ct: bytes | None,
+        kek_id: str | None,
+        wrapped: bytes | None,
+    ) -> int | None:
+        if birth_ct is None or wrapped is None or kek_id is None:
+            return None
+        try:
+            dek = unwrap_data_key(self._kek(kek_id), wrapped, subject_id)
+            birth = open_sealed(dek, birth_ct, field_aad(subject_id, "birth_date"))
+        except Exception:
+            return None
+        return age_on(date.fromisoformat(birth.decode()), datetime.now(UTC).date())
+
+    def _kek(self, kek_id: str) -> bytes:
+        """A KEK id this process does not know means a rotation: re-read the keyring file."""
+        source = self.keyring.source
+        try:
+            return (source.current() if source else self.keyring).kek(kek_id)
+        except UnknownKey:
+            return (source.reload() if source else self.keyring).kek(kek_id)

@@ -1,0 +1,113 @@
+"""Global Privacy Control: ``Sec-GPC: 1`` on a portal write objects to selling and sharing.
+
+GDPR Art. 21(5) lets an objection be made by automated means; GPC says "do not sell or share".
+Each purpose marked ``sale_or_sharing`` gets an ``object`` ledger event (state ``objected``) on
+every channel not already objected, through the ledger writer, so receipts and audit events
+follow exactly as for any other consent change. Checks then answer ``objected``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.consent.db import ledger as ledger_repo
+from services.consent.db import subjects as subject_repo
+from services.consent.db.tables import purposes
+from services.consent.service.consents import Evidence
+from services.consent.service.ledger import LedgerWriter, NewEvent
+from services.consent.service.receipts import LedgerContext
+from shared.crypto import keyed_hash
+from shared.keys import Keyring
+
+SOURCE = "gpc"
+
+
+def gpc_requested(headers: Mapping[str, str], role: str) -> bool:
+    """Only the person's own browser (the portal) speaks for them through GPC."""
+    return role == "portal" and headers.get("sec-gpc", "").strip() == "1"
+
+
+async def record_gpc_objection(
+    session: AsyncSession,
+    keyring: Keyring,
+    context: LedgerContext,
+    external_id: str,
+    actor: str,
+    evidence: Evidence,
+) -> list[str]:
+    """Object to every sale/sharing purpose; returns the purpose keys newly objected to."""
+    subject = await subject_repo.get_by_external_id(session, external_id, for_update=True)
+    if subject is None or subject["erased_at"] is not None:
+        return []
+    writer = LedgerWriter(session, keyring, context)
+    objected: list[str] = []
+    for purpose in await _sale_or_sharing(session):
+        for channel in purpose["channels"]:
+            row = await ledger_repo.current_state(session, subject["id"], purpose["key"], channel)
+            if row is not None and row["state"] == "objected":
+                continue
+            await writer.append(
+                subject, _objection(purpose, channel, row, actor, _hashed(keyring, evidence))
+            )
+            if purpose["key"] not in objected:
+                objected.append(purpose["key"])
+    return objected
+
+
+async def object_if_gpc(
+    session: AsyncSession,
+    keyring: Keyring,
+    context: LedgerContext,
+    headers: Mapping[str, str],
+    role: str,
+    external_id: str,
+    actor: str,
+    evidence: Evidence,
+) -> None:
+    """The one call a portal write makes: nothing unless the browser sent ``Sec-GPC: 1``."""
+    if gpc_requested(headers, role):
+        await record_gpc_objection(session, keyring, context, external_id, actor, evidence)
+
+
+async def _sale_or_sharing(session: AsyncSession) -> list[dict[str, Any]]:
+    rows = await session.execute(
+        select(purposes).where(purposes.c.sale_or_sharing.is_(True)).order_by(purposes.c.key)
+    )
+    return [dict(r) for r in rows.mappings().all()]
+
+
+def _hashed(keyring: Keyring, evidence: Evidence) -> tuple[bytes | None, bytes | None]:
+    """IP and user agent under the evidence key, as for every other ledger event."""
+    return tuple(
+        keyed_hash(keyring.evidence_key, v) if v else None  # type: ignore[return-value]
+        for v in (evidence.ip, evidence.user_agent)
+    )
+
+
+def _objection(
+    purpose: dict[str, Any],
+    channel: str,
+    row: dict[str, Any] | None,
+    actor: str,
+    hashes: tuple[bytes | None, bytes | None],
+) -> NewEvent:
+    version = row["purpose_version"] if row is not None else purpose["current_version"]
+    return NewEvent(
+        purpose=purpose,
+        version=version,
+        channel=channel,
+        action="object",
+        state="objected",
+        source=SOURCE,
+        actor=actor,
+        given_by="subject",
+        collection_method="automatic",
+        occurred_at=datetime.now(UTC),
+        ip_hash=hashes[0],
+        ua_hash=hashes[1],
+    )

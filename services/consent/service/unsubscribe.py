@@ -1,0 +1,148 @@
+"""One-click unsubscribe (RFC 8058): signed per-recipient links, and the withdrawal they make.
+
+A link carries an EdDSA token of ``typ`` "unsubscribe" bound to the subject's internal uuid
+(not the customer id, which would leak into mail headers), the purpose and the channel. It lives
+``LINK_TTL`` (a year: people unsubscribe from old mail). Altering any claim breaks the signature,
+so a token can withdraw only what it was minted for, for only the subject it names.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.consent.db import ledger as ledger_repo
+from services.consent.db.tables import subjects
+from services.consent.domain.consents import ConsentRequest
+from services.consent.service.consents import ConsentService, Evidence
+from services.consent.service.receipts import LedgerContext
+from shared.auth.tokens import InvalidToken, sign_claims, verify_claims
+from shared.keys import Keyring
+from shared.problems import InvalidLink, LinkExpired
+
+UNSUBSCRIBE_TYP = "unsubscribe"
+LINK_TTL = timedelta(days=365)
+SOURCE = "one_click_unsubscribe"
+ACTOR = "link:one_click_unsubscribe"
+
+
+@dataclass(frozen=True)
+class UnsubscribeLink:
+    subject_id: uuid.UUID
+    purpose: str
+    channel: str
+
+
+def mint_token(keyring: Keyring, link: UnsubscribeLink, now: datetime | None = None) -> str:
+    now = now or datetime.now(UTC)
+    return sign_claims(
+        keyring,
+        {
+            "sub": str(link.subject_id),
+            "purpose": link.purpose,
+            "channel": link.channel,
+            "iat": int(now.timestamp()),
+            "exp": int((now + LINK_TTL).timestamp()),
+            "jti": secrets.token_hex(6),
+        },
+        typ=UNSUBSCRIBE_TYP,
+    )
+
+
+def link_url(base_url: str, token: str) -> str:
+    return f"{base_url}/v1/unsubscribe/{token}"
+
+
+def read_token(keyring: Keyring, token: str) -> UnsubscribeLink:
+    """The link's claims; forged, altered, other-use and expired tokens are refused."""
+    try:
+        claims = verify_claims(keyring, token, UNSUBSCRIBE_TYP)
+        return UnsubscribeLink(
+            uuid.UUID(str(claims["sub"])), str(claims["purpose"]), str(claims["channel"])
+        )
+    except InvalidToken as exc:
+        if "Expired" in str(exc):
+            raise LinkExpired(
+                "This unsubscribe link has expired; use the preference centre "
+                "or contact us to unsubscribe."
+            ) from None
+        raise InvalidLink("This unsubscribe link is not valid.") from None
+    except (KeyError, ValueError):
+        raise InvalidLink("This unsubscribe link is not valid.") from None
+
+
+async def subject_ids(session: AsyncSession, external_ids: Sequence[str]) -> dict[str, uuid.UUID]:
+    """Internal ids of the live subjects among ``external_ids``."""
+    rows = await session.execute(
+        select(subjects.c.external_id, subjects.c.id).where(
+            subjects.c.external_id.in_(set(external_ids)), subjects.c.erased_at.is_(None)
+        )
+    )
+    return {ext: sid for ext, sid in rows.all()}
+
+
+class UnsubscribeService:
+    def __init__(self, session: AsyncSession, keyring: Keyring, context: LedgerContext) -> None:
+        self.session = session
+        self.keyring = keyring
+        self.context = context
+
+    async def mint(
+        self, external_ids: Sequence[str], purpose: str, channel: str
+    ) -> list[str | None]:
+        """One URL per requested subject, in order; ``None`` for a subject Lupa does not know."""
+        known = await subject_ids(self.session, external_ids)
+        now = datetime.now(UTC)
+        base = self.context.public_base_url
+        return [
+            link_url(
+                base, mint_token(self.keyring, UnsubscribeLink(known[ext], purpose, channel), now)
+            )
+            if ext in known
+            else None
+            for ext in external_ids
+        ]
+
+    async def unsubscribe(self, token: str, evidence: Evidence) -> bool:
+        """Withdraw what the link names; ``False`` when nothing was left to withdraw."""
+        link = read_token(self.keyring, token)
+        subject = await self._subject(link.subject_id)
+        if subject is None:
+            return False  # erased since: there is no one left to mail
+        row = await ledger_repo.current_state(
+            self.session, link.subject_id, link.purpose, link.channel
+        )
+        if row is not None and row["state"] == "withdrawn":
+            return False  # a replayed POST (mailbox providers retry) changes nothing
+        request = ConsentRequest(
+            purpose=link.purpose,
+            channel=link.channel,
+            action="withdraw",
+            source=SOURCE,
+            collection_method="one_click",
+        )
+        await ConsentService(self.session, self.keyring, self.context).record(
+            subject["external_id"], request, evidence, ACTOR
+        )
+        return True
+
+    async def _subject(self, subject_id: uuid.UUID) -> dict[str, Any] | None:
+        row = (
+            (
+                await self.session.execute(
+                    select(subjects.c.external_id).where(
+                        subjects.c.id == subject_id, subjects.c.erased_at.is_(None)
+                    )
+                )
+            )
+            .mappings()
+            .first()
+        )
+        return dict(row) if row else None

@@ -1,0 +1,61 @@
+"""Sec-GPC: 1 on a portal write objects to every sale/sharing purpose; checks then say no."""
+
+from __future__ import annotations
+
+from services.consent.service.consents import Evidence
+from services.consent.service.gpc import gpc_requested, record_gpc_objection
+from services.consent.service.receipts import LedgerContext
+from shared.db.engine import session_scope
+from tests.api.check.helpers import check, granted
+from tests.ledger_helpers import make_purpose
+
+
+def test_only_a_portal_write_with_gpc_set_counts() -> None:
+    assert gpc_requested({"sec-gpc": "1"}, "portal")
+    assert not gpc_requested({"sec-gpc": "0"}, "portal")
+    assert not gpc_requested({}, "portal")
+    assert not gpc_requested({"sec-gpc": "1"}, "admin")
+
+
+async def test_gpc_objects_to_sale_and_sharing_but_not_to_other_purposes(
+    consent, auth, new_id, session_factory, keyring
+):
+    shared_key, ext, _ = await granted(consent, auth, new_id, sale_or_sharing=True)
+    plain = new_id("plain")
+    await make_purpose(consent, auth, plain)
+    await consent.post(
+        f"/v1/subjects/{ext}/consents",
+        headers=auth("admin"),
+        json={"purpose": plain, "channel": "email", "action": "grant"},
+    )
+    context = LedgerContext.from_settings("http://testserver.local")
+    async with session_scope(session_factory) as session:
+        objected = await record_gpc_objection(
+            session, keyring, context, ext, "portal:test", Evidence("127.0.0.1", "test")
+        )
+    assert shared_key in objected and plain not in objected
+    result = await check(consent, auth, ext, shared_key)
+    assert result["allowed"] is False and result["reasons"] == ["objected"]
+    assert (await check(consent, auth, ext, plain))["allowed"] is True
+    async with session_scope(session_factory) as session:  # a second signal adds nothing
+        again = await record_gpc_objection(
+            session, keyring, context, ext, "portal:test", Evidence(None, None)
+        )
+    assert shared_key not in again
+
+
+async def test_a_portal_write_with_sec_gpc_objects_over_http(consent, auth, new_id):
+    shared_key, ext, _ = await granted(consent, auth, new_id, sale_or_sharing=True)
+    plain = new_id("plain")
+    await make_purpose(consent, auth, plain)
+    resp = await consent.post(
+        f"/v1/subjects/{ext}/consents",
+        headers={**auth("portal", ext), "Sec-GPC": "1"},
+        json={"purpose": plain, "channel": "email", "action": "grant"},
+    )
+    assert resp.status_code == 201, resp.text
+    assert (await check(consent, auth, ext, shared_key))["reasons"] == ["objected"]
+    assert (await check(consent, auth, ext, plain))["allowed"] is True
+    history = await consent.get(f"/v1/subjects/{ext}/consents/history", headers=auth("admin"))
+    objections = [e for e in history.json() if e["action"] == "object"]
+    assert objections and objections[0]["source"] == "gpc"
