@@ -7,10 +7,12 @@ append-only, exactly as in production.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import asyncpg
@@ -54,23 +56,32 @@ def server_dsn() -> Iterator[str]:
     yield from _server_dsn()
 
 
-@pytest.fixture(scope="session")
-async def database_url(server_dsn: str) -> AsyncIterator[str]:
-    """A fresh database for this test run, migrated to head."""
-    name = f"lupa_test_{secrets.token_hex(4)}"
+@asynccontextmanager
+async def migrated_database(server_dsn: str, prefix: str) -> AsyncIterator[str]:
+    """A new database on the test server, built with ``alembic upgrade heads``; dropped after."""
+    name = f"{prefix}_{secrets.token_hex(4)}"
     admin = await asyncpg.connect(server_dsn)
     try:
         await admin.execute(f'CREATE DATABASE "{name}"')
     finally:
         await admin.close()
     url = _with_database(server_dsn, name)
-    upgrade(url)
-    yield url
-    admin = await asyncpg.connect(server_dsn)
+    await asyncio.to_thread(upgrade, url)
     try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        yield url
     finally:
-        await admin.close()
+        admin = await asyncpg.connect(server_dsn)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
+
+
+@pytest.fixture(scope="session")
+async def database_url(server_dsn: str) -> AsyncIterator[str]:
+    """A fresh database for this test run, migrated to head."""
+    async with migrated_database(server_dsn, "lupa_test") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

