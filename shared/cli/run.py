@@ -128,6 +128,7 @@ def _supervise(children: list[subprocess.Popen[bytes]]) -> int:
 def _print_banner(url: str) -> None:
     embedded = "DATABASE_URL" not in os.environ
     consent_port = os.environ.get("LUPA_CONSENT_PORT", DEFAULT_PORTS["consent"])
+    nats = os.environ.get("LUPA_NATS_URL") or "off (set LUPA_NATS_URL)"
     database = f"embedded PostgreSQL, data in {lupa_home() / 'pg'}" if embedded else "DATABASE_URL"
     lines = [
         "",
@@ -135,6 +136,8 @@ def _print_banner(url: str) -> None:
         f"  consent service   http://127.0.0.1:{consent_port}  (OpenAPI: /schema/openapi.json)",
         f"  database          {database}",
         f"  keys              {keys_path()}",
+        f"  audit relay       running; NATS {nats}; webhooks via /v1/audit/webhooks",
+        "  audit feed        /v1/audit/events (roles cx, admin); lupa audit verify",
         "  get a token       .venv/bin/lupa token issue --role admin",
         "  stop              Ctrl-C",
         "",
