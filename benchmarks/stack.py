@@ -20,6 +20,7 @@ from shared.db.migrate import upgrade
 from shared.keys import Keyring
 
 REPO = Path(__file__).resolve().parents[1]
+WORKERS = int(os.environ.get("BENCH_WORKERS", "1"))
 
 
 @contextmanager
@@ -63,7 +64,12 @@ def free_port() -> int:
 
 @contextmanager
 def serve(factory: str, database_url: str, keyring: Keyring) -> Iterator[tuple[int, int]]:
-    """One uvicorn worker serving ``factory``; yields (port, pid)."""
+    """uvicorn serving ``factory`` with ``BENCH_WORKERS`` workers (default 1); yields (port, pid).
+
+    Every server of a run (baseline and Lupa) gets the same settings: workers, pool size, log
+    level. With several workers ``pid`` is the supervisor's, so the audience memory figure is
+    only meaningful with one.
+    """
     port = free_port()
     env = {
         **os.environ,
@@ -86,6 +92,7 @@ def serve(factory: str, database_url: str, keyring: Keyring) -> Iterator[tuple[i
             "--no-access-log",
             "--log-level",
             "warning",
+            *(["--workers", str(WORKERS)] if WORKERS > 1 else []),
         ],
         cwd=REPO,
         env=env,

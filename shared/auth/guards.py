@@ -23,20 +23,40 @@ PUBLIC_PREFIXES = ("/schema",)
 
 def principal_from(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal | None:
     """The caller's principal, verifying the bearer token once per request."""
-    if "principal" in connection.scope.get("state", {}):
-        return connection.scope["state"]["principal"]  # type: ignore[no-any-return]
-    header = connection.headers.get("authorization")
+    return principal_of_scope(connection.scope)
+
+
+def principal_of_scope(scope: Any) -> Principal | None:
+    """``principal_from`` on a raw ASGI scope, for fast paths that build no connection."""
+    state = scope.setdefault("state", {})
+    if "principal" in state:
+        return state["principal"]  # type: ignore[no-any-return]
+    header = None
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            header = value.decode("latin-1")
+            break
     principal = None
     if header:
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token:
             raise Unauthorized("Use 'Authorization: Bearer <token>'.")
-        verifier: AccessTokenVerifier = connection.app.state[VERIFIER_STATE_KEY]
+        verifier: AccessTokenVerifier = scope["litestar_app"].state[VERIFIER_STATE_KEY]
         try:
             principal = verifier.verify(token.strip())
         except InvalidToken:
             raise Unauthorized("The token is invalid or expired.") from None
-    connection.scope.setdefault("state", {})["principal"] = principal
+    state["principal"] = principal
+    return principal
+
+
+def authorize(scope: Any, roles: tuple[str, ...]) -> Principal:
+    """The rule of ``requires(*roles)`` (without ``subject_param``) on a raw ASGI scope."""
+    principal = principal_of_scope(scope)
+    if principal is None:
+        raise Unauthorized("This endpoint needs a bearer token.")
+    if principal.role not in roles:
+        raise Forbidden(f"The role '{principal.role}' may not use this endpoint.")
     return principal
 
 

@@ -30,14 +30,19 @@ _AGE_COLUMNS = """
     , s.id, CASE WHEN p.min_age IS NOT NULL THEN s.birth_date_ct END, k.kek_id, k.wrapped_dek,
     e.given_by, p.min_age
 """
+# Only the age rule reads the last event (guardian) and the data key. ``last_event_id`` is NOT
+# NULL with a foreign key, so leaving the event out of the other exports drops no row.
+_AGE_JOINS = """
+    LEFT JOIN consent_events e ON e.id = c.last_event_id
+    LEFT JOIN subject_keys k ON k.subject_id = s.id AND p.min_age IS NOT NULL
+"""
 AUDIENCE_BY_CONSENT = """
     SELECT s.external_id {age_columns}
     FROM consent_state c
     JOIN purposes p ON p.key = c.purpose_key
     JOIN subjects s ON s.id = c.subject_id
-    JOIN consent_events e ON e.id = c.last_event_id
+    {age_joins}
     LEFT JOIN preferences pr ON pr.subject_id = c.subject_id
-    LEFT JOIN subject_keys k ON k.subject_id = s.id AND p.min_age IS NOT NULL
     WHERE c.purpose_key = $1::text AND c.channel = $2::text AND c.state = 'granted'
       AND $2::text = ANY (p.channels)
       AND (p.validity_days IS NULL
@@ -50,9 +55,8 @@ AUDIENCE_WITHOUT_CONSENT = """
     JOIN purposes p ON p.key = $1::text
     LEFT JOIN consent_state c
            ON c.subject_id = s.id AND c.purpose_key = $1::text AND c.channel = $2::text
-    LEFT JOIN consent_events e ON e.id = c.last_event_id
+    {age_joins}
     LEFT JOIN preferences pr ON pr.subject_id = s.id
-    LEFT JOIN subject_keys k ON k.subject_id = s.id AND p.min_age IS NOT NULL
     WHERE $2::text = ANY (p.channels)
       AND (c.state IS NULL OR c.state NOT IN ('objected', 'withdrawn'))
       """
@@ -92,11 +96,30 @@ def audience_sql(legal_basis: str, with_age: bool) -> str:
     # Composed from constants only; every value is a bind parameter.
     return "".join(
         (
-            template.format(age_columns=_AGE_COLUMNS if with_age else ""),
+            template.format(
+                age_columns=_AGE_COLUMNS if with_age else "",
+                age_joins=_AGE_JOINS if with_age else "",
+            ),
             _SUBJECT_ALLOWS,
             _PREFERENCES_ALLOW,
         )
     )
+
+
+# Output lines rendered by PostgreSQL for ``COPY (...) TO STDOUT``: the same bytes the Python
+# encoders write (service/exports.py), the first column being the external id.
+NDJSON_LINE = """'{"subject":"'
+    || replace(replace(s.external_id, '\\', '\\\\'), '"', '\\"') || '"}'"""
+CSV_LINE = """CASE WHEN strpos(s.external_id, ',') > 0 OR strpos(s.external_id, '"') > 0
+     THEN '"' || replace(s.external_id, '"', '""') || '"' ELSE s.external_id END"""
+# CSV mode with a delimiter and quote that never occur in a line: every line goes out verbatim
+# (text mode would double the backslashes of JSON escapes).
+COPY_OPTIONS = {"format": "csv", "delimiter": "\x02", "quote": "\x01"}
+
+
+def audience_copy_sql(legal_basis: str, line: str) -> str:
+    """The no-age audience query selecting one rendered output line per subject."""
+    return audience_sql(legal_basis, False).replace("SELECT s.external_id", f"SELECT {line}", 1)
 
 
 def suppression_sql(channel: str) -> str:

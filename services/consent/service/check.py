@@ -10,6 +10,7 @@ any process is seen by the very next check on any other.
 from __future__ import annotations
 
 import asyncio
+import gc
 import uuid
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -24,6 +25,7 @@ from litestar import Litestar
 from services.consent.db import check_query
 from services.consent.domain.check import CheckDecision, Purpose, decide
 from services.consent.domain.subjects import age_on
+from services.consent.service.check_connections import BorrowedConnections
 from shared.crypto import field_aad, open_sealed, unwrap_data_key
 from shared.keys import Keyring, UnknownKey
 from shared.problems import Unavailable
@@ -87,9 +89,15 @@ async def check_lifespan(app: Litestar) -> AsyncGenerator[None, None]:
     settings = CheckSettings.from_settings(app.state["settings"])
     pool = await create_check_pool(settings)
     app.state[CHECK_POOL_KEY] = CheckService(pool, app.state["keyring"], settings)
+    # Everything built at start-up (routes, schemas, SQLAlchemy metadata) lives as long as the
+    # process: move it out of the collector's reach, so a full collection scans only request
+    # garbage instead of stalling every in-flight check for tens of ms (it set the p99).
+    gc.collect()
+    gc.freeze()
     try:
         yield
     finally:
+        await app.state[CHECK_POOL_KEY].conns.close()
         await pool.close()
 
 
@@ -104,6 +112,7 @@ def unavailable_problem() -> Unavailable:
 class CheckService:
     def __init__(self, pool: asyncpg.Pool, keyring: Keyring, settings: CheckSettings) -> None:
         self.pool = pool
+        self.conns = BorrowedConnections(pool, settings.pool_size)
         self.keyring = keyring
         self.ages = AgeReader(keyring)
         self.settings = settings
@@ -121,8 +130,14 @@ class CheckService:
     ) -> CheckDecision:
         """One subject; raises ``Unavailable`` (allowed: false) when the facts cannot be read."""
         try:
-            async with asyncio.timeout(self.deadline), self.pool.acquire() as conn:
-                row = await check_query.fetch_one(conn, external_id, purpose, channel)
+            async with asyncio.timeout(self.deadline):
+                conn = await self.conns.acquire()
+                try:
+                    row = await check_query.fetch_one(conn, external_id, purpose, channel)
+                except BaseException:
+                    self.conns.discard(conn)
+                    raise
+                self.conns.release(conn)
             terms = check_query.purpose_of(row)
             return decide(
                 check_query.facts_of(row, terms, self._age(row, terms)),
@@ -142,11 +157,24 @@ class CheckService:
         topic: str | None,
         at: datetime | None = None,
     ) -> list[CheckDecision]:
-        """Many subjects in one round trip; results follow the request order."""
+        """Many subjects in one round trip; results follow the request order.
+
+        The statement gets each distinct id once, sorted, so PostgreSQL walks the indexes in
+        order (fewer page visits than random order) and a duplicate is decided once.
+        """
+        distinct = sorted(set(external_ids))
         try:
-            async with asyncio.timeout(self.deadline * 4), self.pool.acquire() as conn:
-                rows = await check_query.fetch_batch(conn, external_ids, purpose, channel)
-            return self._decide_rows(rows, channel, topic, at or datetime.now(UTC))
+            async with asyncio.timeout(self.deadline * 4):
+                conn = await self.conns.acquire()
+                try:
+                    rows = await check_query.fetch_batch(conn, distinct, purpose, channel)
+                except BaseException:
+                    self.conns.discard(conn)
+                    raise
+                self.conns.release(conn)
+            decided = self._decide_rows(rows, channel, topic, at or datetime.now(UTC))
+            by_id = dict(zip(distinct, decided, strict=True))
+            return [by_id[external_id] for external_id in external_ids]
         except Exception as exc:
             log.warning("check_unavailable", exc_type=type(exc).__name__, batch=len(external_ids))
             raise unavailable_problem() from None

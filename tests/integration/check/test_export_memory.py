@@ -41,6 +41,9 @@ async def test_a_ten_times_larger_audience_streams_in_about_the_same_memory(data
     small_lines, _, small_peak = await peak_while_streaming(service, small)
     large_lines, large_size, large_peak = await peak_while_streaming(service, large)
     assert (small_lines, large_lines) == (SMALL, LARGE)
-    assert large_peak < 1.5 * small_peak + 256 * 1024
-    assert large_peak < large_size / 2  # never the whole file in memory
+    # Streaming holds one socket read at a time (up to a few hundred KiB, however the reads
+    # happen to fall), never the body: a buffered export of the large audience would need
+    # its whole ~7 MB. Bounds leave room for read-size jitter, not for growth with size.
+    assert large_peak < 3 * small_peak + 512 * 1024
+    assert large_peak < min(2 * 1024 * 1024, large_size / 3)
     assert external_id(f"{large}-", 0) is not None
