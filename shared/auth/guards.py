@@ -70,11 +70,7 @@ def requires(*roles: str, subject_param: str | None = None) -> Guard:
     """
 
     async def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
-        principal = principal_from(connection)
-        if principal is None:
-            raise Unauthorized("This endpoint needs a bearer token.")
-        if principal.role not in roles:
-            raise Forbidden(f"The role '{principal.role}' may not use this endpoint.")
+        principal = authorize(connection.scope, roles)
         bound = principal.role == "portal" and principal.subject is not None
         wanted = connection.path_params.get(subject_param) if subject_param else None
         if bound and subject_param and wanted != principal.subject:
