@@ -28,7 +28,15 @@ import asyncpg
 
 from benchmarks.datagen import external_id, populate
 from benchmarks.loadgen import fetch_stream, get_request, post_request, run_load
-from benchmarks.stack import REPO, fresh_database, peak_rss_kib, postgres, rss_kib, serve
+from benchmarks.stack import (
+    REPO,
+    fresh_database,
+    peak_rss_kib,
+    postgres,
+    rss_kib,
+    serve,
+    server_settings_note,
+)
 from services.consent.db.check_query import BATCH
 from shared.auth.tokens import issue_access_token
 from shared.keys import Keyring
@@ -269,7 +277,8 @@ def report(table: Table, quick: bool, count: int, conns: int, secs: float) -> st
         f"# Benchmark results\n\n{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "
         f"{'quick' if quick else 'full'} run: {count:,} subjects, {conns} connections, "
         f"{secs:.0f} s per measurement, {os.cpu_count()} CPUs ({platform.machine()}), "
-        "load generator, server and PostgreSQL on the same machine.\n\n"
+        "load generator, server and PostgreSQL on the same machine. "
+        f"{server_settings_note()}\n\n"
         f"{table.markdown()}\n\nAnalysis of the gaps and what would close them: "
         "`benchmarks/NOTES.md`.\n"
     )
