@@ -7,6 +7,7 @@ import asyncio
 from sqlalchemy import text
 
 from shared.audit.chain import chain_pending
+from shared.audit.checkpoints import CheckpointPolicy
 from shared.audit.outbox import AuditEvent, record_event
 from tests.integration.audit.events import chained_rows, session_for, write_event
 
@@ -71,3 +72,25 @@ async def test_a_chained_event_cannot_be_changed_or_deleted(scratch_engine):
                 assert "chained" in str(exc)
             else:
                 raise AssertionError(f"{statement} was allowed")
+
+
+async def test_the_audit_tables_cannot_be_truncated(scratch_engine, keyring):
+    await write_event(scratch_engine, 1)
+    await chain_pending(
+        scratch_engine, "consent", keyring=keyring, policy=CheckpointPolicy(every=1)
+    )
+    for statement in (
+        "TRUNCATE audit_events",
+        "TRUNCATE audit_events CASCADE",
+        "TRUNCATE audit_checkpoints",
+        "DELETE FROM audit_checkpoints",
+        "UPDATE audit_checkpoints SET token = 'forged'",
+    ):
+        async with scratch_engine.connect() as conn:
+            try:
+                await conn.execute(text(statement))
+            except Exception as exc:  # a trigger refuses it
+                assert "append-only" in str(exc), statement
+            else:
+                raise AssertionError(f"{statement} was allowed")
+    assert [r["data"]["n"] for r in await chained_rows(scratch_engine)] == [1]
