@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-
+from tests.concurrency import race
 from tests.ledger_helpers import scene
 
 
@@ -46,15 +45,17 @@ async def test_concurrent_duplicates_write_once(consent, auth, new_id):
     key, ext = await scene(consent, auth, new_id)
     headers = {**auth("portal", ext), "Idempotency-Key": new_id("k")}
     body = {"purpose": key, "channel": "email", "action": "grant"}
-    results = await asyncio.gather(
-        *[
-            consent.post(f"/v1/subjects/{ext}/consents", json=body, headers=headers)
-            for _ in range(8)
-        ]
+    url = f"/v1/subjects/{ext}/consents"
+    raced = await race(
+        consent, (consent.build_request("POST", url, json=body, headers=headers) for _ in range(8))
     )
+    assert raced.most_in_flight > 1, "the duplicates did not overlap"
+    results = raced.responses
     assert {r.status_code for r in results} <= {201, 409}
     ok = [r.json() for r in results if r.status_code == 201]
     assert ok and all(r == ok[0] for r in ok)
+    busy = [r.json()["type"] for r in results if r.status_code == 409]
+    assert all(t == "urn:lupa:problem:idempotency-in-progress" for t in busy)
     assert len(await _history(consent, auth, ext)) == 1
 
 

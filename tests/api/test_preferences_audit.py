@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 
 from sqlalchemy import text
+
+from tests.concurrency import race
 
 
 async def new_subject(consent, auth, new_id) -> tuple[str, str]:
@@ -38,18 +39,21 @@ async def test_concurrent_patches_with_one_etag_let_exactly_one_win(consent, aut
         url(ext), json={"language": "fi"}, headers={**auth("admin"), "If-Match": "*"}
     )
     frequencies = ["daily", "weekly", "monthly", "daily", "weekly", "monthly"]
-    responses = await asyncio.gather(
-        *(
-            consent.patch(
+    raced = await race(
+        consent,
+        (
+            consent.build_request(
+                "PATCH",
                 url(ext),
                 json={"channels": {"email": {"frequency": f}}},
                 headers={**auth("admin"), "If-Match": '"1"'},
             )
             for f in frequencies
-        )
+        ),
     )
-    statuses = sorted(r.status_code for r in responses)
-    assert statuses == [200] + [412] * (len(frequencies) - 1)
+    assert raced.most_in_flight > 1, "the patches did not overlap"
+    responses = raced.responses
+    assert raced.statuses() == [200] + [412] * (len(frequencies) - 1)
     winner = next(r for r in responses if r.status_code == 200)
     got = await consent.get(url(ext), headers=auth("admin"))
     assert got.headers["etag"] == '"2"'

@@ -2,26 +2,29 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from sqlalchemy import text
 
+from tests.concurrency import race
 from tests.ledger_helpers import scene
 
 
 async def test_racing_grants_and_withdrawals_end_consistent(consent, auth, new_id, session_factory):
     key, ext = await scene(consent, auth, new_id)
     actions = ["grant", "withdraw"] * 15
-    results = await asyncio.gather(
-        *[
-            consent.post(
+    raced = await race(
+        consent,
+        (
+            consent.build_request(
+                "POST",
                 f"/v1/subjects/{ext}/consents",
                 json={"purpose": key, "channel": "email", "action": action},
                 headers=auth("admin"),
             )
             for action in actions
-        ]
+        ),
     )
+    assert raced.most_in_flight > 1, "the writes did not overlap"
+    results = raced.responses
     acknowledged = {r.json()["event"]["event_id"] for r in results if r.status_code == 201}
     assert all(r.status_code == 201 for r in results), [
         r.text for r in results if r.status_code != 201
