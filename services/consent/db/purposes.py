@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.consent.db.tables import purpose_versions, purposes
@@ -55,6 +55,16 @@ def _attributes(spec: PurposeSpec) -> dict[str, Any]:
         "min_age": spec.min_age,
         "sale_or_sharing": spec.sale_or_sharing,
     }
+
+
+async def wait_for_creators(session: AsyncSession, key: str) -> None:
+    """Queue behind any other transaction creating purpose ``key`` until it commits or fails.
+
+    A transaction-level advisory lock rather than ``INSERT ... ON CONFLICT``: a losing creator
+    then writes nothing, and simply finds the winner's row once it reads again.
+    """
+    lock = func.pg_advisory_xact_lock(func.hashtext("lupa.consent.purpose"), func.hashtext(key))
+    await session.execute(select(lock))
 
 
 async def insert_purpose(session: AsyncSession, key: str, spec: PurposeSpec, now: datetime) -> None:

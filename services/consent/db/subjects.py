@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.consent.db.tables import subject_keys, subjects
@@ -30,6 +30,18 @@ async def find_by_email_index(session: AsyncSession, index: bytes) -> list[dict[
         .order_by(subjects.c.created_at)
     )
     return [dict(r) for r in (await session.execute(query)).mappings().all()]
+
+
+async def wait_for_creators(session: AsyncSession, external_id: str) -> None:
+    """Queue behind any other transaction creating ``external_id`` until it commits or fails.
+
+    A transaction-level advisory lock rather than ``INSERT ... ON CONFLICT``: a losing creator
+    then writes nothing, and simply finds the winner's row once it reads again.
+    """
+    lock = func.pg_advisory_xact_lock(
+        func.hashtext("lupa.consent.subject"), func.hashtext(external_id)
+    )
+    await session.execute(select(lock))
 
 
 async def insert_subject(

@@ -32,6 +32,11 @@ class PurposeService:
         now = datetime.now(UTC)
         current = await repo.get(self.session, key, for_update=True)
         if current is None:
+            # Creators of one purpose take turns; a later one finds the first one's purpose and
+            # becomes an update of it.
+            await repo.wait_for_creators(self.session, key)
+            current = await repo.get(self.session, key, for_update=True)
+        if current is None:
             await repo.insert_purpose(self.session, key, spec, now)
             await self._event("purpose.created", key, 1, actor, renewal=False)
             return PurposeSaved(await self.get(key), created=True)

@@ -48,35 +48,62 @@ class SubjectService:
         """Create the subject or apply ``changes``; returns the view and whether it was created."""
         now = datetime.now(UTC)
         row = await repo.get_by_external_id(self.session, external_id, for_update=True)
-        created = row is None
         if row is None:
-            subject_id = uuid.uuid4()
-            await repo.insert_subject(
-                self.session, subject_id, external_id, changes.locale or "en", now
-            )
-            dek = await self.vault.create_key(subject_id)
-            changed = [name for name, value in changes.fields.items() if value is not None]
-        else:
-            if row["erased_at"] is not None:
-                raise NotFound("This subject was erased.")
-            subject_id = row["id"]
-            dek = await self.vault.data_key(subject_id)
-            changed = self._changed_fields(row, dek, changes)
-            if changes.locale is not None and changes.locale != row["locale"]:
-                changed.append("locale")
+            # Creators of one subject take turns; a later one finds the first one's row and
+            # becomes an update of it.
+            await repo.wait_for_creators(self.session, external_id)
+            row = await repo.get_by_external_id(self.session, external_id, for_update=True)
+        if row is None:
+            await self._create(external_id, changes, actor, now)
+            return await self.get(external_id), True
+        await self._update(row, changes, actor, now)
+        return await self.get(external_id), False
+
+    async def _create(
+        self, external_id: str, changes: SubjectChanges, actor: str, now: datetime
+    ) -> None:
+        subject_id = uuid.uuid4()
+        await repo.insert_subject(
+            self.session, subject_id, external_id, changes.locale or "en", now
+        )
+        dek = await self.vault.create_key(subject_id)
+        changed = [name for name, value in changes.fields.items() if value is not None]
+        await self._save(subject_id, dek, changes, changed, "subject.created", actor, now)
+
+    async def _update(
+        self, row: dict[str, Any], changes: SubjectChanges, actor: str, now: datetime
+    ) -> None:
+        if row["erased_at"] is not None:
+            raise NotFound("This subject was erased.")
+        subject_id = row["id"]
+        dek = await self.vault.data_key(subject_id)
+        changed = self._changed_fields(row, dek, changes)
+        if changes.locale is not None and changes.locale != row["locale"]:
+            changed.append("locale")
+        if changed:
+            await self._save(subject_id, dek, changes, changed, "subject.updated", actor, now)
+
+    async def _save(
+        self,
+        subject_id: uuid.UUID,
+        dek: bytes,
+        changes: SubjectChanges,
+        changed: list[str],
+        event_type: str,
+        actor: str,
+        now: datetime,
+    ) -> None:
         values = self._column_values(subject_id, dek, changes)
-        if changed or created:
-            await repo.update_subject(self.session, subject_id, {**values, "updated_at": now})
-            await record_event(
-                self.session,
-                AuditEvent(
-                    service=SERVICE,
-                    type="subject.created" if created else "subject.updated",
-                    subject=str(subject_id),
-                    data={"fields": sorted(changed), "actor": actor},
-                ),
-            )
-        return await self.get(external_id), created
+        await repo.update_subject(self.session, subject_id, {**values, "updated_at": now})
+        await record_event(
+            self.session,
+            AuditEvent(
+                service=SERVICE,
+                type=event_type,
+                subject=str(subject_id),
+                data={"fields": sorted(changed), "actor": actor},
+            ),
+        )
 
     async def get(self, external_id: str) -> SubjectView:
         row = await repo.get_by_external_id(self.session, external_id)
