@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import copy
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -31,6 +31,10 @@ TOPIC_SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 MAX_TOPICS_PER_PURPOSE = 100
 MAX_TOPIC_PURPOSES = 100
 CLOCK = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+# "Until further notice" is a pause a person may want, so the bound is generous; it keeps the
+# instant a date that UTC, the database and every client can still represent and compare.
+MAX_PAUSE_YEARS = 100
+MAX_PAUSE = timedelta(days=365 * MAX_PAUSE_YEARS)
 
 Document = dict[str, Any]
 
@@ -226,6 +230,10 @@ def _paused_until(value: Any, now: datetime) -> str | None:
         )
     if instant <= now:
         raise InvalidInput("paused_until must be in the future.", field=field)
+    if instant - now > MAX_PAUSE:
+        raise InvalidInput(
+            f"paused_until may be at most {MAX_PAUSE_YEARS} years ahead.", field=field
+        )
     return instant.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
