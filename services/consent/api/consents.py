@@ -13,6 +13,7 @@ from litestar.params import JSONBody, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.consent.api.subjects import ExternalId
+from services.consent.api.text import END, Paragraphs
 from services.consent.domain.consents import ConsentRequest, default_collection_method
 from services.consent.domain.vocabulary import Channel, CollectionMethod, Source
 from services.consent.service.consents import ConsentService, ConsentView, Evidence, Recorded
@@ -23,9 +24,9 @@ from shared.auth.tokens import Principal
 from shared.idempotency import idempotent
 from shared.keys import Keyring
 
-PurposeKey = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")]
-PageId = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=r"^[\x21-\x7e]+$")]
-Reason = Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
+PurposeKey = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}" + END)]
+PageId = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=r"^[\x21-\x7e]+" + END)]
+Reason = Annotated[Paragraphs, msgspec.Meta(min_length=1, max_length=500)]
 REVEAL_REASON_ROLES = ("admin", "portal", "officer")
 
 

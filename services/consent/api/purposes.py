@@ -11,6 +11,7 @@ from litestar.di import NamedDependency
 from litestar.params import JSONBody, Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.consent.api.text import END, OneLine, Paragraphs
 from services.consent.domain.purposes import PurposeSpec
 from services.consent.domain.vocabulary import Channel, LegalBasis
 from services.consent.service.purposes import PurposeService
@@ -18,23 +19,33 @@ from shared.auth.guards import requires
 from shared.auth.tokens import Principal
 
 PURPOSE_KEY = Parameter(
-    pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$", description="Lower-case key, e.g. newsletter"
+    pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}" + END, description="Lower-case key, e.g. newsletter"
 )
-Text = Annotated[str, msgspec.Meta(min_length=1, max_length=4000)]
+TEXT_LENGTH = msgspec.Meta(min_length=1, max_length=4000)
+Title = Annotated[OneLine, TEXT_LENGTH]
+Description = Annotated[Paragraphs, TEXT_LENGTH]
 
 
-class LocalisedText(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
-    fi: Text | None = None
-    sv: Text | None = None
-    en: Text | None = None
-
+class Localised(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     def as_dict(self) -> dict[str, str]:
         return {k: v for k, v in msgspec.structs.asdict(self).items() if v is not None}
 
 
+class LocalisedTitle(Localised):
+    fi: Title | None = None
+    sv: Title | None = None
+    en: Title | None = None
+
+
+class LocalisedText(Localised):
+    fi: Description | None = None
+    sv: Description | None = None
+    en: Description | None = None
+
+
 class PurposeWrite(msgspec.Struct, forbid_unknown_fields=True):
     legal_basis: LegalBasis
-    title: LocalisedText
+    title: LocalisedTitle
     channels: Annotated[list[Channel], msgspec.Meta(min_length=1, max_length=5)]
     description: LocalisedText = msgspec.field(default_factory=LocalisedText)
     double_opt_in_channels: list[Channel] = msgspec.field(default_factory=list)

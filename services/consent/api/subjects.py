@@ -12,6 +12,7 @@ from litestar.di import NamedDependency
 from litestar.params import JSONBody, Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.consent.api.text import OneLine
 from services.consent.domain.subjects import (
     EXTERNAL_ID_PATTERN,
     SubjectChanges,
@@ -28,14 +29,15 @@ from shared.keys import Keyring
 
 EXTERNAL_ID = Parameter(pattern=EXTERNAL_ID_PATTERN, description="The company's own customer id")
 ExternalId = Annotated[str, EXTERNAL_ID]
-Short = Annotated[str, msgspec.Meta(max_length=320)]
+Short = Annotated[OneLine, msgspec.Meta(max_length=320)]
+Phone = Annotated[OneLine, msgspec.Meta(max_length=32)]
 
 
 class SubjectWrite(msgspec.Struct, forbid_unknown_fields=True):
     """Omitted fields stay as they are; ``null`` clears a field."""
 
     email: Short | msgspec.UnsetType | None = msgspec.UNSET
-    phone: Annotated[str, msgspec.Meta(max_length=32)] | msgspec.UnsetType | None = msgspec.UNSET
+    phone: Phone | msgspec.UnsetType | None = msgspec.UNSET
     name: Short | msgspec.UnsetType | None = msgspec.UNSET
     birth_date: date | msgspec.UnsetType | None = msgspec.UNSET
     locale: Locale | msgspec.UnsetType = msgspec.UNSET

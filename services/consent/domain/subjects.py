@@ -9,7 +9,8 @@ from datetime import date
 from shared.crypto import normalise_email, normalise_phone
 from shared.problems import InvalidInput
 
-EXTERNAL_ID_PATTERN = r"^[\x21-\x7e](?:[\x20-\x7e]{0,126}[\x21-\x7e])?$"
+# ``(?!\n)``: Python's ``$`` alone would also admit a final newline.
+EXTERNAL_ID_PATTERN = r"^[\x21-\x7e](?:[\x20-\x7e]{0,126}[\x21-\x7e])?(?!\n)$"
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
 _PHONE = re.compile(r"^\+[1-9][0-9]{6,14}$")
 PERSONAL_FIELDS = ("email", "phone", "name", "birth_date")
@@ -17,7 +18,8 @@ PERSONAL_FIELDS = ("email", "phone", "name", "birth_date")
 
 def clean_email(value: str) -> str:
     email = normalise_email(value)
-    if len(email) > 254 or not _EMAIL.match(email):
+    # ``\s`` leaves most control characters in; an address has none of them.
+    if len(email) > 254 or not email.isprintable() or not _EMAIL.match(email):
         raise InvalidInput("The email address is not valid.", field="email")
     return email
 
