@@ -57,8 +57,11 @@ def server_dsn() -> Iterator[str]:
 
 
 @asynccontextmanager
-async def migrated_database(server_dsn: str, prefix: str) -> AsyncIterator[str]:
-    """A new database on the test server, built with ``alembic upgrade heads``; dropped after."""
+async def migrated_database(
+    server_dsn: str, prefix: str, target: str = "heads"
+) -> AsyncIterator[str]:
+    """A new database on the test server, built with ``alembic upgrade heads`` (or up to
+    ``target``); dropped after."""
     name = f"{prefix}_{secrets.token_hex(4)}"
     admin = await asyncpg.connect(server_dsn)
     try:
@@ -66,7 +69,7 @@ async def migrated_database(server_dsn: str, prefix: str) -> AsyncIterator[str]:
     finally:
         await admin.close()
     url = _with_database(server_dsn, name)
-    await asyncio.to_thread(upgrade, url)
+    await asyncio.to_thread(upgrade, url, target)
     try:
         yield url
     finally:

@@ -17,13 +17,14 @@ def alembic_config(database_url: str) -> Config:
     return config
 
 
-def upgrade(database_url: str) -> None:
-    """``alembic upgrade heads``, in a thread of its own so it works inside a running loop."""
+def upgrade(database_url: str, target: str = "heads") -> None:
+    """``alembic upgrade heads`` (or ``target``), in a thread of its own so it works inside a
+    running loop."""
     failure: list[BaseException] = []
 
     def run() -> None:
         try:
-            command.upgrade(alembic_config(database_url), "heads")
+            command.upgrade(alembic_config(database_url), target)
         except BaseException as exc:  # re-raised in the caller's thread
             failure.append(exc)
 

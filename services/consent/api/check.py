@@ -44,8 +44,10 @@ SubjectParam = Annotated[
 PurposeParam = Annotated[str, QueryParameter(pattern=PURPOSE_PATTERN, description="purpose key")]
 TopicParam = Annotated[str | None, QueryParameter(pattern=TOPIC_PATTERN, description="topic slug")]
 ExternalId = Annotated[str, msgspec.Meta(pattern=EXTERNAL_ID_PATTERN)]
-# Senders schedule ahead, never back: a past instant could revive an expired consent.
+# Senders schedule ahead, never back: a past instant could revive an expired consent. Ahead
+# is bounded too: a year covers any campaign schedule, and facts change long before then.
 PAST_TOLERANCE = timedelta(minutes=5)
+FUTURE_HORIZON = timedelta(days=366)
 NO_STORE = CacheControlHeader(no_store=True)
 # 10,000 ids of up to 128 characters, quoted and separated, plus the envelope.
 BATCH_BODY_LIMIT = MAX_BATCH * 132 + 4096
@@ -101,8 +103,11 @@ def evaluation_time(at: datetime | None) -> datetime | None:
         raise InvalidInput(
             "at must carry a time zone offset, e.g. 2026-12-01T09:00:00Z.", field="at"
         )
-    if at < datetime.now(UTC) - PAST_TOLERANCE:
+    now = datetime.now(UTC)
+    if at < now - PAST_TOLERANCE:
         raise InvalidInput("at must not be in the past.", field="at")
+    if at > now + FUTURE_HORIZON:
+        raise InvalidInput("at must be within a year from now.", field="at")
     return at
 
 

@@ -1,9 +1,12 @@
-"""The check's one SQL statement (single and batch) and its mapping to ``CheckFacts``.
+"""The check's one SQL statement (single and batch) and the reading of its rows.
 
-Every lookup is on an indexed key: subjects by ``external_id`` (unique), purposes, the
-projection, its last ledger event, preferences and the data key by primary key. The statement
-runs on a raw asyncpg connection (prepared once per connection by asyncpg's statement cache):
-the ORM costs several times the CPU per request on this path.
+Everything a check reads about a subject sits in one ``check_facts`` row (kept in step with
+the ledger projection, the subject and the preferences by triggers, migration c0003), found
+through a hash index on the external id: one bucket page and one heap page per subject. The
+purpose's terms come on the first row only (they are the same for every row); the sealed birth
+date and its data key are read only for a purpose with a minimum age. The statement runs on a
+raw asyncpg connection, prepared once per connection by asyncpg's statement cache: the ORM
+costs several times the CPU per request on this path.
 """
 
 from __future__ import annotations
@@ -13,43 +16,39 @@ from datetime import datetime
 from typing import Any
 
 import asyncpg
+import msgspec
 
 from services.consent.domain.check import CheckFacts, Consent, Preferences, Purpose
 
-# Parameters: $2 purpose key, $3 channel; the subject(s) come from the FROM clause.
+# $2 purpose key, $3 channel; the subject(s) and their order come from the FROM clause.
 _COLUMNS = """
-    s.id AS subject_id, s.erased_at, s.restricted_at, s.objected_at,
-    CASE WHEN p.min_age IS NOT NULL THEN s.birth_date_ct END AS birth_date_ct,
-    k.kek_id, k.wrapped_dek,
-    p.legal_basis, p.channels, p.validity_days, p.min_age, p.current_version,
-    p.min_accepted_version,
-    c.state, c.purpose_version, c.granted_at, e.event_id, e.given_by,
-    pr.subject_id IS NOT NULL AS has_preferences,
-    (pr.doc #>> ARRAY['channels', $3::text, 'enabled'])::boolean AS channel_enabled,
-    pr.doc #>> ARRAY['channels', $3::text, 'frequency'] AS frequency,
-    CASE WHEN pr.doc -> 'topics' ? $2::text
-         THEN ARRAY(SELECT jsonb_array_elements_text(pr.doc -> 'topics' -> $2::text)) END AS topics,
-    pr.doc #>> '{quiet_hours,start}' AS quiet_start,
-    pr.doc #>> '{quiet_hours,end}' AS quiet_end,
-    pr.doc #>> '{quiet_hours,timezone}' AS quiet_timezone,
-    pr.doc ->> 'paused_until' AS paused_until,
-    (pr.doc ->> 'marketing_opt_out')::boolean AS marketing_opt_out
+    f.subject_id IS NOT NULL AS known, f.erased, f.restricted, f.objected, f.gpc_at,
+    (f.consents -> ($2::text || '/' || $3::text))::text AS consent,
+    f.preferences::text AS preferences,
+    CASE WHEN r.ord = 1 AND p.key IS NOT NULL THEN json_build_object(
+        'legal_basis', p.legal_basis, 'channels', p.channels, 'validity_days', p.validity_days,
+        'min_age', p.min_age, 'current_version', p.current_version,
+        'min_accepted_version', p.min_accepted_version,
+        'sale_or_sharing', p.sale_or_sharing)::text END AS purpose,
+    CASE WHEN p.min_age IS NOT NULL THEN (
+        SELECT row(s.id, s.birth_date_ct, k.kek_id, k.wrapped_dek)
+        FROM subjects s LEFT JOIN subject_keys k ON k.subject_id = s.id
+        WHERE s.id = f.subject_id) END AS sealed_birth_date
 """
 _JOINS = """
-    LEFT JOIN subjects s ON s.external_id = r.external_id
+    LEFT JOIN check_facts f ON f.external_id = r.external_id
     LEFT JOIN purposes p ON p.key = $2::text
-    LEFT JOIN consent_state c
-           ON c.subject_id = s.id AND c.purpose_key = $2::text AND c.channel = $3::text
-    LEFT JOIN consent_events e ON e.id = c.last_event_id
-    LEFT JOIN preferences pr ON pr.subject_id = s.id
-    LEFT JOIN subject_keys k ON k.subject_id = s.id AND p.min_age IS NOT NULL
 """
 # Composed from constants only; every value is a bind parameter.
-SINGLE = f"SELECT {_COLUMNS} FROM (VALUES ($1::text)) AS r(external_id) {_JOINS}"  # noqa: S608
+SINGLE = f"SELECT {_COLUMNS} FROM (VALUES ($1::text, 1)) AS r(external_id, ord) {_JOINS}"  # noqa: S608
 BATCH = (
     f"SELECT {_COLUMNS} FROM unnest($1::text[]) WITH ORDINALITY AS r(external_id, ord) "  # noqa: S608
     f"{_JOINS} ORDER BY r.ord"
 )
+
+_read_consent = msgspec.json.Decoder(Consent).decode
+_read_purpose = msgspec.json.Decoder(Purpose).decode
+_read_document = msgspec.json.Decoder(dict[str, Any]).decode
 
 
 async def fetch_one(
@@ -67,59 +66,53 @@ async def fetch_batch(
     return rows
 
 
-def purpose_of(row: Any) -> Purpose | None:
-    if row["legal_basis"] is None:
-        return None
-    return Purpose(
-        legal_basis=row["legal_basis"],
-        channels=tuple(row["channels"]),
-        validity_days=row["validity_days"],
-        min_age=row["min_age"],
-        current_version=row["current_version"],
-        min_accepted_version=row["min_accepted_version"],
-    )
+def purpose_of(first_row: Any) -> Purpose | None:
+    """The purpose's terms, carried by the first row; ``None`` for an unknown purpose."""
+    text = first_row["purpose"]
+    return None if text is None else _read_purpose(text)
 
 
-def facts_of(row: Any, purpose: Purpose | None, age: int | None) -> CheckFacts:
-    """The decision's input from one row; ``purpose`` is passed in so a batch builds it once."""
-    if row["subject_id"] is None:
+def facts_of(
+    row: Any, purpose: Purpose | None, preferences: Preferences | None, age: int | None
+) -> CheckFacts:
+    """The decision's input from one row; the purpose and preferences are read by the caller."""
+    if not row["known"]:
         return CheckFacts(subject_known=False, purpose=purpose)
-    consent = None
-    if row["state"] is not None:
-        consent = Consent(
-            row["state"],
-            row["purpose_version"],
-            row["granted_at"],
-            row["event_id"],
-            row["given_by"] or "subject",
-        )
     return CheckFacts(
         subject_known=True,
-        erased=row["erased_at"] is not None,
-        restricted=row["restricted_at"] is not None,
-        objected=row["objected_at"] is not None,
+        erased=row["erased"],
+        restricted=row["restricted"],
+        objected=row["objected"],
         purpose=purpose,
-        consent=consent,
-        preferences=preferences_of(row),
+        consent=consent_of(row["consent"]),
+        preferences=preferences,
         age=age,
+        gpc_at=row["gpc_at"],
     )
 
 
-def preferences_of(row: Any) -> Preferences | None:
-    if not row["has_preferences"]:
+def consent_of(text: str | None) -> Consent | None:
+    """The projection entry ``[state, version, granted_at, event_id, given_by]``, if any."""
+    return None if text is None else _read_consent(text)
+
+
+def preferences_of(text: str | None, purpose_key: str, channel: str) -> Preferences | None:
+    """The parts of a stored preference document that bear on one purpose and channel."""
+    if text is None:
         return None
-    enabled, topics = row["channel_enabled"], row["topics"]
+    doc = _read_document(text)
+    settings = (doc.get("channels") or {}).get(channel) or {}
+    topics = doc.get("topics") or {}
+    quiet = doc.get("quiet_hours") or {}
+    paused = doc.get("paused_until")
+    enabled = settings.get("enabled")
     return Preferences(
-        channel_enabled=True if enabled is None else enabled,
-        frequency=row["frequency"] or "immediately",
-        topics=tuple(topics) if topics is not None else None,
-        quiet_start=row["quiet_start"],
-        quiet_end=row["quiet_end"],
-        quiet_timezone=row["quiet_timezone"],
-        paused_until=_instant(row["paused_until"]),
-        marketing_opt_out=bool(row["marketing_opt_out"]),
+        channel_enabled=True if enabled is None else bool(enabled),
+        frequency=settings.get("frequency") or "immediately",
+        topics=tuple(topics[purpose_key]) if purpose_key in topics else None,
+        quiet_start=quiet.get("start"),
+        quiet_end=quiet.get("end"),
+        quiet_timezone=quiet.get("timezone"),
+        paused_until=datetime.fromisoformat(paused) if paused else None,
+        marketing_opt_out=bool(doc.get("marketing_opt_out")),
     )
-
-
-def _instant(text: str | None) -> datetime | None:
-    return datetime.fromisoformat(text) if text else None

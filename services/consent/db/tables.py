@@ -65,6 +65,7 @@ subjects = Table(
     Column("objected_at", DateTime(timezone=True)),
     Column("email_suppression", LargeBinary),
     Column("phone_suppression", LargeBinary),
+    Column("gpc_at", DateTime(timezone=True)),
 )
 
 subject_keys = Table(
@@ -130,4 +131,19 @@ preferences = Table(
     Column("doc", JSONB, nullable=False),
     Column("version", Integer, nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+# Maintained by triggers from subjects, consent_state and preferences (migration c0003); the
+# application only reads it.
+check_facts = Table(
+    "check_facts",
+    metadata,
+    Column("subject_id", UUID(as_uuid=True), ForeignKey("subjects.id"), primary_key=True),
+    Column("external_id", Text, nullable=False),
+    Column("erased", Boolean, nullable=False),
+    Column("restricted", Boolean, nullable=False),
+    Column("objected", Boolean, nullable=False),
+    Column("gpc_at", DateTime(timezone=True)),
+    Column("consents", JSONB, nullable=False),
+    Column("preferences", JSONB),
 )

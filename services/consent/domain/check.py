@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 # Stable reason codes (docs/check-api.md lists them with their meaning).
@@ -67,11 +68,14 @@ class Purpose:
     min_age: int | None
     current_version: int
     min_accepted_version: int
+    sale_or_sharing: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class Consent:
-    """The projection row for (subject, purpose, channel) and its last ledger event."""
+class Consent(NamedTuple):
+    """The projection entry for (subject, purpose, channel) and its last ledger event.
+
+    A tuple, so the check's row decoder builds it straight from the stored JSON array.
+    """
 
     state: str
     purpose_version: int
@@ -106,10 +110,12 @@ class CheckFacts:
     consent: Consent | None = None
     preferences: Preferences | None = None
     age: int | None = None  # completed years, only when the purpose has a minimum age
+    gpc_at: datetime | None = None  # the browser's last "do not sell or share" signal
 
 
-@dataclass(frozen=True, slots=True)
-class CheckDecision:
+class CheckDecision(NamedTuple):
+    """The answer to one check; a tuple because a batch makes thousands of them."""
+
     allowed: bool
     reasons: tuple[str, ...]
     purpose_version: int | None
@@ -138,6 +144,8 @@ def decide(facts: CheckFacts, channel: str, topic: str | None, now: datetime) ->
         if channel not in purpose.channels:
             reasons.append(CHANNEL_NOT_IN_PURPOSE)
         reasons += _basis_reasons(purpose, consent, now)
+        if gpc_objects(purpose, consent, facts.gpc_at) and OBJECTED not in reasons:
+            reasons.append(OBJECTED)
         reasons += _age_reasons(purpose, consent, facts.age)
     prefs = facts.preferences or Preferences()
     reasons += _preference_reasons(prefs, topic, now)
@@ -173,14 +181,48 @@ def _basis_reasons(purpose: Purpose, consent: Consent | None, now: datetime) -> 
     if consent.state != "granted":
         return [_STATE_REASONS.get(consent.state, NEVER_GIVEN)]
     reasons = []
-    if purpose.validity_days is not None and (
-        consent.granted_at is None
-        or consent.granted_at + timedelta(days=purpose.validity_days) < now
-    ):
+    if expired(purpose, consent, now):
         reasons.append(EXPIRED)
     if consent.purpose_version < purpose.min_accepted_version:
         reasons.append(VERSION_NOT_ACCEPTED)
     return reasons
+
+
+def expired(purpose: Purpose, consent: Consent, now: datetime) -> bool:
+    """A grant lapses ``validity_days`` whole days (of 24 hours) after it was given."""
+    if purpose.validity_days is None:
+        return False
+    granted_at = consent.granted_at
+    return granted_at is None or granted_at + timedelta(days=purpose.validity_days) < now
+
+
+def gpc_objects(purpose: Purpose, consent: Consent | None, gpc_at: datetime | None) -> bool:
+    """A GPC signal objects to sale/sharing unless a grant was given after it (Art. 21(5)).
+
+    It covers purposes and channels that became sale/sharing after the signal too; coming back
+    takes a new affirmative grant.
+    """
+    if not purpose.sale_or_sharing or gpc_at is None:
+        return False
+    if consent is None or consent.state != "granted" or consent.granted_at is None:
+        return True
+    return consent.granted_at <= gpc_at
+
+
+def consent_case(
+    purpose: Purpose | None, consent: Consent | None, gpc_at: datetime | None, now: datetime
+) -> tuple[object, ...]:
+    """What the rules read of a consent (and the GPC signal) at ``now``.
+
+    ``decide`` reads the grant time only through ``expired`` and ``gpc_objects``, and the event
+    id only as evidence: subjects whose cases and other facts are equal get the same decision,
+    so a batch decides each distinct case once (tests compare that with ``decide``).
+    """
+    gpc = purpose is not None and gpc_objects(purpose, consent, gpc_at)
+    if consent is None:
+        return (gpc,)
+    lapsed = purpose is not None and expired(purpose, consent, now)
+    return (consent.state, consent.purpose_version, consent.given_by, lapsed, gpc)
 
 
 _STATE_REASONS = {

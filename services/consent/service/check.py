@@ -12,18 +12,18 @@ from __future__ import annotations
 import asyncio
 import gc
 import uuid
-from collections.abc import AsyncGenerator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 import structlog
 from litestar import Litestar
 
 from services.consent.db import check_query
-from services.consent.domain.check import CheckDecision, Purpose, decide
+from services.consent.domain.check import CheckDecision, Purpose, consent_case, decide
 from services.consent.domain.subjects import age_on
 from services.consent.service.check_connections import BorrowedConnections
 from shared.crypto import field_aad, open_sealed, unwrap_data_key
@@ -34,6 +34,7 @@ from shared.settings import Settings, asyncpg_dsn
 CHECK_POOL_KEY = "check_pool"
 MAX_BATCH = 10_000
 log = structlog.get_logger("lupa.check")
+_Rows = TypeVar("_Rows")
 
 
 @dataclass(frozen=True)
@@ -131,20 +132,11 @@ class CheckService:
         """One subject; raises ``Unavailable`` (allowed: false) when the facts cannot be read."""
         try:
             async with asyncio.timeout(self.deadline):
-                conn = await self.conns.acquire()
-                try:
-                    row = await check_query.fetch_one(conn, external_id, purpose, channel)
-                except BaseException:
-                    self.conns.discard(conn)
-                    raise
-                self.conns.release(conn)
+                row = await self._run(check_query.fetch_one, external_id, purpose, channel)
             terms = check_query.purpose_of(row)
-            return decide(
-                check_query.facts_of(row, terms, self._age(row, terms)),
-                channel,
-                topic,
-                at or datetime.now(UTC),
-            )
+            prefs = check_query.preferences_of(row["preferences"], purpose, channel)
+            facts = check_query.facts_of(row, terms, prefs, self._age(row, terms))
+            return decide(facts, channel, topic, at or datetime.now(UTC))
         except Exception as exc:
             log.warning("check_unavailable", exc_type=type(exc).__name__)
             raise unavailable_problem() from None
@@ -159,39 +151,70 @@ class CheckService:
     ) -> list[CheckDecision]:
         """Many subjects in one round trip; results follow the request order.
 
-        The statement gets each distinct id once, sorted, so PostgreSQL walks the indexes in
-        order (fewer page visits than random order) and a duplicate is decided once.
+        The statement gets each distinct id once, sorted, so PostgreSQL walks the index pages in
+        order and a duplicate is decided once.
         """
         distinct = sorted(set(external_ids))
         try:
             async with asyncio.timeout(self.deadline * 4):
-                conn = await self.conns.acquire()
-                try:
-                    rows = await check_query.fetch_batch(conn, distinct, purpose, channel)
-                except BaseException:
-                    self.conns.discard(conn)
-                    raise
-                self.conns.release(conn)
-            decided = self._decide_rows(rows, channel, topic, at or datetime.now(UTC))
+                rows = await self._run(check_query.fetch_batch, distinct, purpose, channel)
+            decided = self._decide_rows(rows, purpose, channel, topic, at or datetime.now(UTC))
             by_id = dict(zip(distinct, decided, strict=True))
             return [by_id[external_id] for external_id in external_ids]
         except Exception as exc:
             log.warning("check_unavailable", exc_type=type(exc).__name__, batch=len(external_ids))
             raise unavailable_problem() from None
 
+    async def _run(self, fetch: Callable[..., Awaitable[_Rows]], *args: Any) -> _Rows:
+        """``fetch`` on a borrowed connection; a connection that failed is never reused."""
+        conn = await self.conns.acquire()
+        try:
+            result = await fetch(conn, *args)
+        except BaseException:
+            self.conns.discard(conn)
+            raise
+        self.conns.release(conn)
+        return result
+
     def _decide_rows(
-        self, rows: list[Any], channel: str, topic: str | None, now: datetime
+        self, rows: list[Any], purpose: str, channel: str, topic: str | None, now: datetime
     ) -> list[CheckDecision]:
+        """``decide`` for every row, once per distinct case (``consent_case``).
+
+        Most subjects of a batch share a handful of cases (granted and current, never asked,
+        withdrawn...), so the rules run a few times instead of once per subject; each answer
+        still carries its own subject's evidence.
+        """
         terms = check_query.purpose_of(rows[0]) if rows else None
-        facts_of, age = check_query.facts_of, self._age
-        return [decide(facts_of(row, terms, age(row, terms)), channel, topic, now) for row in rows]
+        decided: dict[tuple[Any, ...], CheckDecision] = {}
+        out = []
+        for row in rows:
+            consent = check_query.consent_of(row["consent"])
+            age = self._age(row, terms)
+            case = (
+                row["known"],
+                row["erased"],
+                row["restricted"],
+                row["objected"],
+                consent_case(terms, consent, row["gpc_at"], now),
+                row["preferences"],
+                age,
+            )
+            decision = decided.get(case)
+            if decision is None:
+                prefs = check_query.preferences_of(row["preferences"], purpose, channel)
+                facts = check_query.facts_of(row, terms, prefs, age)
+                decision = decided[case] = decide(facts, channel, topic, now)
+            evidence = consent.event_id if consent is not None else None
+            if decision.evidence != evidence:
+                decision = decision._replace(evidence=evidence)
+            out.append(decision)
+        return out
 
     def _age(self, row: Any, terms: Purpose | None) -> int | None:
-        if terms is None or terms.min_age is None:
+        if terms is None or terms.min_age is None or row["sealed_birth_date"] is None:
             return None
-        return self.ages.age(
-            row["subject_id"], row["birth_date_ct"], row["kek_id"], row["wrapped_dek"]
-        )
+        return self.ages.age(*row["sealed_birth_date"])
 
 
 class AgeReader:

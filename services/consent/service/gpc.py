@@ -4,27 +4,34 @@ GDPR Art. 21(5) lets an objection be made by automated means; GPC says "do not s
 Each purpose marked ``sale_or_sharing`` gets an ``object`` ledger event (state ``objected``) on
 every channel not already objected, through the ledger writer, so receipts and audit events
 follow exactly as for any other consent change. Checks then answer ``objected``.
+
+The first signal is also kept on the subject (``gpc_at``, with a ``subject.gpc_signal``
+event): a purpose marked sale/sharing later, or a channel added to one, has no ledger row to
+object with, and the check refuses it by that mark until a grant given after the signal.
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.consent.db import ledger as ledger_repo
 from services.consent.db import subjects as subject_repo
-from services.consent.db.tables import purposes
+from services.consent.db.tables import purposes, subjects
 from services.consent.service.consents import Evidence
 from services.consent.service.ledger import LedgerWriter, NewEvent
 from services.consent.service.receipts import LedgerContext
+from shared.audit.outbox import AuditEvent, record_event
 from shared.crypto import keyed_hash
 from shared.keys import Keyring
 
 SOURCE = "gpc"
+SERVICE = "consent"
 
 
 def gpc_requested(headers: Mapping[str, str], role: str) -> bool:
@@ -44,6 +51,8 @@ async def record_gpc_objection(
     subject = await subject_repo.get_by_external_id(session, external_id, for_update=True)
     if subject is None or subject["erased_at"] is not None:
         return []
+    if subject["gpc_at"] is None:
+        await _remember_signal(session, subject["id"], actor)
     writer = LedgerWriter(session, keyring, context)
     objected: list[str] = []
     for purpose in await _sale_or_sharing(session):
@@ -72,6 +81,21 @@ async def object_if_gpc(
     """The one call a portal write makes: nothing unless the browser sent ``Sec-GPC: 1``."""
     if gpc_requested(headers, role):
         await record_gpc_objection(session, keyring, context, external_id, actor, evidence)
+
+
+async def _remember_signal(session: AsyncSession, subject_id: uuid.UUID, actor: str) -> None:
+    await session.execute(
+        update(subjects).where(subjects.c.id == subject_id).values(gpc_at=datetime.now(UTC))
+    )
+    await record_event(
+        session,
+        AuditEvent(
+            service=SERVICE,
+            type="subject.gpc_signal",
+            subject=str(subject_id),
+            data={"actor": actor},
+        ),
+    )
 
 
 async def _sale_or_sharing(session: AsyncSession) -> list[dict[str, Any]]:

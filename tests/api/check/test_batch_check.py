@@ -60,3 +60,26 @@ async def test_only_senders_may_batch(consent, auth):
         headers=auth("cx"),
     )
     assert resp.status_code == 403
+
+
+async def test_alike_subjects_share_a_decision_but_each_keeps_its_own_evidence(
+    consent, auth, new_id
+):
+    key, first, first_event = await granted(consent, auth, new_id, validity_days=30)
+    events = {first: first_event}
+    for _ in range(4):
+        ext = new_id("cust")
+        await make_subject(consent, auth, ext)
+        resp = await post_consent(consent, auth, ext, key)
+        events[ext] = resp.json()["event"]["event_id"]
+    withdrawn = new_id("cust")
+    await make_subject(consent, auth, withdrawn)
+    await post_consent(consent, auth, withdrawn, key)
+    await post_consent(consent, auth, withdrawn, key, action="withdraw")
+    subjects = [*events, withdrawn, new_id("ghost")]
+    results = (await batch(consent, auth, key, subjects)).json()["results"]
+    assert [r["evidence"] for r in results[:5]] == list(events.values())
+    assert all(r["allowed"] for r in results[:5]) and not results[5]["allowed"]
+    for item in results:
+        single = await check(consent, auth, item["subject"], key)
+        assert {k: v for k, v in item.items() if k != "subject"} == single

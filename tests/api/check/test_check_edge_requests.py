@@ -7,6 +7,7 @@ other methods), so the fast path cannot drift from them.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from services.consent.domain.subjects import EXTERNAL_ID_PATTERN
@@ -48,14 +49,20 @@ async def test_every_malformed_parameter_is_named_in_declaration_order(consent, 
     ]
 
 
-async def test_at_needs_an_offset_and_a_future(consent, auth):
+async def test_at_needs_an_offset_and_a_future_within_a_year(consent, auth):
     base = "subject=x&purpose=p&channel=email&at="
     naive = (await get(consent, base + "2099-01-01T00:00:00", auth("marketing"))).json()
     assert naive["detail"].startswith("at must carry a time zone offset") and naive["field"] == "at"
     past = (await get(consent, base + "2000-01-01T00:00:00Z", auth("marketing"))).json()
     assert past["detail"] == "at must not be in the past."
-    ok = await get(consent, base + "2099-01-01T00:00:00%2B02:00", auth("marketing"))
+    soon = (datetime.now(UTC) + timedelta(days=30)).isoformat().replace("+00:00", "%2B00:00")
+    ok = await get(consent, base + soon, auth("marketing"))
     assert ok.status_code == 200
+    # A far-future instant is a mistake, not an outage: 422, never 503 "unavailable".
+    for far in ("2099-01-01T00:00:00%2B02:00", "9999-12-31T23:00:00Z"):
+        resp = await get(consent, base + far, auth("marketing"))
+        assert resp.status_code == 422, resp.text
+        assert resp.json()["detail"] == "at must be within a year from now."
 
 
 async def test_repeated_parameters_take_the_last_value_and_extras_are_ignored(consent, auth):

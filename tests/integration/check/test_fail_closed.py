@@ -91,8 +91,8 @@ async def test_a_database_too_slow_to_answer_is_a_no_within_the_timeout(
         locker = await asyncpg.connect(database_url)
         try:
             async with locker.transaction():
-                # Another transaction holds the projection: the check's read waits on the lock.
-                await locker.execute("LOCK TABLE consent_state IN ACCESS EXCLUSIVE MODE")
+                # Another transaction holds the table the check reads: its read waits on the lock.
+                await locker.execute("LOCK TABLE check_facts IN ACCESS EXCLUSIVE MODE")
                 started = time.monotonic()
                 resp = await client.get(
                     "/v1/check",

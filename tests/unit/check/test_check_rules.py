@@ -52,10 +52,10 @@ def test_a_live_grant_allows_and_names_its_evidence() -> None:
             c.MARKETING_OPT_OUT,
         ),
         (replace(ALLOWED, consent=None), "email", None, c.NEVER_GIVEN),
-        (replace(ALLOWED, consent=replace(GRANTED, state="pending")), "email", None, c.PENDING),
-        (replace(ALLOWED, consent=replace(GRANTED, state="withdrawn")), "email", None, c.WITHDRAWN),
-        (replace(ALLOWED, consent=replace(GRANTED, state="expired")), "email", None, c.EXPIRED),
-        (replace(ALLOWED, consent=replace(GRANTED, state="objected")), "email", None, c.OBJECTED),
+        (replace(ALLOWED, consent=GRANTED._replace(state="pending")), "email", None, c.PENDING),
+        (replace(ALLOWED, consent=GRANTED._replace(state="withdrawn")), "email", None, c.WITHDRAWN),
+        (replace(ALLOWED, consent=GRANTED._replace(state="expired")), "email", None, c.EXPIRED),
+        (replace(ALLOWED, consent=GRANTED._replace(state="objected")), "email", None, c.OBJECTED),
         (replace(ALLOWED, purpose=replace(PURPOSE, validity_days=5)), "email", None, c.EXPIRED),
         (
             replace(ALLOWED, purpose=replace(PURPOSE, min_accepted_version=3)),
@@ -117,7 +117,7 @@ def test_a_guardians_consent_meets_the_minimum_age() -> None:
     facts = replace(
         ALLOWED,
         purpose=replace(PURPOSE, min_age=16),
-        consent=replace(GRANTED, given_by="guardian"),
+        consent=GRANTED._replace(given_by="guardian"),
         age=12,
     )
     assert decide(facts, "email", None, NOW).allowed
@@ -132,7 +132,7 @@ def test_an_old_enough_subject_is_allowed() -> None:
 def test_legitimate_interest_needs_no_consent_but_stops_on_objection() -> None:
     li = replace(ALLOWED, purpose=replace(PURPOSE, legal_basis="legitimate_interest"), consent=None)
     assert decide(li, "email", None, NOW).allowed
-    objected = replace(li, consent=replace(GRANTED, state="objected"))
+    objected = replace(li, consent=GRANTED._replace(state="objected"))
     assert reasons(objected) == (c.OBJECTED,)
     assert c.OBJECTED in reasons(replace(li, objected=True))
 
