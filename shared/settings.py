@@ -8,6 +8,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 DEFAULT_PORTS = {"consent": 8000, "dsar": 8001}
+# Service-specific settings carried in ``Settings.extra``: environment variable -> key.
+EXTRA_FROM_ENV = {
+    "LUPA_CONTROLLER_NAME": "controller_name",
+    "LUPA_CONTROLLER_CONTACT": "controller_contact",
+    "LUPA_JURISDICTION": "jurisdiction",
+    "LUPA_POLICY_URL": "policy_url",
+}
 
 
 def lupa_home(env: Mapping[str, str] = os.environ) -> Path:
@@ -18,6 +25,11 @@ def lupa_home(env: Mapping[str, str] = os.environ) -> Path:
 def keys_path(env: Mapping[str, str] = os.environ) -> Path:
     """The keyring file: ``LUPA_KEYS_FILE`` or ``.lupa/keys/keyring.json``."""
     return Path(env.get("LUPA_KEYS_FILE", str(lupa_home(env) / "keys" / "keyring.json")))
+
+
+def extra_from_env(env: Mapping[str, str] = os.environ) -> dict[str, str]:
+    """The ``Settings.extra`` keys the environment sets (see ``EXTRA_FROM_ENV``)."""
+    return {key: env[name] for name, key in EXTRA_FROM_ENV.items() if name in env}
 
 
 def asyncpg_dsn(url: str) -> str:
@@ -92,4 +104,5 @@ class Settings:
             keys_path=keys_path(env),
             log_json=env.get("LUPA_LOG_FORMAT", "json") != "console",
             log_level=env.get("LUPA_LOG_LEVEL", "INFO").upper(),
+            extra=extra_from_env(env),
         )

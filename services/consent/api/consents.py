@@ -28,6 +28,7 @@ PurposeKey = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}" +
 PageId = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=r"^[\x21-\x7e]+" + END)]
 Reason = Annotated[Paragraphs, msgspec.Meta(min_length=1, max_length=500)]
 REVEAL_REASON_ROLES = ("admin", "portal", "officer")
+LEDGER_CONTEXT_KEY = "ledger_context"
 
 
 class ConsentWrite(msgspec.Struct, forbid_unknown_fields=True):
@@ -114,7 +115,8 @@ class ConsentRecorded(msgspec.Struct, omit_defaults=True):
 
 
 def ledger_context(request: Request[Any, Any, Any]) -> LedgerContext:
-    return LedgerContext.from_settings(request.app.state["settings"].http.public_base_url)
+    """The deployment facts ``create_app`` built once from its settings."""
+    return request.app.state[LEDGER_CONTEXT_KEY]  # type: ignore[no-any-return]
 
 
 def evidence_of(request: Request[Any, Any, Any]) -> Evidence:

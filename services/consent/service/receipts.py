@@ -21,6 +21,7 @@ from services.consent.domain.receipts import (
 from shared.auth.tokens import Principal, sign_claims
 from shared.keys import Keyring
 from shared.problems import NotFound
+from shared.settings import extra_from_env
 
 
 @dataclass(frozen=True)
@@ -32,14 +33,20 @@ class LedgerContext:
 
     @classmethod
     def from_settings(
-        cls, public_base_url: str, env: Mapping[str, str] = os.environ
+        cls, public_base_url: str, extra: Mapping[str, str] | None = None
     ) -> LedgerContext:
+        """Built once at start-up from ``Settings.http.public_base_url`` and ``Settings.extra``.
+
+        Without ``extra`` (one-shot CLI commands, which build no ``Settings``) the same keys
+        are read from the environment, once.
+        """
+        facts = extra_from_env(os.environ) if extra is None else extra
         base = public_base_url.rstrip("/")
         controller = ControllerIdentity(
-            name=env.get("LUPA_CONTROLLER_NAME", "Lupa data controller"),
-            contact=env.get("LUPA_CONTROLLER_CONTACT", "privacy@lupa.invalid"),
-            jurisdiction=env.get("LUPA_JURISDICTION", "FI"),
-            policy_url=env.get("LUPA_POLICY_URL", f"{base}/privacy"),
+            name=facts.get("controller_name", "Lupa data controller"),
+            contact=facts.get("controller_contact", "privacy@lupa.invalid"),
+            jurisdiction=facts.get("jurisdiction", "FI"),
+            policy_url=facts.get("policy_url", f"{base}/privacy"),
         )
         return cls(public_base_url=base, controller=controller)
 
