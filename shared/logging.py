@@ -20,11 +20,12 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 
 def configure_logging(json: bool = True, level: str = "INFO") -> None:
-    """Configure structlog once, at process start (and the access log with it)."""
-    as_json = json or not sys.stderr.isatty()
-    renderer: Any = (
-        structlog.processors.JSONRenderer() if as_json else structlog.dev.ConsoleRenderer()
-    )
+    """Configure structlog once, at process start (and the access log with it).
+
+    ``json`` is decided by the settings (``log_json_from_env``: a terminal gets console lines,
+    anything else JSON, ``LUPA_LOG_FORMAT`` overrides) and honoured here as given.
+    """
+    renderer: Any = structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer()
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
@@ -36,7 +37,7 @@ def configure_logging(json: bool = True, level: str = "INFO") -> None:
         logger_factory=structlog.PrintLoggerFactory(sys.stderr),
         cache_logger_on_first_use=True,
     )
-    _access.configure(as_json, logging.getLevelName(level) <= logging.INFO, sys.stderr)
+    _access.configure(json, logging.getLevelName(level) <= logging.INFO, sys.stderr)
 
 
 class AccessLog:

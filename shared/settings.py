@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+import sys
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,6 +31,19 @@ def keys_path(env: Mapping[str, str] = os.environ) -> Path:
 def extra_from_env(env: Mapping[str, str] = os.environ) -> dict[str, str]:
     """The ``Settings.extra`` keys the environment sets (see ``EXTRA_FROM_ENV``)."""
     return {key: env[name] for name, key in EXTRA_FROM_ENV.items() if name in env}
+
+
+def log_json_from_env(
+    env: Mapping[str, str] = os.environ, isatty: Callable[[], bool] | None = None
+) -> bool:
+    """JSON logs unless a person watches: ``LUPA_LOG_FORMAT`` (``json``/``console``) decides,
+    else console lines only when the log stream (stderr) is a terminal."""
+    chosen = env.get("LUPA_LOG_FORMAT", "").strip().lower()
+    if chosen in ("json", "console"):
+        return chosen == "json"
+    if chosen:
+        raise ValueError(f"LUPA_LOG_FORMAT must be json or console, not {chosen[:20]!r}")
+    return not (isatty or sys.stderr.isatty)()
 
 
 def asyncpg_dsn(url: str) -> str:
@@ -96,13 +110,18 @@ class Settings:
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
-    def from_env(cls, service: str, env: Mapping[str, str] = os.environ) -> Settings:
+    def from_env(
+        cls,
+        service: str,
+        env: Mapping[str, str] = os.environ,
+        isatty: Callable[[], bool] | None = None,
+    ) -> Settings:
         return cls(
             service=service,
             database=DatabaseSettings.from_env(env),
             http=HttpSettings.from_env(service, env),
             keys_path=keys_path(env),
-            log_json=env.get("LUPA_LOG_FORMAT", "json") != "console",
+            log_json=log_json_from_env(env, isatty),
             log_level=env.get("LUPA_LOG_LEVEL", "INFO").upper(),
             extra=extra_from_env(env),
         )
