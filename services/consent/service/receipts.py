@@ -110,10 +110,12 @@ class ReceiptService:
         return IssuedReceipt(facts.receipt_id, jws)
 
     async def get(self, receipt_id: uuid.UUID, principal: Principal) -> StoredReceipt:
-        """A stored receipt; a portal token sees only its own subject's (others read as absent)."""
+        """A stored receipt; a subject-bound portal token sees only its own subject's (others
+        read as absent), like the guard's rule on routes that name their subject."""
         row = await repo.get_receipt(self.session, receipt_id)
         if row is None or row["erased_at"] is not None:
             raise NotFound("There is no such receipt.")
-        if principal.role == "portal" and principal.subject != row["external_id"]:
+        bound = principal.role == "portal" and principal.subject is not None
+        if bound and principal.subject != row["external_id"]:
             raise NotFound("There is no such receipt.")
         return StoredReceipt(row["id"], row["event_id"], row["jws"], row["created_at"])

@@ -1,0 +1,53 @@
+"""The route table of docs/security.md, generated from the consent app's own guards.
+
+Print it with ``.venv/bin/python -m tests.route_table``; ``tests/unit/test_route_table_docs.py``
+fails while the page and the app disagree.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from litestar import Litestar
+
+from shared.auth.guards import route_roles
+
+SECURITY_DOCS = Path(__file__).resolve().parents[1] / "docs" / "security.md"
+HEADER = ["| Route | Roles |", "|---|---|"]
+
+
+def consent_app() -> Litestar:
+    """The app as ``lupa serve consent`` builds it; nothing connects until its lifespan runs."""
+    from services.consent.app import create_app
+    from shared.keys import Keyring
+    from shared.settings import DatabaseSettings, HttpSettings, Settings
+
+    settings = Settings(
+        "consent", DatabaseSettings("postgresql+asyncpg://x/x"), HttpSettings(), Path("unused")
+    )
+    return create_app(settings, keyring=Keyring.generate())
+
+
+def route_rows(app: Litestar) -> list[str]:
+    """One Markdown row per method and route, ordered by path then method."""
+    routes = sorted(route_roles(app), key=lambda route: (route[1], route[0]))
+    return [
+        f"| `{method} {path}` | {', '.join(roles) if roles else 'public'} |"
+        for method, path, roles in routes
+    ]
+
+
+def documented_rows(page: Path = SECURITY_DOCS) -> list[str]:
+    """The rows of the table under ``| Route | Roles |`` in ``page``."""
+    lines = page.read_text().splitlines()
+    start = lines.index(HEADER[0]) + len(HEADER)
+    rows = []
+    for line in lines[start:]:
+        if not line.startswith("|"):
+            break
+        rows.append(line)
+    return rows
+
+
+if __name__ == "__main__":
+    print("\n".join(HEADER + route_rows(consent_app())))
