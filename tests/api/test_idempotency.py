@@ -74,6 +74,19 @@ async def test_failed_request_does_not_burn_the_key(consent, auth, new_id):
     key, ext = await scene(consent, auth, new_id)
     headers = {**auth("admin"), "Idempotency-Key": new_id("k")}
     url = f"/v1/subjects/{ext}/consents"
-    body = {"purpose": key, "channel": "post", "action": "grant"}
-    assert (await consent.post(url, json=body, headers=headers)).status_code == 422
-    assert (await consent.post(url, json=body, headers=headers)).status_code == 422
+    wrong = {"purpose": key, "channel": "post", "action": "grant"}  # the purpose has no post
+    failed = await consent.post(url, json=wrong, headers=headers)
+    assert failed.status_code == 422
+    assert failed.json()["type"] == "urn:lupa:problem:channel-not-allowed"
+    assert await _history(consent, auth, ext) == []
+    # Had the failure been stored, this corrected body would be refused as a reused key.
+    corrected = await consent.post(url, json={**wrong, "channel": "email"}, headers=headers)
+    assert corrected.status_code == 201, corrected.text
+    assert "idempotent-replayed" not in corrected.headers
+    assert [(e["channel"], e["action"]) for e in await _history(consent, auth, ext)] == [
+        ("email", "grant")
+    ]
+    replayed = await consent.post(url, json={**wrong, "channel": "email"}, headers=headers)
+    assert replayed.headers.get("idempotent-replayed") == "true"
+    assert replayed.json() == corrected.json()
+    assert len(await _history(consent, auth, ext)) == 1

@@ -58,12 +58,14 @@ async def test_another_subjects_portal_token_cannot_see_a_receipt(consent, auth,
 
 
 async def test_malformed_or_unknown_receipt_id_is_a_problem(consent, auth, new_id):
-    assert (await consent.get("/v1/receipts/not-a-uuid", headers=auth("admin"))).status_code in (
-        400,
-        404,
-        422,
-    )
+    # A path that is not a uuid matches no route (the route is /v1/receipts/{receipt_id:uuid}).
+    malformed = await consent.get("/v1/receipts/not-a-uuid", headers=auth("admin"))
+    assert malformed.status_code == 404
+    assert malformed.headers["content-type"].startswith("application/problem+json")
+    assert malformed.json()["type"] == "urn:lupa:problem:not-found"
     missing = await consent.get(
         "/v1/receipts/00000000-0000-4000-8000-000000000000", headers=auth("admin")
     )
     assert missing.status_code == 404
+    assert missing.headers["content-type"].startswith("application/problem+json")
+    assert missing.json()["type"] == "urn:lupa:problem:not-found"
