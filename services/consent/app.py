@@ -8,11 +8,12 @@ from litestar.di import Provide
 from services.consent.api.audience import AudienceController
 from services.consent.api.check import CheckController
 from services.consent.api.confirm import ConfirmController
-from services.consent.api.consents import LEDGER_CONTEXT_KEY, ConsentController
+from services.consent.api.consents import ConsentController
 from services.consent.api.deps import provide_principal
 from services.consent.api.preferences import PreferenceController
 from services.consent.api.purposes import PurposeController
 from services.consent.api.receipts import ReceiptController
+from services.consent.api.request_context import LEDGER_CONTEXT_KEY
 from services.consent.api.subjects import SubjectController
 from services.consent.api.unsubscribe import UnsubscribeController
 from services.consent.service.check import check_lifespan

@@ -14,7 +14,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.consent.api.consents import evidence_of, ledger_context
+from services.consent.api.request_context import evidence_of, ledger_context
 from services.consent.service.confirmations import Confirmation, ConfirmationService
 from shared.keys import Keyring
 

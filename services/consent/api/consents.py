@@ -12,13 +12,16 @@ from litestar.di import NamedDependency
 from litestar.params import JSONBody, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.consent.api.request_context import (
+    evidence_of,
+    honour_gpc,
+    ledger_context,
+)
 from services.consent.api.subjects import ExternalId
 from services.consent.api.text import END, Paragraphs
 from services.consent.domain.consents import ConsentRequest, default_collection_method
 from services.consent.domain.vocabulary import Channel, CollectionMethod, Source
-from services.consent.service.consents import ConsentService, ConsentView, Evidence, Recorded
-from services.consent.service.gpc import object_if_gpc
-from services.consent.service.receipts import LedgerContext
+from services.consent.service.consents import ConsentService, ConsentView, Recorded
 from shared.auth.guards import requires
 from shared.auth.tokens import Principal
 from shared.idempotency import idempotent
@@ -28,7 +31,6 @@ PurposeKey = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}" +
 PageId = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=r"^[\x21-\x7e]+" + END)]
 Reason = Annotated[Paragraphs, msgspec.Meta(min_length=1, max_length=500)]
 REVEAL_REASON_ROLES = ("admin", "portal", "officer")
-LEDGER_CONTEXT_KEY = "ledger_context"
 
 
 class ConsentWrite(msgspec.Struct, forbid_unknown_fields=True):
@@ -114,17 +116,6 @@ class ConsentRecorded(msgspec.Struct, omit_defaults=True):
         )
 
 
-def ledger_context(request: Request[Any, Any, Any]) -> LedgerContext:
-    """The deployment facts ``create_app`` built once from its settings."""
-    return request.app.state[LEDGER_CONTEXT_KEY]  # type: ignore[no-any-return]
-
-
-def evidence_of(request: Request[Any, Any, Any]) -> Evidence:
-    """The direct peer's address (a proxy must be trusted explicitly before its headers are)."""
-    ip = request.client.host if request.client else None
-    return Evidence(ip=ip, user_agent=request.headers.get("user-agent"))
-
-
 class ConsentController(Controller):
     path = "/v1/subjects/{external_id:str}/consents"
     tags = ["consents"]
@@ -146,16 +137,7 @@ class ConsentController(Controller):
             result = await ConsentService(tx, keyring, ledger_context(request)).record(
                 external_id, data.to_request(principal), evidence_of(request), principal.actor
             )
-            await object_if_gpc(
-                tx,
-                keyring,
-                ledger_context(request),
-                request.headers,
-                principal.role,
-                external_id,
-                principal.actor,
-                evidence_of(request),
-            )
+            await honour_gpc(tx, keyring, request, principal, external_id)
             return 201, msgspec.to_builtins(ConsentRecorded.from_result(result))
 
         return await idempotent(tx, request, principal, run)

@@ -7,19 +7,21 @@ GET returns the document with a strong ``ETag``; PATCH takes a JSON merge-patch 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
-from litestar import Controller, Response, get, patch
+from litestar import Controller, Request, Response, get, patch
 from litestar.di import NamedDependency
 from litestar.params import HeaderParameter, JSONBody
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.consent.api.request_context import honour_gpc
 from services.consent.api.subjects import ExternalId
 from services.consent.domain.vocabulary import Locale
 from services.consent.service.preferences import PreferenceService, PreferencesView
 from shared.auth.guards import requires
 from shared.auth.tokens import Principal
+from shared.keys import Keyring
 
 Frequency = Literal["immediately", "daily", "weekly", "monthly"]
 PurposeKey = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")]
@@ -116,7 +118,9 @@ class PreferenceController(Controller):
     async def patch_preferences(
         self,
         tx: NamedDependency[AsyncSession],
+        keyring: NamedDependency[Keyring],
         principal: NamedDependency[Principal],
+        request: Request[Any, Any, Any],
         data: JSONBody[PreferencesPatch],
         external_id: ExternalId,
         if_match: Annotated[
@@ -126,6 +130,7 @@ class PreferenceController(Controller):
         view = await PreferenceService(tx).patch(
             external_id, msgspec.to_builtins(data), if_match, principal
         )
+        await honour_gpc(tx, keyring, request, principal, external_id)
         return _respond(view)
 
 

@@ -13,7 +13,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.consent.api.consents import ledger_context
+from services.consent.api.request_context import ledger_context
 from services.consent.service.receipts import ReceiptService
 from shared.auth.guards import requires
 from shared.auth.tokens import Principal

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, date, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import msgspec
-from litestar import Controller, Response, get, post, put
+from litestar import Controller, Request, Response, get, post, put
 from litestar.di import NamedDependency
 from litestar.params import JSONBody, Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.consent.api.request_context import honour_gpc
 from services.consent.api.text import OneLine
 from services.consent.domain.subjects import (
     EXTERNAL_ID_PATTERN,
@@ -94,12 +95,14 @@ class SubjectController(Controller):
         tx: NamedDependency[AsyncSession],
         keyring: NamedDependency[Keyring],
         principal: NamedDependency[Principal],
+        request: Request[Any, Any, Any],
         data: JSONBody[SubjectWrite],
         external_id: ExternalId,
     ) -> Response[Subject]:
         view, created = await SubjectService(tx, keyring).put(
             external_id, data.to_changes(), principal.actor
         )
+        await honour_gpc(tx, keyring, request, principal, external_id)
         return Response(Subject.from_view(view), status_code=201 if created else 200)
 
     @get(

@@ -122,3 +122,19 @@ async def test_the_first_signal_is_kept_with_its_audit_event(consent, auth, new_
     )
     signals = [e for e in feed.json()["events"] if e["type"].endswith("subject.gpc_signal")]
     assert len(signals) == 1 and set(signals[0]["data"]) == {"actor"}
+
+
+async def test_gpc_on_a_preference_or_subject_write_objects_too(consent, auth, new_id):
+    for write in ("preferences", "subject"):
+        shared_key, ext, _ = await granted(consent, auth, new_id, sale_or_sharing=True)
+        headers = {**auth("portal", ext), "Sec-GPC": "1"}
+        if write == "preferences":
+            resp = await consent.patch(
+                f"/v1/subjects/{ext}/preferences",
+                json={"channels": {"email": {"frequency": "weekly"}}},
+                headers={**headers, "If-Match": "*"},
+            )
+        else:
+            resp = await consent.put(f"/v1/subjects/{ext}", json={"locale": "fi"}, headers=headers)
+        assert resp.status_code == 200, resp.text
+        assert (await check(consent, auth, ext, shared_key))["reasons"] == ["objected"], write
