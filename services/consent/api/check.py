@@ -12,12 +12,13 @@ says ``allowed: false``.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 from urllib.parse import unquote
 
 import msgspec
-from litestar import Controller, Request, get, post
+from litestar import Controller, MediaType, Request, Response, get, post
 from litestar.datastructures import CacheControlHeader
 from litestar.params import FromQuery, JSONBody, QueryParameter
 from litestar.types import (
@@ -32,7 +33,7 @@ from litestar.types import (
 from services.consent.domain.check import CheckDecision
 from services.consent.domain.subjects import EXTERNAL_ID_PATTERN
 from services.consent.domain.vocabulary import Channel
-from services.consent.service.check import CHECK_POOL_KEY, MAX_BATCH, CheckService
+from services.consent.service.check import CHECK_POOL_KEY, MAX_BATCH, BatchAnswer, CheckService
 from shared.auth.guards import authorize, requires
 from shared.problems import InvalidInput, LupaError, PayloadTooLarge
 
@@ -52,6 +53,7 @@ NO_STORE = CacheControlHeader(no_store=True)
 # 10,000 ids of up to 128 characters, quoted and separated, plus the envelope.
 BATCH_BODY_LIMIT = MAX_BATCH * 132 + 4096
 CHECK_ROLES = ("marketing", "admin")
+_ENCODE = msgspec.json.Encoder().encode
 
 
 class CheckResult(msgspec.Struct):
@@ -91,6 +93,34 @@ class BatchResults(msgspec.Struct):
     results: list[BatchItem]
 
 
+def encode_batch(subjects: Sequence[str], answers: Sequence[BatchAnswer]) -> bytes:
+    """``BatchResults`` as JSON, byte for byte, each distinct decision encoded once.
+
+    Subjects alike share one decision object (``CheckService.check_batch``), so only the id
+    and the evidence are encoded per subject, between the decision's two halves; building
+    and encoding a ``BatchItem`` per subject cost a quarter of a batch's time.
+    """
+    halves: dict[int, tuple[bytes, bytes]] = {}
+    items = []
+    for subject, (decision, evidence) in zip(subjects, answers, strict=True):
+        around = halves.get(id(decision))
+        if around is None:
+            around = halves[id(decision)] = _around_evidence(decision)
+        items.append(
+            b"".join((b'{"subject":', _ENCODE(subject), around[0], _ENCODE(evidence), around[1]))
+        )
+    return b'{"results":[' + b",".join(items) + b"]}"
+
+
+def _around_evidence(d: CheckDecision) -> tuple[bytes, bytes]:
+    """A decision's item without subject and evidence: what comes before and after the id."""
+    item = BatchItem(
+        "", d.allowed, list(d.reasons), d.purpose_version, d.basis, None, d.deliver_after
+    )
+    head, tail = _ENCODE(item).removeprefix(b'{"subject":""').split(b',"evidence":null')
+    return head + b',"evidence":', tail
+
+
 def check_service(request: Request[Any, Any, Any]) -> CheckService:
     return request.app.state[CHECK_POOL_KEY]  # type: ignore[no-any-return]
 
@@ -121,7 +151,6 @@ class CheckQuery(msgspec.Struct):
     at: datetime | None = None
 
 
-_ENCODE = msgspec.json.Encoder().encode
 _JSON_HEADERS = (
     (b"content-type", b"application/json"),
     (b"cache-control", b"no-store"),
@@ -232,26 +261,13 @@ class CheckController(Controller):
     )
     async def check_batch(
         self, request: Request[Any, Any, Any], data: JSONBody[BatchCheck]
-    ) -> BatchResults:
+    ) -> Response[BatchResults]:
         if len(data.subjects) > MAX_BATCH:
             raise PayloadTooLarge(
                 f"A batch holds at most {MAX_BATCH} subjects; split the list.",
                 max_subjects=MAX_BATCH,
             )
-        decisions = await check_service(request).check_batch(
+        answers = await check_service(request).check_batch(
             data.subjects, data.purpose, data.channel, data.topic, evaluation_time(data.at)
         )
-        return BatchResults(
-            [
-                BatchItem(
-                    s,
-                    d.allowed,
-                    list(d.reasons),
-                    d.purpose_version,
-                    d.basis,
-                    d.evidence,
-                    d.deliver_after,
-                )
-                for s, d in zip(data.subjects, decisions, strict=True)
-            ]
-        )
+        return Response(encode_batch(data.subjects, answers), media_type=MediaType.JSON)

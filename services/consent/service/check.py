@@ -35,6 +35,9 @@ CHECK_POOL_KEY = "check_pool"
 MAX_BATCH = 10_000
 log = structlog.get_logger("lupa.check")
 _Rows = TypeVar("_Rows")
+# A batch answer: the decision shared by every subject alike (its own ``evidence`` is None)
+# and this subject's evidence beside it.
+BatchAnswer = tuple[CheckDecision, uuid.UUID | None]
 
 
 @dataclass(frozen=True)
@@ -148,8 +151,8 @@ class CheckService:
         channel: str,
         topic: str | None,
         at: datetime | None = None,
-    ) -> list[CheckDecision]:
-        """Many subjects in one round trip; results follow the request order.
+    ) -> list[BatchAnswer]:
+        """Many subjects in one round trip; answers follow the request order.
 
         The statement gets each distinct id once, sorted, so PostgreSQL walks the index pages in
         order and a duplicate is decided once.
@@ -178,19 +181,18 @@ class CheckService:
 
     def _decide_rows(
         self, rows: list[Any], purpose: str, channel: str, topic: str | None, now: datetime
-    ) -> list[CheckDecision]:
+    ) -> list[BatchAnswer]:
         """``decide`` for every row, once per distinct case (``consent_case``).
 
         Most subjects of a batch share a handful of cases (granted and current, never asked,
-        withdrawn...), so the rules run a few times instead of once per subject; each answer
-        still carries its own subject's evidence.
+        withdrawn...), so the rules run a few times instead of once per subject.
         """
         terms = check_query.purpose_of(rows[0]) if rows else None
-        decided: dict[tuple[Any, ...], CheckDecision] = {}
-        out = []
+        read_consent, decided = check_query.consent_of, {}
+        answers = []
         for row in rows:
-            consent = check_query.consent_of(row["consent"])
-            age = self._age(row, terms)
+            consent = read_consent(row["consent"])
+            age = self._age(row, terms) if terms is not None and terms.min_age is not None else None
             case = (
                 row["known"],
                 row["erased"],
@@ -204,12 +206,10 @@ class CheckService:
             if decision is None:
                 prefs = check_query.preferences_of(row["preferences"], purpose, channel)
                 facts = check_query.facts_of(row, terms, prefs, age)
-                decision = decided[case] = decide(facts, channel, topic, now)
-            evidence = consent.event_id if consent is not None else None
-            if decision.evidence != evidence:
-                decision = decision._replace(evidence=evidence)
-            out.append(decision)
-        return out
+                decision = decide(facts, channel, topic, now)._replace(evidence=None)
+                decided[case] = decision
+            answers.append((decision, consent.event_id if consent is not None else None))
+        return answers
 
     def _age(self, row: Any, terms: Purpose | None) -> int | None:
         if terms is None or terms.min_age is None or row["sealed_birth_date"] is None:
