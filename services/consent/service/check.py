@@ -188,8 +188,9 @@ class CheckService:
         withdrawn...), so the rules run a few times instead of once per subject.
         """
         terms = check_query.purpose_of(rows[0]) if rows else None
-        read_consent, decided = check_query.consent_of, {}
-        answers = []
+        read_consent = check_query.consent_of
+        decided: dict[tuple[Any, ...], CheckDecision] = {}
+        answers: list[BatchAnswer] = []
         for row in rows:
             consent = read_consent(row["consent"])
             age = self._age(row, terms) if terms is not None and terms.min_age is not None else None
