@@ -13,6 +13,8 @@ STATEMENTS = [
     "DELETE FROM consent_events",
     "TRUNCATE consent_events CASCADE",
     "UPDATE receipts SET jws = 'x'",
+    "DELETE FROM receipts",
+    "TRUNCATE receipts",
 ]
 
 
