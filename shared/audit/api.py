@@ -1,6 +1,8 @@
-"""``/v1/audit``: the CX feed of audit events (cursor-paged) and a live Server-Sent Events view.
+"""``/v1/audit``: the CX feed of audit events and of signed checkpoints (both cursor-paged), and
+a live Server-Sent Events view.
 
-Both chain pending events first, so the feed moves on even when no relay is running.
+All chain pending events first (signing checkpoints as configured by ``LUPA_AUDIT_*``), so the
+feed moves on even when no relay is running.
 """
 
 from __future__ import annotations
@@ -19,12 +21,15 @@ from litestar.response import ServerSentEvent
 from litestar.response.sse import ServerSentEventMessage
 
 from shared.audit.chain import chain_pending
+from shared.audit.checkpoints import checkpoints_after
+from shared.audit.config import AuditSettings
 from shared.audit.feed import events_after
 from shared.audit.webhooks_api import WebhookController
 from shared.auth.guards import requires
 from shared.health import ENGINE_KEY
 from shared.problems import InvalidInput
 
+AUDIT_SETTINGS_KEY = "audit_settings"
 POLL_SECONDS = 0.5
 KEEPALIVE_SECONDS = 15.0
 Limit = Annotated[int, QueryParameter(ge=1, le=1000, description="Events per page (default 100)")]
@@ -44,6 +49,11 @@ class AuditPage(msgspec.Struct):
     next: str
 
 
+class CheckpointPage(msgspec.Struct):
+    checkpoints: list[dict[str, Any]]
+    next: str
+
+
 def parse_cursor(cursor: str | None) -> int:
     """Cursors are sequences as text; anything else is rejected without touching anything."""
     if cursor is None or cursor == "":
@@ -53,8 +63,23 @@ def parse_cursor(cursor: str | None) -> int:
     return int(cursor)
 
 
+def audit_settings(state: State) -> AuditSettings:
+    """The app's audit settings: as given at start-up, else read from the environment once."""
+    if AUDIT_SETTINGS_KEY not in state:
+        state[AUDIT_SETTINGS_KEY] = AuditSettings.from_env()
+    settings: AuditSettings = state[AUDIT_SETTINGS_KEY]
+    return settings
+
+
 async def _chain(state: State) -> None:
-    await chain_pending(state[ENGINE_KEY], state["settings"].service, keyring=state["keyring"])
+    settings = audit_settings(state)
+    await chain_pending(
+        state[ENGINE_KEY],
+        state["settings"].service,
+        keyring=state["keyring"],
+        policy=settings.checkpoint_policy,
+        batch=settings.chain_batch,
+    )
 
 
 class AuditController(Controller):
@@ -86,6 +111,22 @@ class AuditController(Controller):
                 subject=subject,
             )
         return AuditPage(events=events, next=str(events[-1]["sequence"] if events else start))
+
+    @get(
+        "/checkpoints",
+        guards=[requires("cx", "admin")],
+        summary="Signed chain heads (JWS), oldest first, paged by cursor: keep them off-site",
+    )
+    async def list_checkpoints(
+        self, state: State, after: Cursor = None, limit: Limit = 100
+    ) -> CheckpointPage:
+        start = parse_cursor(after)
+        await _chain(state)
+        async with state[ENGINE_KEY].connect() as conn:
+            found = await checkpoints_after(conn, state["settings"].service, start, limit)
+        return CheckpointPage(
+            checkpoints=found, next=str(found[-1]["sequence"] if found else start)
+        )
 
     @get(
         "/stream",
@@ -133,4 +174,4 @@ async def _live(
         await asyncio.sleep(POLL_SECONDS)
 
 
-__all__ = ["AuditController", "AuditPage", "WebhookController"]
+__all__ = ["AuditController", "AuditPage", "CheckpointPage", "WebhookController"]

@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from shared.audit.checkpoints import CheckpointPolicy, maybe_checkpoint
+from shared.audit.checkpoints import CheckpointPolicy, sign_due_checkpoints
 from shared.audit.cloudevents import GENESIS_HASH, canonical_bytes, to_cloudevent
 from shared.db.tables import audit_events
 from shared.keys import Keyring
@@ -114,9 +114,7 @@ async def chain_pending(
         async with engine.begin() as conn:
             count, head = await chain_batch(conn, service, batch)
             if keyring is not None:
-                await maybe_checkpoint(
-                    conn, head.service, head.sequence, head.hash, keyring, policy
-                )
+                await sign_due_checkpoints(conn, service, head.sequence, keyring, policy)
         total += count
         if count < batch:
             return total

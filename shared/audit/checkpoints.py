@@ -1,8 +1,9 @@
 """Signed checkpoints: every N events or T seconds, the chain head is signed with Ed25519.
 
 A checkpoint is a compact JWS (``typ`` "audit-checkpoint") over (service, sequence, head hash,
-time). Whoever holds the public keys can check that the chain up to that point was not rewritten,
-even by someone able to recompute every hash in the database.
+time). Whoever holds the public keys and a copy of a checkpoint kept outside the database can
+check that the chain up to that point was not rewritten, even by someone able to recompute
+every hash in the database (and delete the checkpoint rows there).
 """
 
 from __future__ import annotations
@@ -13,15 +14,20 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from shared.audit.cloudevents import rfc3339
 from shared.auth.tokens import InvalidToken, sign_claims, verify_claims
 from shared.keys import Keyring
 
 CHECKPOINT_TYP = "audit-checkpoint"
 
-_DUE = text(
+_LAST = text(
     "SELECT checkpoint_sequence, checkpoint_at FROM audit_chain_state WHERE service = :service"
+)
+_HASHES = text(
+    "SELECT sequence, hash FROM audit_events "
+    "WHERE service = :service AND sequence = ANY(CAST(:seqs AS bigint[])) ORDER BY sequence"
 )
 _INSERT = text(
     "INSERT INTO audit_checkpoints (service, sequence, head_hash, token) "
@@ -31,6 +37,11 @@ _MARK = text(
     "UPDATE audit_chain_state SET checkpoint_sequence = :sequence, checkpoint_at = now() "
     "WHERE service = :service"
 )
+_AFTER = text(
+    "SELECT service, sequence, head_hash, token, created_at FROM audit_checkpoints "
+    "WHERE service = :service AND sequence > :after AND sequence <= :upto "
+    "ORDER BY sequence LIMIT :limit"
+)
 
 
 @dataclass(frozen=True)
@@ -38,11 +49,16 @@ class CheckpointPolicy:
     every: int = 100
     seconds: float = 60.0
 
-    def due(self, last_sequence: int, last_at: datetime, sequence: int) -> bool:
-        if sequence <= last_sequence:
-            return False
+    def due_sequences(self, last_sequence: int, last_at: datetime, head: int) -> list[int]:
+        """What to sign in (last_sequence, head]: every ``every``-th sequence, and the head
+        itself once ``seconds`` have passed since the last checkpoint."""
+        if head <= last_sequence:
+            return []
+        due = list(range(last_sequence + max(1, self.every), head + 1, max(1, self.every)))
         waited = (datetime.now(UTC) - last_at).total_seconds()
-        return sequence - last_sequence >= self.every or waited >= self.seconds
+        if waited >= self.seconds and (not due or due[-1] != head):
+            due.append(head)
+        return due
 
 
 def sign_checkpoint(keyring: Keyring, service: str, sequence: int, head: bytes) -> str:
@@ -62,21 +78,52 @@ def checkpoint_problem(keyring: Keyring, row: dict[str, Any]) -> str | None:
     return None
 
 
-async def maybe_checkpoint(
-    conn: AsyncConnection,
+async def sign_due_checkpoints(
+    conn: AsyncConnection, service: str, head: int, keyring: Keyring, policy: CheckpointPolicy
+) -> int:
+    """Sign every checkpoint due up to ``head``; call while holding the chain-state row lock.
+
+    A batch of 1000 events gets a checkpoint at each N-th sequence inside it, not only at its
+    end, so a backlog is signed as densely as a trickle.
+    """
+    last = (await conn.execute(_LAST, {"service": service})).one()
+    due = policy.due_sequences(last.checkpoint_sequence, last.checkpoint_at, head)
+    if not due:
+        return 0
+    hashes = (await conn.execute(_HASHES, {"service": service, "seqs": due})).all()
+    signed = [
+        {
+            "service": service,
+            "sequence": sequence,
+            "head": bytes(hash_),
+            "token": sign_checkpoint(keyring, service, sequence, bytes(hash_)),
+        }
+        for sequence, hash_ in hashes
+    ]
+    await conn.execute(_INSERT, signed)
+    await conn.execute(_MARK, {"service": service, "sequence": due[-1]})
+    return len(signed)
+
+
+def public_checkpoint(row: dict[str, Any]) -> dict[str, Any]:
+    """A checkpoint as the feed, NATS and ``lupa audit checkpoints`` hand it out (one JSON line
+    of what ``lupa audit verify --checkpoints`` reads back)."""
+    return {
+        "service": row["service"],
+        "sequence": row["sequence"],
+        "head": bytes(row["head_hash"]).hex(),
+        "token": row["token"],
+        "time": rfc3339(row["created_at"]),
+    }
+
+
+async def checkpoints_after(
+    db: AsyncConnection | AsyncSession,
     service: str,
-    sequence: int,
-    head: bytes,
-    keyring: Keyring,
-    policy: CheckpointPolicy,
-) -> bool:
-    """Sign the head if a checkpoint is due; call while holding the chain-state row lock."""
-    last = (await conn.execute(_DUE, {"service": service})).one()
-    if not policy.due(last.checkpoint_sequence, last.checkpoint_at, sequence):
-        return False
-    token = sign_checkpoint(keyring, service, sequence, head)
-    await conn.execute(
-        _INSERT, {"service": service, "sequence": sequence, "head": head, "token": token}
-    )
-    await conn.execute(_MARK, {"service": service, "sequence": sequence})
-    return True
+    after: int,
+    limit: int,
+    upto: int = 2**62,
+) -> list[dict[str, Any]]:
+    """Up to ``limit`` checkpoints with ``after`` < sequence <= ``upto``, oldest first."""
+    params = {"service": service, "after": after, "upto": upto, "limit": limit}
+    return [public_checkpoint(dict(r)) for r in (await db.execute(_AFTER, params)).mappings()]

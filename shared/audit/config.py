@@ -6,6 +6,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from shared.audit.checkpoints import CheckpointPolicy
+
 SERVICES = ("consent", "dsar")
 
 
@@ -24,6 +26,10 @@ class AuditSettings:
     webhook_backoff_base: float = 1.0
     webhook_backoff_max: float = 300.0
     webhook_timeout: float = 5.0
+
+    @property
+    def checkpoint_policy(self) -> CheckpointPolicy:
+        return CheckpointPolicy(self.checkpoint_every, self.checkpoint_seconds)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> AuditSettings:

@@ -12,13 +12,13 @@ from shared.audit.outbox import EVENT_TYPE_PREFIX
 from shared.db.tables import audit_events
 
 
-def full_type(service: str, event_type: str) -> str:
-    """Accept ``consent.granted`` or ``fi.lupa.consent.granted`` in filters."""
-    return (
-        event_type
-        if event_type.startswith(EVENT_TYPE_PREFIX)
-        else f"{EVENT_TYPE_PREFIX}{event_type}"
-    )
+def full_types(service: str, event_type: str) -> tuple[str, ...]:
+    """The types a filter may mean: ``fi.lupa.consent.consent.granted`` (full),
+    ``consent.consent.granted`` (after ``fi.lupa.``) or ``consent.granted`` (after
+    ``fi.lupa.<service>.``, as docs/events.md and the NATS subjects spell it)."""
+    if event_type.startswith(EVENT_TYPE_PREFIX):
+        return (event_type,)
+    return (f"{EVENT_TYPE_PREFIX}{event_type}", f"{EVENT_TYPE_PREFIX}{service}.{event_type}")
 
 
 async def events_after(
@@ -38,7 +38,7 @@ async def events_after(
         .limit(limit)
     )
     if event_type:
-        query = query.where(audit_events.c.type == full_type(service, event_type))
+        query = query.where(audit_events.c.type.in_(full_types(service, event_type)))
     if subject:
         query = query.where(audit_events.c.subject == subject)
     rows = (await db.execute(query)).mappings().all()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+from tests.ledger_helpers import post_consent, scene
+
 PURPOSE = {"legal_basis": "consent", "title": {"en": "News"}, "channels": ["email"]}
 CREATED = "fi.lupa.consent.purpose.created"
 
@@ -52,6 +54,34 @@ async def test_pages_follow_each_other_without_gaps_or_repeats(consent, auth, ne
         cursor = page["next"]
     assert [e["sequence"] for e in paged] == [e["sequence"] for e in everything]
     assert [e["sequence"] for e in paged] == list(range(1, len(paged) + 1))
+
+
+async def test_the_type_filter_takes_the_documented_short_form_and_the_full_type(
+    consent, auth, new_id
+):
+    key, ext = await scene(consent, auth, new_id)
+    granted = await post_consent(consent, auth, ext, key)
+    assert granted.status_code == 201, granted.text
+    subject = (await consent.get(f"/v1/subjects/{ext}", headers=auth("admin"))).json()["id"]
+    for spelling in (
+        "consent.granted",
+        "consent.consent.granted",
+        "fi.lupa.consent.consent.granted",
+    ):
+        events, _ = await _all_events(consent, auth("cx"), type=spelling, subject=subject)
+        assert [e["data"]["purpose"] for e in events] == [key], spelling
+        assert events[0]["type"] == "fi.lupa.consent.consent.granted"
+    events, _ = await _all_events(consent, auth("cx"), type="consent.withdrawn", subject=subject)
+    assert events == []
+
+
+async def test_only_cx_and_admin_read_the_checkpoints(consent, auth):
+    for role in ("cx", "admin"):
+        page = await consent.get("/v1/audit/checkpoints", headers=auth(role))
+        assert page.status_code == 200 and set(page.json()) == {"checkpoints", "next"}
+    for role in ("portal", "marketing", "officer"):
+        assert (await consent.get("/v1/audit/checkpoints", headers=auth(role))).status_code == 403
+    assert (await consent.get("/v1/audit/checkpoints")).status_code == 401
 
 
 async def test_the_feed_filters_by_subject(consent, auth):
