@@ -1,7 +1,10 @@
-"""NATS JetStream sink: stream ``LUPA_AUDIT``, subject ``lupa.audit.<service>.<type>``.
+"""NATS JetStream sink: stream ``LUPA_AUDIT``, subject ``lupa.audit.<service>.<type>``; signed
+checkpoints on ``lupa.audit.<service>.checkpoint``.
 
-Each message carries ``Nats-Msg-Id`` = the event id, so a re-send after a crash inside the
-stream's duplicate window is dropped by JetStream itself.
+Each message carries ``Nats-Msg-Id`` (the event id; ``<service>.checkpoint.<sequence>`` for a
+checkpoint), so a re-send after a crash inside the stream's duplicate window is dropped by
+JetStream itself. Messages go one at a time, each after the previous one's ack: a failed one
+is resent before anything after it has been sent, so the stream holds each chain in order.
 """
 
 from __future__ import annotations
@@ -24,6 +27,13 @@ ACK_TIMEOUT_S = 10.0
 log = structlog.get_logger("lupa.relay.nats")
 
 
+Message = tuple[str, bytes, str]  # subject, body, Nats-Msg-Id
+
+
+def checkpoint_subject(service: str) -> str:
+    return f"lupa.audit.{service}.checkpoint"
+
+
 def nats_subject(service: str, event_type: str) -> str:
     """``fi.lupa.consent.purpose.created`` -> ``lupa.audit.consent.purpose.created``."""
     prefix = f"fi.lupa.{service}."
@@ -36,7 +46,7 @@ async def _quiet(_: Exception) -> None:
 
 
 class NatsSink:
-    """Publishes CloudEvents in order; reports how many leading events JetStream acknowledged."""
+    """Publishes CloudEvents and checkpoints in order; reports the acknowledged prefix."""
 
     name = "nats"
 
@@ -78,29 +88,42 @@ class NatsSink:
                 )
 
     async def deliver(self, service: str, events: Sequence[dict[str, Any]]) -> int:
-        """Publish ``events`` pipelined; return the length of the acknowledged prefix."""
+        """Publish ``events`` in order; return how many leading events JetStream acknowledged."""
+        return await self._publish_in_order(
+            [(nats_subject(service, e["type"]), to_json_bytes(e), e["id"]) for e in events]
+        )
+
+    async def deliver_checkpoints(self, service: str, checkpoints: Sequence[dict[str, Any]]) -> int:
+        """Publish signed checkpoints in order; return how many leading ones were acknowledged."""
+        return await self._publish_in_order(
+            [
+                (
+                    checkpoint_subject(service),
+                    to_json_bytes(c),
+                    f"{service}.checkpoint.{c['sequence']}",
+                )
+                for c in checkpoints
+            ]
+        )
+
+    async def _publish_in_order(self, messages: Sequence[Message]) -> int:
+        """Each publish waits for its ack; the first failure stops the batch.
+
+        Pipelining would be faster, but a lost ack in the middle of a pipeline lets later
+        messages into the stream before the resent one: strict order costs a round trip each.
+        """
+        acked = 0
         try:
             js = await self._jetstream()
-            futures = [
-                await js.publish_async(
-                    nats_subject(service, e["type"]),
-                    to_json_bytes(e),
-                    headers={"Nats-Msg-Id": e["id"]},
+            for subject, body, msg_id in messages:
+                await js.publish(
+                    subject, body, timeout=ACK_TIMEOUT_S, headers={"Nats-Msg-Id": msg_id}
                 )
-                for e in events
-            ]
-            await asyncio.wait(futures, timeout=ACK_TIMEOUT_S)
+                acked += 1
         except Exception as exc:
-            log.warning("nats_unavailable", error=type(exc).__name__)
-            await self.close()
-            return 0
-        acked = 0
-        for future in futures:
-            if not future.done() or future.cancelled() or future.exception() is not None:
-                break
-            acked += 1
-        if acked < len(futures):
-            log.warning("nats_partial_ack", acked=acked, sent=len(futures))
+            log.warning(
+                "nats_publish_failed", acked=acked, sent=len(messages), error=type(exc).__name__
+            )
             await self.close()
         return acked
 

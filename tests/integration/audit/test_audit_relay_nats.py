@@ -10,11 +10,15 @@ import sys
 import time
 
 import pytest
+from nats.js import JetStreamContext
+from sqlalchemy import text
 
+from shared.audit.checkpoints import CHECKPOINT_TYP
 from shared.audit.config import AuditSettings
 from shared.audit.relay import Relay
+from shared.auth.tokens import verify_claims
 from tests.integration.audit.events import bulk_insert, write_event
-from tests.integration.audit.nats_reader import read_all, stream_count
+from tests.integration.audit.nats_reader import read_all, read_checkpoints, stream_count
 
 pytestmark = pytest.mark.slow
 
@@ -88,3 +92,64 @@ async def test_writes_go_on_while_nats_is_down_and_delivery_resumes(
     await relay.close()
     events = await read_all(nats_server.url, 20)
     assert [e["data"]["n"] for e in events] == list(range(20))
+
+
+async def event_ids(engine) -> list[str]:
+    async with engine.connect() as conn:
+        rows = await conn.execute(text("SELECT event_id FROM audit_events ORDER BY id"))
+        return [str(r) for r in rows.scalars()]
+
+
+def refuse_once(monkeypatch, msg_id: str) -> list[str]:
+    """JetStream rejects the first publish of ``msg_id`` (as when it names another stream),
+    while the messages after it would be accepted."""
+    refused: list[str] = []
+
+    def wrap(publish):
+        async def publish_refusing(self, subject, payload=b"", *args, **kwargs):
+            headers = kwargs.get("headers") or {}
+            if headers.get("Nats-Msg-Id") == msg_id and not refused:
+                refused.append(msg_id)
+                kwargs["stream"] = "NOT_LUPA_AUDIT"
+            return await publish(self, subject, payload, *args, **kwargs)
+
+        return publish_refusing
+
+    for name in ("publish", "publish_async"):
+        monkeypatch.setattr(JetStreamContext, name, wrap(getattr(JetStreamContext, name)))
+    return refused
+
+
+async def test_an_event_refused_once_is_resent_in_its_place_not_after_later_ones(
+    scratch_engine, keyring, nats_server, monkeypatch
+):
+    for n in range(10):
+        await write_event(scratch_engine, n)
+    refused = refuse_once(monkeypatch, (await event_ids(scratch_engine))[2])
+    relay = Relay(scratch_engine, keyring, AuditSettings(nats_url=nats_server.url), ["consent"])
+    await relay.drain("consent")
+    await relay.close()
+    assert refused, "the failure was not injected"
+    events = await read_all(nats_server.url, 10)
+    assert [e["sequence"] for e in events] == list(range(1, 11))
+
+
+async def test_signed_checkpoints_reach_nats_after_the_events_they_sign(
+    scratch_engine, keyring, nats_server
+):
+    for n in range(12):
+        await write_event(scratch_engine, n)
+    settings = AuditSettings(nats_url=nats_server.url, checkpoint_every=5, checkpoint_seconds=3600)
+    relay = Relay(scratch_engine, keyring, settings, ["consent"])
+    await relay.drain("consent")
+    await relay.drain("consent")  # nothing new: nothing sent twice
+    await relay.close()
+    events = {e["sequence"]: e for e in await read_all(nats_server.url, 12)}
+    checkpoints = await read_checkpoints(nats_server.url, 12, 2)
+    assert [c["sequence"] for c in checkpoints] == [5, 10]
+    for checkpoint in checkpoints:
+        claims = verify_claims(keyring, checkpoint["token"], CHECKPOINT_TYP)
+        assert claims["seq"] == checkpoint["sequence"]
+        assert claims["head"] == checkpoint["head"] == events[checkpoint["sequence"]]["hash"]
+        assert checkpoint["_subject"] == "lupa.audit.consent.checkpoint"
+        assert checkpoint["_msg_id"] == f"consent.checkpoint.{checkpoint['sequence']}"
