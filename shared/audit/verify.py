@@ -1,8 +1,13 @@
-"""Recompute a service's hash chain and check its signed checkpoints; name the first bad event."""
+"""Recompute a service's hash chain and check its signed checkpoints; name the first bad event.
+
+Checkpoints come from the database and, optionally, from copies kept elsewhere (exported with
+``lupa audit checkpoints``, read from the feed or from NATS). Only a kept copy catches someone
+who rewrote the chain, recomputed every hash and deleted the checkpoint rows that disagreed.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,8 +15,9 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shared.audit.chain import event_hash
-from shared.audit.checkpoints import checkpoint_problem
+from shared.audit.checkpoints import CHECKPOINT_TYP, checkpoint_problem
 from shared.audit.cloudevents import GENESIS_HASH
+from shared.auth.tokens import InvalidToken, verify_claims
 from shared.db.tables import audit_events
 from shared.keys import Keyring
 
@@ -37,6 +43,7 @@ class ChainReport:
     checkpoints: int
     pending: int
     finding: Finding | None
+    kept: int = 0  # checkpoints kept outside the database that were checked
 
 
 async def _chained(conn: AsyncConnection, service: str) -> AsyncIterator[dict[str, Any]]:
@@ -76,9 +83,54 @@ def row_problem(row: dict[str, Any], expected: int, prev: bytes) -> str | None:
     return None
 
 
-async def verify_chain(conn: AsyncConnection, service: str, keyring: Keyring) -> ChainReport:
-    """Walk the chain in sequence order; stop at the first problem."""
-    checkpoints = {
+def kept_heads(
+    keyring: Keyring, service: str, kept: Sequence[Mapping[str, Any]]
+) -> tuple[dict[int, bytes], Finding | None]:
+    """The head each kept checkpoint of ``service`` signs, by sequence.
+
+    Only what the signature covers is believed; the other fields of a kept line are ignored.
+    """
+    heads: dict[int, bytes] = {}
+    for item in kept:
+        if item.get("service") != service:
+            continue
+        try:
+            claims = verify_claims(keyring, str(item.get("token", "")), CHECKPOINT_TYP)
+            if claims.get("service") != service:
+                raise InvalidToken("signed for another service")
+            heads[int(claims["seq"])] = bytes.fromhex(str(claims["head"]))
+        except (InvalidToken, KeyError, ValueError) as exc:
+            problem = f"a kept checkpoint does not verify ({exc})"
+            return heads, Finding(service, int(item.get("sequence") or 0), None, problem)
+    return heads, None
+
+
+def _checkpoint_problem(
+    keyring: Keyring, row: dict[str, Any], stored: dict[str, Any] | None, kept: bytes | None
+) -> str | None:
+    """What the checkpoints at this row's sequence (stored, kept) say against it."""
+    if stored is not None:
+        problem = checkpoint_problem(keyring, stored)
+        if problem is None and bytes(stored["head_hash"]) != bytes(row["hash"]):
+            problem = "a signed checkpoint names another hash here (chain rewritten)"
+        if problem is not None:
+            return problem
+    if kept is not None and kept != bytes(row["hash"]):
+        return "a kept checkpoint names another hash here (chain rewritten)"
+    return None
+
+
+async def verify_chain(
+    conn: AsyncConnection,
+    service: str,
+    keyring: Keyring,
+    kept: Sequence[Mapping[str, Any]] = (),
+) -> ChainReport:
+    """Walk the chain in sequence order; stop at the first problem.
+
+    ``kept``: checkpoints kept outside the database (as ``public_checkpoint`` gives them).
+    """
+    stored = {
         r["sequence"]: dict(r)
         for r in (
             await conn.execute(
@@ -86,32 +138,44 @@ async def verify_chain(conn: AsyncConnection, service: str, keyring: Keyring) ->
             )
         ).mappings()
     }
-    expected, prev, finding = 1, GENESIS_HASH, None
-    async for row in _chained(conn, service):
-        problem = row_problem(row, expected, prev)
-        checkpoint = checkpoints.get(row["sequence"])
-        if problem is None and checkpoint is not None:
-            problem = checkpoint_problem(keyring, checkpoint)
-            if problem is None and bytes(checkpoint["head_hash"]) != bytes(row["hash"]):
-                problem = "a signed checkpoint names another hash here (chain rewritten)"
-        if problem is not None:
-            finding = Finding(service, expected, str(row["event_id"]), problem)
-            break
-        expected, prev = expected + 1, bytes(row["hash"])
+    pinned, finding = kept_heads(keyring, service, kept)
+    last = 0
     if finding is None:
-        finding = await _tail_problem(conn, service, expected - 1, checkpoints)
+        last, finding = await _walk(conn, service, keyring, stored, pinned)
+    if finding is None:
+        finding = await _tail_problem(conn, service, last, [*stored, *pinned])
     pending = await conn.scalar(
         select(func.count()).where(
             audit_events.c.service == service, audit_events.c.sequence.is_(None)
         )
     )
-    return ChainReport(service, expected - 1, len(checkpoints), int(pending or 0), finding)
+    return ChainReport(service, last, len(stored), int(pending or 0), finding, kept=len(pinned))
+
+
+async def _walk(
+    conn: AsyncConnection,
+    service: str,
+    keyring: Keyring,
+    stored: dict[int, dict[str, Any]],
+    pinned: dict[int, bytes],
+) -> tuple[int, Finding | None]:
+    """The last intact sequence, and the first problem after it (None if there is none)."""
+    expected, prev = 1, GENESIS_HASH
+    async for row in _chained(conn, service):
+        seq = row["sequence"]
+        problem = row_problem(row, expected, prev) or _checkpoint_problem(
+            keyring, row, stored.get(seq), pinned.get(seq)
+        )
+        if problem is not None:
+            return expected - 1, Finding(service, expected, str(row["event_id"]), problem)
+        expected, prev = expected + 1, bytes(row["hash"])
+    return expected - 1, None
 
 
 async def _tail_problem(
-    conn: AsyncConnection, service: str, last: int, checkpoints: dict[int, dict[str, Any]]
+    conn: AsyncConnection, service: str, last: int, signed: list[int]
 ) -> Finding | None:
-    beyond = sorted(s for s in checkpoints if s > last)
+    beyond = sorted(s for s in signed if s > last)
     if beyond:
         return Finding(
             service,

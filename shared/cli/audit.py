@@ -1,10 +1,13 @@
-"""``lupa audit verify`` (check the hash chains) and ``lupa relay`` (deliver them to sinks)."""
+"""``lupa audit verify`` (check the hash chains), ``lupa audit checkpoints`` (export the signed
+checkpoints, to keep elsewhere) and ``lupa relay`` (deliver the chains to sinks)."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import signal
+from pathlib import Path
 from typing import Any
 
 from shared.audit.config import SERVICES, AuditSettings
@@ -24,7 +27,21 @@ def register(commands: Any) -> None:
         "first bad event and exit 1.",
     )
     verify.add_argument("--service", choices=SERVICES, help="only this service (default: all)")
+    verify.add_argument(
+        "--checkpoints",
+        type=Path,
+        metavar="FILE",
+        help="also check against checkpoints kept outside the database (JSON lines, as "
+        "`lupa audit checkpoints`, GET /v1/audit/checkpoints or NATS hand them out)",
+    )
     verify.set_defaults(handler=verify_chains)
+    export = sub.add_parser(
+        "checkpoints",
+        help="print the signed checkpoints as JSON lines, to keep outside the database",
+    )
+    export.add_argument("--service", choices=SERVICES, help="only this service (default: all)")
+    export.add_argument("--after", type=int, default=0, help="only sequences after this one")
+    export.set_defaults(handler=export_checkpoints)
     relay = commands.add_parser(
         "relay", help="chain audit events and deliver them to NATS/webhooks"
     )
@@ -37,36 +54,82 @@ def _services(args: argparse.Namespace) -> tuple[str, ...]:
     return (args.service,) if args.service else SERVICES
 
 
+def _read_kept(path: Path | None) -> list[dict[str, Any]]:
+    """One JSON object per non-empty line; a line that is not one stops the run."""
+    if path is None:
+        return []
+    kept = []
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+        except json.JSONDecodeError:
+            raise SystemExit(f"{path}:{number}: not a JSON line") from None
+        if not isinstance(item, dict):
+            raise SystemExit(f"{path}:{number}: not a checkpoint object")
+        kept.append(item)
+    return kept
+
+
 def verify_chains(args: argparse.Namespace) -> int:
+    kept = _read_kept(args.checkpoints)
     with database_url() as url:
-        return asyncio.run(_verify(url, _services(args)))
+        return asyncio.run(_verify(url, _services(args), kept))
 
 
-async def _verify(url: str, services: tuple[str, ...]) -> int:
+def _engine(url: str) -> Any:
+    return create_engine(
+        DatabaseSettings(url=sqlalchemy_url(url), pool_size=1, statement_timeout_ms=60_000)
+    )
+
+
+async def _verify(url: str, services: tuple[str, ...], kept: list[dict[str, Any]]) -> int:
     from shared.audit.verify import verify_chain
 
     keyring = load_keyring(keys_path())
-    engine = create_engine(
-        DatabaseSettings(url=sqlalchemy_url(url), pool_size=1, statement_timeout_ms=60_000)
-    )
+    engine = _engine(url)
     failed = False
     try:
         for service in services:
             async with engine.connect() as conn:
                 conn = await conn.execution_options(isolation_level="REPEATABLE READ")
                 async with conn.begin():
-                    report = await verify_chain(conn, service, keyring)
+                    report = await verify_chain(conn, service, keyring, kept)
             if report.finding is not None:
                 failed = True
                 print(f"TAMPERED {report.finding}")
             else:
                 print(
                     f"ok {service}: {report.events} events, {report.checkpoints} signed "
-                    f"checkpoints, {report.pending} not yet chained"
+                    f"checkpoints, {report.kept} kept checkpoints matched, "
+                    f"{report.pending} not yet chained"
                 )
     finally:
         await engine.dispose()
     return 1 if failed else 0
+
+
+def export_checkpoints(args: argparse.Namespace) -> int:
+    with database_url() as url:
+        asyncio.run(_export(url, _services(args), args.after))
+    return 0
+
+
+async def _export(url: str, services: tuple[str, ...], after: int) -> None:
+    from shared.audit.checkpoints import checkpoints_after
+
+    engine = _engine(url)
+    try:
+        async with engine.connect() as conn:
+            for service in services:
+                cursor = after
+                while page := await checkpoints_after(conn, service, cursor, 1000):
+                    for checkpoint in page:
+                        print(json.dumps(checkpoint, separators=(",", ":")))
+                    cursor = page[-1]["sequence"]
+    finally:
+        await engine.dispose()
 
 
 def run_relay(args: argparse.Namespace) -> int:

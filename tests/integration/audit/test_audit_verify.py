@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import asyncpg
 import pytest
 
-from shared.audit.chain import chain_pending
+from shared.audit.chain import ChainHead, chain_pending, event_hash, link
 from shared.audit.checkpoints import CheckpointPolicy
 from shared.cli.main import main
 from tests.integration.audit.events import write_event
@@ -26,9 +27,51 @@ async def chain(scratch_engine, scratch_url, keyring, keys_file, monkeypatch):
     return scratch_url
 
 
-async def verify(capsys) -> tuple[int, str]:
-    code = await asyncio.to_thread(main, ["audit", "verify", "--service", "consent"])
+async def verify(capsys, *extra: str) -> tuple[int, str]:
+    code = await asyncio.to_thread(main, ["audit", "verify", "--service", "consent", *extra])
     return code, capsys.readouterr().out
+
+
+async def export_checkpoints(capsys, path) -> None:
+    """``lupa audit checkpoints > path``: the copy an auditor keeps away from the database."""
+    capsys.readouterr()
+    assert await asyncio.to_thread(main, ["audit", "checkpoints", "--service", "consent"]) == 0
+    path.write_text(capsys.readouterr().out)
+
+
+async def rows_from(url: str, sequence: int) -> list[dict]:
+    conn = await asyncpg.connect(url)
+    try:
+        found = await conn.fetch(
+            "SELECT * FROM audit_events WHERE sequence >= $1 ORDER BY sequence", sequence
+        )
+    finally:
+        await conn.close()
+    rows = [dict(r) for r in found]
+    for row in rows:
+        row["data"] = json.loads(row["data"])
+    return rows
+
+
+async def rewrite_from(url: str, sequence: int, data: dict) -> None:
+    """What an attacker with the database can do: change an event, recompute every hash after
+    it, and delete the signed checkpoints that would disagree."""
+    rows = await rows_from(url, sequence - 1)
+    rows[1]["data"] = data
+    head = ChainHead("consent", sequence - 1, bytes(rows[0]["hash"]))
+    linked, head = link(rows[1:], head)
+    updates = ";".join(
+        f"UPDATE audit_events SET data = '{json.dumps(r['data'])}', "
+        f"prev_hash = '\\x{r['prev_hash'].hex()}', hash = '\\x{r['hash'].hex()}' "
+        f"WHERE event_id = '{r['event_id']}'"
+        for r in linked
+    )
+    await tamper(
+        url,
+        f"{updates}; DELETE FROM audit_checkpoints WHERE sequence >= {sequence};"
+        f"UPDATE audit_chain_state SET head_hash = '\\x{head.hash.hex()}' "
+        "WHERE service = 'consent'",
+    )
 
 
 async def tamper(url: str, sql: str) -> None:
@@ -123,3 +166,55 @@ async def test_a_forged_checkpoint_signature_is_named(chain, capsys):
     code, out = await verify(capsys)
     assert code == 1, out
     assert "sequence 6" in out and "signature" in out
+
+
+async def test_an_inserted_event_with_a_correct_hash_is_caught_at_the_next_link(chain, capsys):
+    six = (await rows_from(chain, 6))[0]
+    forged = {
+        **six,
+        "event_id": "00000000-0000-4000-8000-000000000001",
+        "data": {"n": 1000},
+        "sequence": 7,
+        "prev_hash": six["hash"],
+    }
+    forged_hash = event_hash(forged)
+    await tamper(
+        chain,
+        f"""
+        UPDATE audit_events SET sequence = -sequence WHERE sequence > 6;
+        UPDATE audit_events SET sequence = 1 - sequence WHERE sequence < 0;
+        INSERT INTO audit_events (event_id, service, type, time, data, recorded_at,
+                                  sequence, prev_hash, hash)
+        SELECT '{forged["event_id"]}', 'consent', type, time, '{{"n": 1000}}', recorded_at,
+               7, hash, '\\x{forged_hash.hex()}'
+        FROM audit_events WHERE sequence = 6""",
+    )
+    code, out = await verify(capsys)
+    assert code == 1, out
+    assert "sequence 8" in out and "prev_hash" in out  # the forged row itself links and hashes
+
+
+async def test_a_rewritten_chain_passes_alone_but_not_against_kept_checkpoints(
+    chain, capsys, tmp_path
+):
+    kept = tmp_path / "checkpoints.jsonl"
+    await export_checkpoints(capsys, kept)
+    assert [json.loads(line)["sequence"] for line in kept.read_text().splitlines()] == [3, 6, 9]
+    code, out = await verify(capsys, "--checkpoints", str(kept))
+    assert code == 0 and "3 kept checkpoints matched" in out, out
+
+    await rewrite_from(chain, 5, {"n": 42})
+    code, out = await verify(capsys)
+    assert code == 0, out  # what the database alone can prove: nothing, against this attacker
+    code, out = await verify(capsys, "--checkpoints", str(kept))
+    assert code == 1, out
+    assert "sequence 6" in out and "kept checkpoint names another hash" in out
+
+
+async def test_a_kept_checkpoint_that_was_not_signed_by_lupa_is_named(chain, capsys, tmp_path):
+    kept = tmp_path / "checkpoints.jsonl"
+    await export_checkpoints(capsys, kept)
+    first = json.loads(kept.read_text().splitlines()[0])
+    kept.write_text(json.dumps({**first, "token": first["token"][:-4] + "AAAA"}) + "\n")
+    code, out = await verify(capsys, "--checkpoints", str(kept))
+    assert code == 1 and "does not verify" in out, out
