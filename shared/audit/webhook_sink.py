@@ -2,7 +2,10 @@
 
 Each subscription has its own cursor (``webhook_deliveries``), so one failing receiver never
 holds up another. A failed event is retried with exponential backoff and jitter; after
-``webhook_max_attempts`` failures it goes to the dead-letter list and the cursor moves on.
+``webhook_max_attempts`` failures it goes to the dead-letter list and the cursor moves on. A
+subscription that cannot be served at all (its secret sealed under a key this keyring lacks, a
+database error in its pass) is logged and postponed on its own: the chain and the other
+subscriptions go on.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from shared.audit.cloudevents import to_json_bytes
 from shared.audit.config import AuditSettings
 from shared.audit.feed import events_after
 from shared.audit.webhooks import backoff_seconds, open_secret, post_event
-from shared.keys import Keyring
+from shared.keys import Keyring, UnknownKey
 
 log = structlog.get_logger("lupa.relay.webhooks")
 
@@ -35,11 +38,48 @@ class WebhookSink:
         """One pass over every due subscription of ``service``; returns events handled."""
         async with self.engine.connect() as conn:
             subs = await store.due_subscriptions(conn, service)
-        done = await asyncio.gather(*(self._subscription(service, s) for s in subs))
+        done = await asyncio.gather(*(self._isolated(service, s) for s in subs))
         return sum(done)
 
+    async def _isolated(self, service: str, sub: dict[str, Any]) -> int:
+        """One subscription's pass; whatever goes wrong in it stays in it."""
+        try:
+            return await self._subscription(service, sub)
+        except Exception as exc:
+            # The error's type only: a message could quote key or secret material.
+            error = type(exc).__name__
+            log.warning(
+                "webhook_subscription_failed",
+                subscription=str(sub["id"]),
+                kek=sub["kek_id"],
+                error=error,
+            )
+            await self._postpone(sub, error)
+            return 0
+
+    async def _postpone(self, sub: dict[str, Any], error: str) -> None:
+        try:
+            async with self.engine.begin() as conn:
+                await store.postpone(conn, sub["id"], self.settings.webhook_backoff_max, error)
+        except Exception as exc:  # the database itself is down: the next pass tries again
+            log.warning(
+                "webhook_postpone_failed", subscription=str(sub["id"]), error=type(exc).__name__
+            )
+
+    def _secret(self, sub: dict[str, Any]) -> str:
+        """The signing secret; a KEK id this keyring lacks means a rotation since the relay
+        started, so the keyring file is re-read once before giving up."""
+        sealed = bytes(sub["sealed_secret"])
+        try:
+            return open_secret(self.keyring, sub["id"], sub["kek_id"], sealed)
+        except UnknownKey:
+            if self.keyring.source is None:
+                raise
+            self.keyring = self.keyring.source.reload()
+            return open_secret(self.keyring, sub["id"], sub["kek_id"], sealed)
+
     async def _subscription(self, service: str, sub: dict[str, Any]) -> int:
-        secret = open_secret(self.keyring, sub["id"], sub["kek_id"], bytes(sub["sealed_secret"]))
+        secret = self._secret(sub)
         replayed = await self._replays(service, sub, secret)
         async with self.engine.connect() as conn:
             events = await events_after(

@@ -140,6 +140,17 @@ async def save_delivery(
     )
 
 
+async def postpone(db: Db, sub_id: uuid.UUID, retry_in_s: float, error: str) -> None:
+    """Try the subscription again later, its cursor and attempts untouched."""
+    await db.execute(
+        text(
+            "UPDATE webhook_deliveries SET last_error = :error, "
+            "next_attempt_at = now() + make_interval(secs => :retry) WHERE subscription_id = :id"
+        ),
+        {"id": sub_id, "retry": retry_in_s, "error": error},
+    )
+
+
 async def add_dead_letter(
     db: Db, sub_id: uuid.UUID, service: str, event: dict[str, Any], attempts: int, error: str | None
 ) -> None:
@@ -187,3 +198,40 @@ async def finish_replay(db: Db, dead_id: uuid.UUID, error: str | None) -> None:
         ),
         {"id": dead_id, "error": error},
     )
+
+
+# --- used by key rotation ----------------------------------------------------------------
+
+
+async def lock_secrets_under(db: Db, kek_ids: list[str]) -> list[dict[str, Any]]:
+    """Live subscriptions whose secret ``kek_ids`` seal, locked; busy rows are skipped."""
+    rows = await db.execute(
+        text(
+            "SELECT id, kek_id, sealed_secret FROM webhook_subscriptions "
+            "WHERE deleted_at IS NULL AND kek_id = ANY(:keks) ORDER BY id FOR UPDATE SKIP LOCKED"
+        ),
+        {"keks": kek_ids},
+    )
+    return [dict(r) for r in rows.mappings()]
+
+
+async def store_resealed(db: Db, rows: list[dict[str, Any]]) -> None:
+    """``rows``: dicts with ``id``, ``kek_id`` and ``sealed_secret``."""
+    await db.execute(
+        text(
+            "UPDATE webhook_subscriptions SET kek_id = :kek_id, sealed_secret = :sealed_secret "
+            "WHERE id = :id"
+        ),
+        rows,
+    )
+
+
+async def count_secrets_by_kek(db: Db) -> dict[str, int]:
+    """How many live webhook secrets each KEK id seals (every service)."""
+    rows = await db.execute(
+        text(
+            "SELECT kek_id, count(*) FROM webhook_subscriptions WHERE deleted_at IS NULL "
+            "GROUP BY kek_id"
+        )
+    )
+    return {kek_id: int(n) for kek_id, n in rows.all()}

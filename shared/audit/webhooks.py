@@ -57,9 +57,14 @@ def _secret_aad(subscription_id: uuid.UUID) -> bytes:
 
 
 def seal_secret(keyring: Keyring, subscription_id: uuid.UUID, secret: str) -> tuple[str, bytes]:
-    """The secret encrypted under the active KEK: (kek_id, sealed bytes)."""
-    kek_id = keyring.active_kek_id
-    return kek_id, seal(keyring.kek(kek_id), secret.encode(), _secret_aad(subscription_id))
+    """The secret encrypted under the active KEK: (kek_id, sealed bytes).
+
+    A keyring read from a file is re-read first (a stat when unchanged), so a running service
+    seals with the KEK a rotation made active, never with one about to be retired.
+    """
+    newest = keyring.source.reload() if keyring.source is not None else keyring
+    kek_id = newest.active_kek_id
+    return kek_id, seal(newest.kek(kek_id), secret.encode(), _secret_aad(subscription_id))
 
 
 def open_secret(keyring: Keyring, subscription_id: uuid.UUID, kek_id: str, sealed: bytes) -> str:

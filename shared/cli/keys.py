@@ -32,8 +32,9 @@ def register(commands: Any) -> None:
     show.set_defaults(handler=show_keys)
     rotate = sub.add_parser(
         "rotate",
-        help="add a key-encryption key and rewrap every data key to it",
-        description="Add a new KEK, save the keyring, then rewrap all data keys in batches. "
+        help="add a key-encryption key and rewrap every data key and webhook secret to it",
+        description="Add a new KEK, save the keyring, then rewrap all data keys in batches "
+        "and reseal the webhook secrets. "
         "Old KEKs stay until `lupa keys retire`.",
     )
     rotate.add_argument(
@@ -48,10 +49,14 @@ def register(commands: Any) -> None:
     )
     rotate.add_argument("--batch-size", type=_positive, default=500, help=BATCH_HELP)
     rotate.set_defaults(handler=rotate_keys)
-    rewrap = sub.add_parser("rewrap", help="rewrap data keys under old KEKs to the active one")
+    rewrap = sub.add_parser(
+        "rewrap", help="rewrap data keys and webhook secrets under old KEKs to the active one"
+    )
     rewrap.add_argument("--batch-size", type=_positive, default=500, help=BATCH_HELP)
     rewrap.set_defaults(handler=rewrap_keys)
-    retire = sub.add_parser("retire", help="remove an old KEK; refused while any data key uses it")
+    retire = sub.add_parser(
+        "retire", help="remove an old KEK; refused while any data key or webhook secret uses it"
+    )
     retire.add_argument("kek_id")
     retire.set_defaults(handler=retire_key)
 
@@ -60,7 +65,7 @@ def show_keys(_: argparse.Namespace) -> int:
     from services.consent.service.key_rotation import KeyRotation
 
     keyring = load_keyring(keys_path())
-    usage = _with_db(lambda sessions: KeyRotation(sessions, keyring).usage())
+    usage, secrets = _with_db(lambda sessions: _usage(KeyRotation(sessions, keyring)))
     print(f"keyring: {'LUPA_KEYRING (environment)' if _from_env() else keys_path()}")
     print(f"active KEK: {keyring.active_kek_id}")
     print("key-encryption keys (data keys wrapped):")
@@ -69,10 +74,18 @@ def show_keys(_: argparse.Namespace) -> int:
         print(f"  {kek_id}: {usage.get(kek_id, 0)}{marker}")
     for kek_id in sorted(set(usage) - set(keyring.keks)):
         print(f"  {kek_id}: {usage[kek_id]} (NOT IN THIS KEYRING: these subjects cannot be read)")
+    print("webhook secrets sealed by each KEK:")
+    for kek_id in sorted(set(keyring.keks) | set(secrets)):
+        missing = "" if kek_id in keyring.keks else " (NOT IN THIS KEYRING: undeliverable)"
+        print(f"  {kek_id}: {secrets.get(kek_id, 0)}{missing}")
     print("signing keys (kid, created; the last one signs):")
     for key in keyring.signing:
         print(f"  {key.kid}  {key.created}")
     return 0
+
+
+async def _usage(rotation: Any) -> tuple[dict[str, int], dict[str, int]]:
+    return await rotation.usage(), await rotation.secret_usage()
 
 
 def rotate_keys(args: argparse.Namespace) -> int:
@@ -116,13 +129,18 @@ def retire_key(args: argparse.Namespace) -> int:
 
 def _print_report(report: Any) -> int:
     print(f"rewrapped {report.rewrapped} data key(s) to {report.kek} in {report.batches} batch(es)")
+    print(f"resealed {report.secrets_resealed} webhook secret(s) with {report.kek}")
     if report.remaining:
         print(
             f"{report.remaining} data key(s) remain under old KEKs ({report.failed} failed to "
             "unwrap, the rest were busy): run `lupa keys rewrap` again"
         )
-        return 1
-    return 0
+    if report.secrets_remaining:
+        print(
+            f"{report.secrets_remaining} webhook secret(s) remain under old KEKs: run "
+            "`lupa keys rewrap` again"
+        )
+    return 1 if report.remaining or report.secrets_remaining else 0
 
 
 def _writable_keyring() -> tuple[Path, Keyring]:

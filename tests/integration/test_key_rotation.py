@@ -169,3 +169,47 @@ async def test_the_keyring_file_never_contains_a_data_key(deployment, session_fa
     doc = json.loads(stored)
     assert set(doc) == {"signing", "kek", "active_kek", "index", "evidence", "suppression"}
     assert set(doc["kek"]) == set(rotated.keks)
+
+
+async def test_a_webhook_secret_moves_with_the_kek_and_holds_retirement_until_it_has(
+    deployment, session_factory
+):
+    from services.consent.service.key_rotation import KeyRotation
+
+    hook = await deployment.client.post(
+        "/v1/audit/webhooks", json={"url": "http://127.0.0.1:9/rot"}, headers=deployment.headers
+    )
+    assert hook.status_code == 201, hook.text
+    old = deployment.keyring()
+    rotated, _ = await rotate_kek(session_factory, old, deployment.save, rewrap=False)
+    later = await deployment.client.post(
+        "/v1/audit/webhooks", json={"url": "http://127.0.0.1:9/rot2"}, headers=deployment.headers
+    )
+    assert later.status_code == 201, later.text  # the running app seals with the new KEK
+    with pytest.raises(RotationRefused, match="1 webhook secret"):
+        await retire_kek(session_factory, rotated, old.active_kek_id, deployment.save)
+
+    report = await KeyRotation(session_factory, rotated).rewrap()
+    assert (report.secrets_resealed, report.secrets_remaining) == (1, 0)
+    async with session_factory() as s:
+        sealed_by = await s.scalar(
+            text("SELECT kek_id FROM webhook_subscriptions WHERE id = :id"),
+            {"id": hook.json()["id"]},
+        )
+        events = (
+            await s.execute(
+                text("SELECT data FROM audit_events WHERE type = :t AND data->>'kek' = :k"),
+                {"t": "fi.lupa.consent.keys.webhook_secrets_rewrapped", "k": rotated.active_kek_id},
+            )
+        ).scalars()
+        assert [e["count"] for e in events] == [1]
+    assert sealed_by == rotated.active_kek_id
+    await retire_kek(session_factory, rotated, old.active_kek_id, deployment.save)
+    gone = await deployment.client.delete(
+        f"/v1/audit/webhooks/{hook.json()['id']}", headers=deployment.headers
+    )
+    assert gone.status_code == 204
+    gone = await deployment.client.delete(
+        f"/v1/audit/webhooks/{later.json()['id']}", headers=deployment.headers
+    )
+    assert gone.status_code == 204

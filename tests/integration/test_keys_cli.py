@@ -47,6 +47,7 @@ def test_rotate_then_show_lists_both_keks_and_no_key_material(keyring_file, caps
     assert rotated.active_kek_id != first.active_kek_id
     assert f"active KEK: {rotated.active_kek_id}" in out
     assert f"{first.active_kek_id}: 0" in out
+    assert "webhook secrets sealed by each KEK:" in out
     assert all(k.kid in out for k in rotated.signing) and len(rotated.signing) == 2
     assert not [s for s in secrets_of(rotated) if s in out]
 

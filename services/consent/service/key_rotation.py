@@ -1,8 +1,11 @@
-"""Key rotation: add a key-encryption key, rewrap every data key to it, retire old ones.
+"""Key rotation: add a key-encryption key, rewrap every data key and reseal every webhook
+secret to it, retire old ones.
 
-The keyring is saved *before* any data key is rewrapped, so every key id that reaches the
-database is in the file a running process re-reads (SubjectVault reloads on an unknown id).
-Old KEKs stay in the keyring until ``retire``, which refuses while any data key still uses one.
+The keyring is saved *before* anything is rewrapped, so every key id that reaches the database
+is in the file a running process re-reads (SubjectVault and the relay reload on an unknown id).
+Old KEKs stay in the keyring until ``retire``, which refuses while any data key or webhook
+secret still uses one: a retired KEK under a webhook secret would leave that subscription
+undeliverable.
 """
 
 from __future__ import annotations
@@ -16,10 +19,12 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.consent.db import key_rotation as repo
+from shared.audit import webhook_store
 from shared.audit.outbox import AuditEvent, record_event
+from shared.audit.webhooks import open_secret, seal_secret
 from shared.crypto import DecryptionFailed, unwrap_data_key, wrap_data_key
 from shared.db.engine import session_scope
-from shared.keys import Keyring
+from shared.keys import Keyring, UnknownKey
 
 SERVICE = "consent"
 BATCH_SIZE = 500
@@ -38,6 +43,8 @@ class RewrapReport:
     batches: int
     remaining: int  # still under an old KEK: rows busy during the pass, or that failed to unwrap
     failed: int
+    secrets_resealed: int = 0  # webhook signing secrets moved to ``kek``
+    secrets_remaining: int = 0  # webhook secrets still under an old KEK (busy, or unreadable)
 
 
 class KeyRotation:
@@ -84,10 +91,46 @@ class KeyRotation:
                         ),
                     )
             done, batches = done + len(rewrapped), batches + 1
-        remaining = await self.in_use(old) if old else 0
+        resealed = await self.reseal_webhook_secrets(old) if old else 0
         return RewrapReport(
-            kek=target, rewrapped=done, batches=batches, remaining=remaining, failed=failed
+            kek=target,
+            rewrapped=done,
+            batches=batches,
+            remaining=await self.in_use(old) if old else 0,
+            failed=failed,
+            secrets_resealed=resealed,
+            secrets_remaining=await self.secrets_in_use(old) if old else 0,
         )
+
+    async def reseal_webhook_secrets(self, old: list[str]) -> int:
+        """Reseal the webhook secrets under ``old`` KEKs with the active one (one transaction:
+        subscriptions are few), recorded like the data keys."""
+        async with session_scope(self.sessions) as session:
+            rows = await webhook_store.lock_secrets_under(session, old)
+            resealed = self._resealed(rows)
+            if resealed:
+                await webhook_store.store_resealed(session, resealed)
+                await record_event(
+                    session,
+                    AuditEvent(
+                        service=SERVICE,
+                        type="keys.webhook_secrets_rewrapped",
+                        subject=None,
+                        data={"kek": self.keyring.active_kek_id, "count": len(resealed)},
+                    ),
+                )
+        return len(resealed)
+
+    def _resealed(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        out = []
+        for row in rows:
+            try:
+                secret = open_secret(self.keyring, row["id"], row["kek_id"], row["sealed_secret"])
+            except (DecryptionFailed, UnknownKey):
+                continue  # left as it is and counted; retire will refuse that KEK
+            kek_id, sealed = seal_secret(self.keyring, row["id"], secret)
+            out.append({"id": row["id"], "kek_id": kek_id, "sealed_secret": sealed})
+        return out
 
     def _rewrapped(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         new_kek = self.keyring.kek(self.keyring.active_kek_id)
@@ -111,6 +154,16 @@ class KeyRotation:
         """How many data keys ``kek_ids`` still wrap."""
         async with self.sessions() as session:
             return await repo.count_for(session, kek_ids)
+
+    async def secret_usage(self) -> dict[str, int]:
+        """How many live webhook secrets each KEK id seals."""
+        async with self.sessions() as session:
+            return await webhook_store.count_secrets_by_kek(session)
+
+    async def secrets_in_use(self, kek_ids: list[str]) -> int:
+        """How many live webhook secrets ``kek_ids`` still seal."""
+        usage = await self.secret_usage()
+        return sum(usage.get(kek_id, 0) for kek_id in kek_ids)
 
     async def record(self, type_: str, data: dict[str, Any]) -> None:
         async with session_scope(self.sessions) as session:
@@ -152,16 +205,19 @@ async def rotate_signing(
 async def retire_kek(
     sessions: async_sessionmaker[AsyncSession], keyring: Keyring, kek_id: str, save: SaveKeyring
 ) -> Keyring:
-    """Remove ``kek_id`` from the keyring; refused while it is active or wraps any data key."""
+    """Remove ``kek_id`` from the keyring; refused while it is active or wraps any data key or
+    webhook secret."""
     if kek_id not in keyring.keks:
         raise RotationRefused(f"{kek_id} is not in the keyring")
     if kek_id == keyring.active_kek_id:
         raise RotationRefused(f"{kek_id} is the active key-encryption key; rotate first")
     rotation = KeyRotation(sessions, keyring)
     in_use = await rotation.in_use([kek_id])
-    if in_use:
+    secrets = await rotation.secrets_in_use([kek_id])
+    if in_use or secrets:
         raise RotationRefused(
-            f"{kek_id} still wraps {in_use} data key(s); run `lupa keys rewrap` first"
+            f"{kek_id} still wraps {in_use} data key(s) and {secrets} webhook secret(s); "
+            "run `lupa keys rewrap` first"
         )
     retired = keyring.without_kek(kek_id)
     save(retired)

@@ -8,13 +8,17 @@ import uuid
 
 import pytest
 from sqlalchemy import text
+from structlog.testing import capture_logs
 
+from services.consent.service.key_rotation import retire_kek, rotate_kek
 from shared.audit import webhook_store as store
 from shared.audit.config import AuditSettings
 from shared.audit.relay import Relay
 from shared.audit.webhooks import seal_secret, signature_valid
+from shared.db.engine import create_session_factory
+from shared.keys import Keyring, load_keyring, save_keyring
 from tests.integration.audit.conftest import free_port
-from tests.integration.audit.events import write_event
+from tests.integration.audit.events import chained_rows, write_event
 from tests.integration.audit.receiver import Receiver
 
 pytestmark = pytest.mark.slow
@@ -109,3 +113,63 @@ async def test_an_always_failing_receiver_ends_in_dead_letters_that_can_be_repla
             {"id": letters[0]["id"]},
         )
     assert done is not None and sub_id
+
+
+async def test_a_subscription_whose_key_is_gone_never_stalls_the_chain_or_the_others(
+    scratch_engine, keyring
+):
+    good, lost = Receiver(), Receiver()
+    await good.start()
+    await lost.start()
+    await subscribe(scratch_engine, keyring, good.url)
+    orphan = await subscribe(scratch_engine, Keyring.generate(), lost.url)  # a KEK we lack
+    relay = Relay(scratch_engine, keyring, fast_retries(3), ["consent"])
+    for n in range(5):
+        await write_event(scratch_engine, n)
+    with capture_logs() as logs:
+        await relay_until(relay, lambda: _received(good, 5))
+    await relay.close()
+    await good.stop()
+    await lost.stop()
+    assert [json.loads(r.body)["data"]["n"] for r in good.received] == list(range(5))
+    assert [r["sequence"] for r in await chained_rows(scratch_engine)] == [1, 2, 3, 4, 5]
+    assert lost.received == []
+    failed = [e for e in logs if e["event"] == "webhook_subscription_failed"]
+    assert failed and {e["subscription"] for e in failed} == {str(orphan)}
+    assert failed[0]["error"] == "UnknownKey" and SECRET not in str(logs)
+
+
+async def _received(receiver: Receiver, count: int) -> bool:
+    return len(receiver.received) >= count
+
+
+async def test_a_webhook_keeps_its_deliveries_through_kek_rotation_and_retirement(
+    scratch_engine, tmp_path
+):
+    path = tmp_path / "keyring.json"
+    save_keyring(path, Keyring.generate())
+    first = load_keyring(path)
+    receiver = Receiver()
+    await receiver.start()
+    await subscribe(scratch_engine, first, receiver.url)
+    sessions = create_session_factory(scratch_engine)
+    rotated, report = await rotate_kek(sessions, first, lambda k: save_keyring(path, k))
+    assert report is not None and report.secrets_resealed == 1
+    await retire_kek(sessions, rotated, first.active_kek_id, lambda k: save_keyring(path, k))
+
+    await write_event(scratch_engine, 1)
+    relay = Relay(scratch_engine, load_keyring(path), fast_retries(3), ["consent"])  # restarted
+    await relay_until(relay, lambda: _received(receiver, 4))
+    await relay.close()
+    await receiver.stop()
+    assert [
+        json.loads(r.body)["type"].removeprefix("fi.lupa.consent.") for r in receiver.received
+    ] == [
+        "keys.rotated",
+        "keys.webhook_secrets_rewrapped",
+        "keys.retired",
+        "test.written",
+    ]
+    assert all(
+        signature_valid(SECRET, r.headers["lupa-signature"], r.body) for r in receiver.received
+    )
