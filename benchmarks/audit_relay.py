@@ -24,6 +24,8 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
+import nats
+import nats.js.errors
 
 from shared.audit.config import AuditSettings
 from shared.audit.relay import Relay
@@ -37,6 +39,11 @@ INSERT = (
     "INSERT INTO audit_events (event_id, service, type, subject, time, data) "
     "VALUES (gen_random_uuid(), 'consent', 'fi.lupa.consent.bench.event', $1, now(), $2)"
 )
+SUBJECT = "lupa.audit.consent.bench.event"
+
+
+class NotDelivered(SystemExit):
+    """The relay finished but the stream does not hold every event: the number is void."""
 
 
 @contextmanager
@@ -105,7 +112,25 @@ async def through_relay(url: str, nats: str, count: int) -> float:
     elapsed = time.perf_counter() - started
     await relay.close()
     await engine.dispose()
+    in_stream = await events_in_stream(nats, SUBJECT)
+    if in_stream != count:
+        raise NotDelivered(
+            f"audit relay: FAILED: {count:,} events written but {in_stream:,} reached NATS "
+            f"subject {SUBJECT}; no throughput reported"
+        )
     return count / elapsed
+
+
+async def events_in_stream(url: str, subject: str, stream: str = "LUPA_AUDIT") -> int:
+    """Messages JetStream holds on ``subject`` (what the relay really delivered)."""
+    nc = await nats.connect(url, allow_reconnect=False, max_reconnect_attempts=1)
+    try:
+        info = await nc.jetstream().stream_info(stream, subjects_filter=subject)
+    except nats.js.errors.NotFoundError:
+        return 0
+    finally:
+        await nc.close()
+    return sum((info.state.subjects or {}).values())
 
 
 async def run(server: str, events: int) -> None:
