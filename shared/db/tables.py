@@ -28,8 +28,7 @@ audit_events = Table(
     Column("subject", Text),
     Column("time", DateTime(timezone=True), nullable=False),
     Column("data", JSONB, nullable=False),
-    # The writing transaction's id: lets the chainer take only rows no running
-    # transaction can still precede (see docs/audit.md).
+    # The writing transaction's id, kept for forensics; the chainer orders by commit, not by it.
     Column("txid", Text, nullable=False, server_default=text("pg_current_xact_id()::text")),
     Column("recorded_at", DateTime(timezone=True), nullable=False, server_default=text("now()")),
     # Assigned once, in commit order, by the chainer; never changed afterwards.
