@@ -8,6 +8,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from shared.audit.config import AuditSettings
+
 DEFAULT_PORTS = {"consent": 8000, "dsar": 8001}
 # Service-specific settings carried in ``Settings.extra``: environment variable -> key.
 EXTRA_FROM_ENV = {
@@ -108,6 +110,7 @@ class Settings:
     log_json: bool = True
     log_level: str = "INFO"
     extra: Mapping[str, str] = field(default_factory=dict)
+    audit: AuditSettings = field(default_factory=AuditSettings)
 
     @classmethod
     def from_env(
@@ -124,4 +127,5 @@ class Settings:
             log_json=log_json_from_env(env, isatty),
             log_level=env.get("LUPA_LOG_LEVEL", "INFO").upper(),
             extra=extra_from_env(env),
+            audit=AuditSettings.from_env(env),
         )

@@ -29,7 +29,6 @@ from shared.auth.guards import requires
 from shared.health import ENGINE_KEY
 from shared.problems import InvalidInput
 
-AUDIT_SETTINGS_KEY = "audit_settings"
 POLL_SECONDS = 0.5
 KEEPALIVE_SECONDS = 15.0
 Limit = Annotated[int, QueryParameter(ge=1, le=1000, description="Events per page (default 100)")]
@@ -64,10 +63,8 @@ def parse_cursor(cursor: str | None) -> int:
 
 
 def audit_settings(state: State) -> AuditSettings:
-    """The app's audit settings: as given at start-up, else read from the environment once."""
-    if AUDIT_SETTINGS_KEY not in state:
-        state[AUDIT_SETTINGS_KEY] = AuditSettings.from_env()
-    settings: AuditSettings = state[AUDIT_SETTINGS_KEY]
+    """The audit settings the app was built with (``Settings.audit``, read once at start-up)."""
+    settings: AuditSettings = state["settings"].audit
     return settings
 
 

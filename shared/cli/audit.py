@@ -14,7 +14,7 @@ from shared.audit.config import SERVICES, AuditSettings
 from shared.cli.database import database_url
 from shared.db.engine import create_engine
 from shared.keys import load_keyring
-from shared.settings import DatabaseSettings, keys_path, sqlalchemy_url
+from shared.settings import DatabaseSettings, keys_path, log_json_from_env, sqlalchemy_url
 
 
 def register(commands: Any) -> None:
@@ -142,7 +142,7 @@ async def _relay(url: str, services: tuple[str, ...], once: bool) -> None:
     from shared.audit.relay import Relay
     from shared.logging import configure_logging
 
-    configure_logging(json=True, level="INFO")
+    configure_logging(json=log_json_from_env(), level="INFO")
     engine = create_engine(
         DatabaseSettings(url=sqlalchemy_url(url), pool_size=2 + 2 * len(services))
     )

@@ -14,6 +14,7 @@ from sqlalchemy import text
 from services.consent.app import create_app
 from shared.audit.chain import chain_pending
 from shared.audit.checkpoints import CHECKPOINT_TYP, CheckpointPolicy
+from shared.audit.config import AuditSettings
 from shared.auth.tokens import issue_access_token, verify_claims
 from shared.settings import DatabaseSettings, sqlalchemy_url
 from tests.integration.audit.events import bulk_insert
@@ -44,13 +45,13 @@ async def test_a_quiet_chain_gets_its_head_signed_once_the_interval_passed(scrat
 
 @pytest.fixture
 async def scratch_app(
-    scratch_url, consent_settings, keyring, monkeypatch
+    scratch_url, consent_settings, keyring
 ) -> AsyncIterator[AsyncTestClient[Litestar]]:
     """The consent service on a database of its own, checkpointing every 2 events."""
-    monkeypatch.setenv("LUPA_AUDIT_CHECKPOINT_EVERY", "2")
-    monkeypatch.setenv("LUPA_AUDIT_CHECKPOINT_SECONDS", "3600")
     settings = dataclasses.replace(
-        consent_settings, database=DatabaseSettings(url=sqlalchemy_url(scratch_url), pool_size=4)
+        consent_settings,
+        database=DatabaseSettings(url=sqlalchemy_url(scratch_url), pool_size=4),
+        audit=AuditSettings(checkpoint_every=2, checkpoint_seconds=3600),
     )
     app = create_app(settings, keyring=keyring)
     async with AsyncTestClient(app=app, base_url="http://testserver.local") as client:
