@@ -37,7 +37,7 @@ from benchmarks.stack import (
     serve,
     server_settings_note,
 )
-from services.consent.db.check_query import BATCH
+from services.consent.db.check_query import fetch_batch
 from shared.auth.tokens import issue_access_token
 from shared.keys import Keyring
 
@@ -180,13 +180,15 @@ async def batch_and_audience(
 
 
 async def bare_batch_rate(url: str, ids: list[str], secs: float) -> float:
-    """The same statement from asyncpg with no HTTP and no decisions: the SQL floor."""
+    """The statement Lupa runs for these ids (sorted, distinct), from asyncpg, with no HTTP and
+    no decisions: the SQL floor."""
+    distinct = sorted(set(ids))
     conn = await asyncpg.connect(url)
     try:
-        await conn.fetch(BATCH, ids, PURPOSE, "email")
+        await fetch_batch(conn, distinct, PURPOSE, "email")
         started, calls = time.perf_counter(), 0
         while time.perf_counter() - started < secs:
-            await conn.fetch(BATCH, ids, PURPOSE, "email")
+            await fetch_batch(conn, distinct, PURPOSE, "email")
             calls += 1
         return calls * len(ids) / (time.perf_counter() - started)
     finally:

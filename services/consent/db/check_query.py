@@ -41,9 +41,24 @@ _JOINS = """
 """
 # Composed from constants only; every value is a bind parameter.
 SINGLE = f"SELECT {_COLUMNS} FROM (VALUES ($1::text, 1)) AS r(external_id, ord) {_JOINS}"  # noqa: S608
+# The ids travel as one newline-separated text: asyncpg encodes a text[] element by element in
+# Python (a fifth of the statement's time for 10,000 ids); external ids hold no control
+# characters, so a newline never occurs inside one.
 BATCH = (
-    f"SELECT {_COLUMNS} FROM unnest($1::text[]) WITH ORDINALITY AS r(external_id, ord) "  # noqa: S608
-    f"{_JOINS} ORDER BY r.ord"
+    f"SELECT {_COLUMNS} FROM unnest(string_to_array($1::text, chr(10))) WITH ORDINALITY "  # noqa: S608
+    f"AS r(external_id, ord) {_JOINS} ORDER BY r.ord"
+)
+# The columns in order, for readers that unpack rows positionally (tests hold the two equal).
+ROW_FIELDS = (
+    "known",
+    "erased",
+    "restricted",
+    "objected",
+    "gpc_at",
+    "consent",
+    "preferences",
+    "purpose",
+    "sealed_birth_date",
 )
 
 _read_consent = msgspec.json.Decoder(Consent).decode
@@ -62,7 +77,12 @@ async def fetch_batch(
     conn: asyncpg.Connection, external_ids: Sequence[str], purpose: str, channel: str
 ) -> list[asyncpg.Record]:
     """One row per requested id, in request order (duplicates repeat)."""
-    rows: list[asyncpg.Record] = await conn.fetch(BATCH, list(external_ids), purpose, channel)
+    if not external_ids:
+        return []
+    joined = "\n".join(external_ids)
+    if joined.count("\n") != len(external_ids) - 1:
+        raise ValueError("an external id holds a newline")
+    rows: list[asyncpg.Record] = await conn.fetch(BATCH, joined, purpose, channel)
     return rows
 
 

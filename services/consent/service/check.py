@@ -188,24 +188,26 @@ class CheckService:
         withdrawn...), so the rules run a few times instead of once per subject.
         """
         terms = check_query.purpose_of(rows[0]) if rows else None
-        read_consent = check_query.consent_of
+        read_consent, with_age = check_query.consent_of, terms is not None and terms.min_age
         decided: dict[tuple[Any, ...], CheckDecision] = {}
         answers: list[BatchAnswer] = []
+        # Unpacked by position (check_query.ROW_FIELDS): this loop runs once per subject.
         for row in rows:
-            consent = read_consent(row["consent"])
-            age = self._age(row, terms) if terms is not None and terms.min_age is not None else None
+            known, erased, restricted, objected, gpc_at, consent_text, prefs_text, _, sealed = row
+            consent = read_consent(consent_text)
+            age = self.ages.age(*sealed) if with_age and sealed is not None else None
             case = (
-                row["known"],
-                row["erased"],
-                row["restricted"],
-                row["objected"],
-                consent_case(terms, consent, row["gpc_at"], now),
-                row["preferences"],
+                known,
+                erased,
+                restricted,
+                objected,
+                consent_case(terms, consent, gpc_at, now),
+                prefs_text,
                 age,
             )
             decision = decided.get(case)
             if decision is None:
-                prefs = check_query.preferences_of(row["preferences"], purpose, channel)
+                prefs = check_query.preferences_of(prefs_text, purpose, channel)
                 facts = check_query.facts_of(row, terms, prefs, age)
                 decision = decide(facts, channel, topic, now)._replace(evidence=None)
                 decided[case] = decision

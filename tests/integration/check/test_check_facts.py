@@ -13,7 +13,9 @@ from datetime import UTC, datetime
 
 import asyncpg
 import httpx
+import pytest
 
+from services.consent.db import check_query
 from shared.db.migrate import upgrade
 from tests.api.check.helpers import check
 from tests.concurrency import race
@@ -179,3 +181,20 @@ async def _write_before_c0003(conn: asyncpg.Connection, subject_id: uuid.UUID) -
         """INSERT INTO preferences (subject_id, doc) VALUES ($1, '{"marketing_opt_out": true}')""",
         subject_id,
     )
+
+
+async def test_rows_come_in_the_column_order_the_batch_unpacks(database_url):
+    conn = await asyncpg.connect(database_url)
+    try:
+        row = await check_query.fetch_one(conn, "nobody", "nothing", "email")
+        rows = await check_query.fetch_batch(conn, ["nobody", "no one"], "nothing", "email")
+    finally:
+        await conn.close()
+    assert tuple(row.keys()) == check_query.ROW_FIELDS
+    assert [tuple(r.keys()) for r in rows] == [check_query.ROW_FIELDS] * 2
+    assert not row["known"] and row["purpose"] is None
+
+
+async def test_an_id_with_a_newline_never_reaches_the_batch_statement():
+    with pytest.raises(ValueError, match="newline"):
+        await check_query.fetch_batch(None, ["one", "two\nthree"], "p", "email")
