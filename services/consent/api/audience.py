@@ -8,9 +8,9 @@ from litestar import Controller, Request, get
 from litestar.params import FromQuery, QueryParameter
 from litestar.response import Stream
 
-from services.consent.api.check import CHECK_ROLES, PurposeParam, TopicParam, check_service
+from services.consent.api.check import CHECK_ROLES, PurposeParam, TopicParam
 from services.consent.domain.vocabulary import Channel
-from services.consent.service.exports import Export, ExportService, choose_format
+from services.consent.service.exports import Export, ExportService, ExportSettings, choose_format
 from shared.auth.guards import requires
 
 OptionalPurpose = Annotated[
@@ -20,7 +20,8 @@ OptionalPurpose = Annotated[
 
 
 def exports(request: Request[Any, Any, Any]) -> ExportService:
-    return ExportService(check_service(request).settings, request.app.state["keyring"])
+    settings = ExportSettings.from_settings(request.app.state["settings"])
+    return ExportService(settings, request.app.state["keyring"])
 
 
 def streamed(export: Export) -> Stream:

@@ -1,13 +1,14 @@
-"""Audience and suppression export queries, read through a server-side cursor in chunks.
+"""Audience and suppression export queries: ``COPY ... TO STDOUT``, or a server-side cursor.
 
 The audience filter is the decision function's rules written as SQL (bulk export cannot afford a
-Python decision per row); tests/integration/check compare it with batch checks on the same
-subjects so the two cannot drift apart. Minimum age stays in Python (the birth date is sealed).
+Python decision per row); tests/api/check/test_audience_and_suppression.py compares it with batch
+checks on the same subjects so the two cannot drift apart. Minimum age stays in Python (the
+birth date is sealed).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
@@ -85,9 +86,18 @@ SUPPRESSION_COLUMNS = {
 }
 
 
-async def purpose_terms(conn: asyncpg.Connection, purpose: str) -> asyncpg.Record | None:
+async def begin_snapshot(conn: asyncpg.Connection) -> None:
+    """One consistent snapshot for the whole file; nothing an export does may write."""
+    await conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+
+
+async def purpose_terms(
+    conn: asyncpg.Connection, purpose: str, read_timeout_s: float
+) -> asyncpg.Record | None:
     """The purpose's legal basis and minimum age (``None`` for an unknown purpose)."""
-    return await conn.fetchrow("SELECT legal_basis, min_age FROM purposes WHERE key = $1", purpose)
+    return await conn.fetchrow(
+        "SELECT legal_basis, min_age FROM purposes WHERE key = $1", purpose, timeout=read_timeout_s
+    )
 
 
 def audience_sql(legal_basis: str, with_age: bool) -> str:
@@ -126,14 +136,33 @@ def suppression_sql(channel: str) -> str:
     return SUPPRESSION.format(column=SUPPRESSION_COLUMNS[channel])
 
 
-async def chunks(conn: asyncpg.Connection, sql: str, *args: Any) -> AsyncIterator[list[Any]]:
+async def chunks(
+    conn: asyncpg.Connection, sql: str, args: tuple[Any, ...], read_timeout_s: float
+) -> AsyncIterator[list[Any]]:
     """Rows in chunks through a server-side cursor: memory stays flat however many there are.
 
-    The caller holds ``conn`` in a transaction (cursors live only inside one).
+    ``read_timeout_s`` bounds each fetch, not the export: a list of any length streams as long
+    as every chunk comes in time. The caller holds ``conn`` in a transaction (cursors need one).
     """
-    cursor = await conn.cursor(sql, *args)
-    while rows := await cursor.fetch(CHUNK_ROWS):
+    cursor = await conn.cursor(sql, *args, timeout=read_timeout_s)
+    while rows := await cursor.fetch(CHUNK_ROWS, timeout=read_timeout_s):
         yield rows
+
+
+async def copy_lines(
+    conn: asyncpg.Connection,
+    sql: str,
+    args: tuple[Any, ...],
+    output: Callable[[bytearray], Awaitable[None]],
+) -> None:
+    """``COPY (sql) TO STDOUT`` into ``output``, one socket read at a time.
+
+    The whole export is this one statement, so the connection's ``statement_timeout`` (meant
+    for one chunk) would cut long lists and slow readers short: it is lifted for this
+    transaction, and the caller bounds the wait for each read instead.
+    """
+    await conn.execute("SET LOCAL statement_timeout = 0")
+    await conn.copy_from_query(sql, *args, output=output, **COPY_OPTIONS)
 
 
 def audience_args(purpose: str, channel: str, topic: str | None, now: datetime) -> tuple[Any, ...]:

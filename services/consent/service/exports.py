@@ -1,17 +1,21 @@
-"""Streaming audience and suppression exports with flat memory.
+"""Streaming audience and suppression exports: flat memory, bounded waits, never a silent cut.
 
 Each export holds one connection of its own (not the check pool, which must stay free for the
 hot path) in a read-only repeatable-read transaction: the file is one consistent snapshot.
-Rows come through a server-side cursor in chunks and leave as encoded bytes at once. A failure
-before the first byte is a 503 problem; one mid-stream aborts the response, which HTTP clients
-see as an incomplete transfer, never as a short but complete list.
+Every wait on PostgreSQL is bounded: connecting by ``connect_timeout_s``, and each read of the
+next rows (a cursor fetch, or the next socket read of a ``COPY``) by ``read_timeout_s``, so a
+list of any length streams for as long as rows keep coming, and a stalled database fails it.
+
+The first rows are read before the response starts, so a failure up to then is a 503 problem.
+A failure after that aborts the response: the chunked body never gets its final chunk and the
+connection is closed, which every HTTP client reports as an incomplete transfer.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -20,13 +24,35 @@ import asyncpg
 import structlog
 
 from services.consent.db import exports as repo
-from services.consent.service.check import AgeReader, CheckSettings, unavailable_problem
+from services.consent.service.check import AgeReader, unavailable_problem
 from shared.keys import Keyring
-from shared.problems import InvalidInput, UnknownPurpose
+from shared.problems import InvalidInput, LupaError, UnknownPurpose
+from shared.settings import Settings, asyncpg_dsn
 
 log = structlog.get_logger("lupa.exports")
 NDJSON = "application/x-ndjson"
 CSV = "text/csv; charset=utf-8"
+
+Lines = AsyncGenerator[bytes, None]
+
+
+@dataclass(frozen=True)
+class ExportSettings:
+    """Bounds of an export: a sick database fails it quickly instead of hanging it."""
+
+    dsn: str
+    connect_timeout_s: float = 2.0
+    # The longest PostgreSQL may take to produce the next chunk of rows (not the whole file).
+    read_timeout_s: float = 30.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ExportSettings:
+        extra: Mapping[str, str] = settings.extra
+        return cls(
+            dsn=asyncpg_dsn(settings.database.url),
+            connect_timeout_s=float(extra.get("export_connect_timeout_s", 2.0)),
+            read_timeout_s=float(extra.get("export_read_timeout_s", 30.0)),
+        )
 
 
 @dataclass(frozen=True)
@@ -72,7 +98,7 @@ def _csv_line_ends(chunk: bytearray) -> bytes:
 
 
 class ExportService:
-    def __init__(self, settings: CheckSettings, keyring: Keyring) -> None:
+    def __init__(self, settings: ExportSettings, keyring: Keyring) -> None:
         self.settings = settings
         self.ages = AgeReader(keyring)
 
@@ -80,55 +106,49 @@ class ExportService:
         self, purpose: str, channel: str, topic: str | None, media_type: str
     ) -> Export:
         """Every subject the check would allow now for ``purpose`` on ``channel``."""
-        conn, tx = await self._open()
-        try:
-            terms = await repo.purpose_terms(conn, purpose)
-        except Exception:
-            await conn.close()
-            raise
-        if terms is None:
-            await conn.close()
-            raise UnknownPurpose(f"There is no purpose '{purpose}'.", field="purpose")
-        with_age = terms["min_age"] is not None
-        args = (purpose, channel, topic, datetime.now(UTC))
-        header, encode = line_encoder("subject", media_type)
-        if not with_age:
-            # No rule left for Python: PostgreSQL renders the lines and COPY streams them.
-            csv = media_type == CSV
-            line = repo.CSV_LINE if csv else repo.NDJSON_LINE
-            sql = repo.audience_copy_sql(terms["legal_basis"], line)
-            finish = _csv_line_ends if csv else _as_is
-            return Export(media_type, self._copy(conn, tx, sql, args, header, finish))
-        sql = repo.audience_sql(terms["legal_basis"], with_age)
-
-        def encode_rows(rows: list[Any]) -> bytes:
-            return encode(self._allowed_ids(rows, with_age))
-
-        return Export(media_type, self._stream(conn, tx, sql, args, header, encode_rows))
+        header, _ = line_encoder("subject", media_type)
+        return await self._export(
+            media_type,
+            header,
+            lambda conn: self._audience_lines(conn, purpose, channel, topic, media_type),
+        )
 
     async def suppression(self, channel: str, purpose: str | None, media_type: str) -> Export:
         """Keyed hashes of every address that must not be contacted on ``channel``."""
         if channel not in repo.SUPPRESSION_COLUMNS:
             raise InvalidInput("Suppression lists exist for email, sms and phone.", field="channel")
-        conn, tx = await self._open()
         header, encode = line_encoder("hash", media_type)
-        return Export(
+        sql = repo.suppression_sql(channel)
+        return await self._export(
             media_type,
-            self._stream(
-                conn,
-                tx,
-                repo.suppression_sql(channel),
-                (channel, purpose),
-                header,
-                lambda rows: encode([r[0] for r in rows]),
+            header,
+            lambda conn: self._cursor_lines(
+                conn, sql, (channel, purpose), lambda rows: encode([r[0] for r in rows])
             ),
         )
 
-    def _allowed_ids(self, rows: list[Any], with_age: bool) -> list[str]:
-        """Rows pass unless the purpose has a minimum age the subject does not meet."""
-        if not with_age:
-            return [r[0] for r in rows]
-        return [r[0] for r in rows if self._old_enough(r)]
+    async def _audience_lines(
+        self, conn: asyncpg.Connection, purpose: str, channel: str, topic: str | None, media: str
+    ) -> Lines:
+        terms = await repo.purpose_terms(conn, purpose, self.settings.read_timeout_s)
+        if terms is None:
+            raise UnknownPurpose(f"There is no purpose '{purpose}'.", field="purpose")
+        args = repo.audience_args(purpose, channel, topic, datetime.now(UTC))
+        if terms["min_age"] is None:
+            # No rule left for Python: PostgreSQL renders the lines and COPY streams them.
+            csv = media == CSV
+            line = repo.CSV_LINE if csv else repo.NDJSON_LINE
+            sql = repo.audience_copy_sql(terms["legal_basis"], line)
+            lines = self._copy_lines(conn, sql, args, _csv_line_ends if csv else _as_is)
+        else:
+            _, encode = line_encoder("subject", media)
+            sql = repo.audience_sql(terms["legal_basis"], with_age=True)
+            lines = self._cursor_lines(
+                conn, sql, args, lambda rows: encode([r[0] for r in rows if self._old_enough(r)])
+            )
+        async with contextlib.aclosing(lines):
+            async for chunk in lines:
+                yield chunk
 
     def _old_enough(self, row: Any) -> bool:
         if row[5] == "guardian":
@@ -136,34 +156,94 @@ class ExportService:
         age = self.ages.age(row[1], row[2], row[3], row[4])
         return age is not None and age >= row[6]
 
-    async def _open(self) -> tuple[asyncpg.Connection, Any]:
+    async def _export(
+        self, media_type: str, header: bytes, lines: Callable[[asyncpg.Connection], Lines]
+    ) -> Export:
+        """The export, its first rows already read: any failure up to here is a 503."""
+        conn = await self._connect()
+        body = lines(conn)
+        started = False
         try:
-            conn = await asyncpg.connect(
-                self.settings.dsn,
-                timeout=self.settings.acquire_timeout_s,
-                server_settings={"application_name": "lupa-export"},
-            )
-            tx = conn.transaction(isolation="repeatable_read", readonly=True)
-            await tx.start()
+            first = await anext(body, None)
+            started = True
+        except LupaError:
+            raise  # e.g. an unknown purpose: the client's mistake, not an outage
         except Exception as exc:
             log.warning("export_unavailable", exc_type=type(exc).__name__)
             raise unavailable_problem() from None
-        return conn, tx
+        finally:
+            if not started:
+                conn.terminate()
+        return Export(media_type, self._relay(conn, body, header, first))
 
-    async def _copy(
+    async def _connect(self) -> asyncpg.Connection:
+        """A connection of the export's own, in its snapshot; 503 when there is none in time."""
+        conn: asyncpg.Connection | None = None
+        try:
+            async with asyncio.timeout(self.settings.connect_timeout_s):
+                conn = await asyncpg.connect(
+                    self.settings.dsn,
+                    server_settings={
+                        "application_name": "lupa-export",
+                        # One cursor fetch (or the purpose lookup); COPY lifts it, see copy_lines.
+                        "statement_timeout": str(int(self.settings.read_timeout_s * 1000)),
+                    },
+                )
+                await repo.begin_snapshot(conn)
+        except Exception as exc:
+            if conn is not None:
+                conn.terminate()
+            log.warning("export_unavailable", exc_type=type(exc).__name__)
+            raise unavailable_problem() from None
+        return conn
+
+    async def _relay(
+        self, conn: asyncpg.Connection, body: Lines, header: bytes, first: bytes | None
+    ) -> Lines:
+        """The response body: header, the rows read so far, the rest as it comes.
+
+        A failure from here on is re-raised, not ended quietly: the server then closes the
+        connection without the final chunk, so the client cannot take the list for complete.
+        """
+        try:
+            if header:
+                yield header
+            if first is not None:
+                yield first
+            async for chunk in body:
+                yield chunk
+        except Exception as exc:
+            log.warning("export_aborted", exc_type=type(exc).__name__)
+            conn.terminate()
+            raise
+        finally:
+            await body.aclose()
+            # Closing ends the read-only transaction too; a failure to close loses nothing.
+            with contextlib.suppress(Exception):
+                await conn.close(timeout=self.settings.connect_timeout_s)
+
+    async def _cursor_lines(
         self,
         conn: asyncpg.Connection,
-        tx: Any,
         sql: str,
         args: tuple[Any, ...],
-        header: bytes,
+        encode: Callable[[list[Any]], bytes],
+    ) -> Lines:
+        async for rows in repo.chunks(conn, sql, args, self.settings.read_timeout_s):
+            yield encode(rows)
+
+    async def _copy_lines(
+        self,
+        conn: asyncpg.Connection,
+        sql: str,
+        args: tuple[Any, ...],
         finish: Callable[[bytearray], bytes],
-    ) -> AsyncIterator[bytes]:
+    ) -> Lines:
         """``COPY (sql) TO STDOUT`` relayed one socket read at a time.
 
         Each read is sent on before the next is taken: when the client reads slowly, the copy
-        waits, so memory stays flat (one read, at most a few hundred KiB). A failed copy ends
-        the body with an error (an aborted transfer), as a failed cursor read does.
+        waits, so memory stays flat (one read, at most a few hundred KiB). Only the wait for
+        PostgreSQL's next read is bounded, never the time the client takes.
         """
         queue: asyncio.Queue[bytes | None] = asyncio.Queue()
 
@@ -175,46 +255,24 @@ class ExportService:
 
         async def copy() -> None:
             try:
-                await conn.copy_from_query(sql, *args, output=hand_over, **repo.COPY_OPTIONS)
+                await repo.copy_lines(conn, sql, args, hand_over)
             finally:
                 queue.put_nowait(None)
 
         task = asyncio.create_task(copy())
         try:
-            if header:
-                yield header
-            while (chunk := await queue.get()) is not None:
+            while (chunk := await self._next_read(queue)) is not None:
                 try:
                     yield chunk
                 finally:
                     queue.task_done()
-            await task
+            await task  # the end of the data is not the end of the COPY: it may still fail
         finally:
             if not task.done():
+                conn.terminate()  # a stalled or abandoned copy: do not wait for the server
                 task.cancel()
-                with contextlib.suppress(BaseException):
-                    await task
-            try:
-                await tx.rollback()
-            finally:
-                await conn.close()
+                await asyncio.gather(task, return_exceptions=True)
 
-    async def _stream(
-        self,
-        conn: asyncpg.Connection,
-        tx: Any,
-        sql: str,
-        args: tuple[Any, ...],
-        header: bytes,
-        encode: Callable[[list[Any]], bytes],
-    ) -> AsyncIterator[bytes]:
-        try:
-            if header:
-                yield header
-            async for rows in repo.chunks(conn, sql, *args):
-                yield encode(rows)
-        finally:
-            try:
-                await tx.rollback()
-            finally:
-                await conn.close()
+    async def _next_read(self, queue: asyncio.Queue[bytes | None]) -> bytes | None:
+        async with asyncio.timeout(self.settings.read_timeout_s):
+            return await queue.get()

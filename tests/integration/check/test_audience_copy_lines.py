@@ -10,8 +10,13 @@ import uuid
 import asyncpg
 
 from benchmarks.datagen import populate
-from services.consent.service.check import CheckSettings
-from services.consent.service.exports import CSV, NDJSON, ExportService, line_encoder
+from services.consent.service.exports import (
+    CSV,
+    NDJSON,
+    ExportService,
+    ExportSettings,
+    line_encoder,
+)
 
 # Quotes, backslashes and commas are valid in external ids and need escaping in JSON and CSV.
 PREFIXES = ('q"uote-', "back\\slash-", "com,ma-", 'all\\",-', "plain-")
@@ -37,7 +42,7 @@ async def test_ndjson_and_csv_lines_match_the_python_encoders(database_url, keyr
         await conn.close()
     expected = sorted(r[0] for r in ids)
     assert len(expected) == 3 * len(PREFIXES)
-    service = ExportService(CheckSettings(dsn=database_url), keyring)
+    service = ExportService(ExportSettings(dsn=database_url), keyring)
 
     ndjson = await body(service, purpose, NDJSON)
     _, encode = line_encoder("subject", NDJSON)

@@ -8,8 +8,7 @@ import uuid
 import asyncpg
 
 from benchmarks.datagen import external_id, populate
-from services.consent.service.check import CheckSettings
-from services.consent.service.exports import NDJSON, ExportService
+from services.consent.service.exports import NDJSON, ExportService, ExportSettings
 
 SMALL, LARGE = 20_000, 200_000
 
@@ -37,7 +36,7 @@ async def test_a_ten_times_larger_audience_streams_in_about_the_same_memory(data
         await populate(conn, large, f"{large}-", LARGE)
     finally:
         await conn.close()
-    service = ExportService(CheckSettings(dsn=database_url), keyring)
+    service = ExportService(ExportSettings(dsn=database_url), keyring)
     small_lines, _, small_peak = await peak_while_streaming(service, small)
     large_lines, large_size, large_peak = await peak_while_streaming(service, large)
     assert (small_lines, large_lines) == (SMALL, LARGE)
