@@ -17,6 +17,8 @@ import asyncpg
 CHUNK_ROWS = 5_000
 
 # $1 purpose, $2 channel, $3 topic (or NULL), $4 now.
+# Validity is counted in hours: a "day" added to a timestamptz is a calendar day in the session's
+# time zone (23 or 25 hours across a DST change), while the check counts whole 24-hour days.
 _PREFERENCES_ALLOW = """
     AND NOT coalesce((pr.doc ->> 'marketing_opt_out')::boolean, false)
     AND coalesce((pr.doc #>> ARRAY['channels', $2::text, 'enabled'])::boolean, true)
@@ -47,7 +49,7 @@ AUDIENCE_BY_CONSENT = """
     WHERE c.purpose_key = $1::text AND c.channel = $2::text AND c.state = 'granted'
       AND $2::text = ANY (p.channels)
       AND (p.validity_days IS NULL
-           OR c.granted_at + make_interval(days => p.validity_days) >= $4::timestamptz)
+           OR c.granted_at + make_interval(hours => p.validity_days * 24) >= $4::timestamptz)
       AND c.purpose_version >= p.min_accepted_version
       """
 AUDIENCE_WITHOUT_CONSENT = """
