@@ -29,6 +29,11 @@ _PREFERENCES_ALLOW = """
 _SUBJECT_ALLOWS = """
     AND s.erased_at IS NULL AND s.restricted_at IS NULL AND s.objected_at IS NULL
 """
+# A GPC signal objects to sale/sharing unless a grant came after it (domain/check.py:gpc_objects).
+_GPC_ALLOWS = """
+    AND (NOT p.sale_or_sharing OR s.gpc_at IS NULL
+         OR coalesce(c.state = 'granted' AND c.granted_at > s.gpc_at, false))
+"""
 _AGE_COLUMNS = """
     , s.id, CASE WHEN p.min_age IS NOT NULL THEN s.birth_date_ct END, k.kek_id, k.wrapped_dek,
     e.given_by, p.min_age
@@ -113,6 +118,7 @@ def audience_sql(legal_basis: str, with_age: bool) -> str:
                 age_joins=_AGE_JOINS if with_age else "",
             ),
             _SUBJECT_ALLOWS,
+            _GPC_ALLOWS,
             _PREFERENCES_ALLOW,
         )
     )
