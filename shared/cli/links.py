@@ -41,12 +41,22 @@ def register(commands: Any) -> None:
 
 
 def print_unsubscribe_link(args: argparse.Namespace) -> int:
-    from services.consent.service.unsubscribe import UnsubscribeLink, link_url, mint_token
+    from services.consent.service.unsubscribe import (
+        UnsubscribeLink,
+        ensure_linkable,
+        link_url,
+        mint_token,
+    )
+    from shared.problems import LupaError
 
     if not PURPOSE_KEY.match(args.purpose):
         raise SystemExit("--purpose is not a valid purpose key")
     with database_url() as url:
-        subject_id = asyncio.run(_subject_id(url, args.subject))
+        subject_id, channels = asyncio.run(_link_facts(url, args.subject, args.purpose))
+    try:
+        ensure_linkable(args.purpose, args.channel, channels)  # the same rule as the API's
+    except LupaError as exc:
+        raise SystemExit(exc.detail) from None
     if subject_id is None:
         raise SystemExit("no such subject (or it was erased)")
     token = mint_token(
@@ -61,11 +71,14 @@ def print_suppression_key(_: argparse.Namespace) -> int:
     return 0
 
 
-async def _subject_id(url: str, external_id: str) -> Any:
+async def _link_facts(url: str, external_id: str, purpose: str) -> tuple[Any, list[str] | None]:
+    """The live subject's internal id and the purpose's channels (``None`` where unknown)."""
     conn = await asyncpg.connect(asyncpg_dsn(url))
     try:
-        return await conn.fetchval(
+        subject_id = await conn.fetchval(
             "SELECT id FROM subjects WHERE external_id = $1 AND erased_at IS NULL", external_id
         )
+        channels = await conn.fetchval("SELECT channels FROM purposes WHERE key = $1", purpose)
     finally:
         await conn.close()
+    return subject_id, channels

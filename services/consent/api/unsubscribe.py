@@ -17,7 +17,7 @@ from litestar.params import JSONBody, PathParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.consent.api.check import CHECK_ROLES, PURPOSE_PATTERN, ExternalId
-from services.consent.api.consents import evidence_of, ledger_context
+from services.consent.api.request_context import evidence_of, ledger_context
 from services.consent.domain.vocabulary import Channel
 from services.consent.service.check import MAX_BATCH
 from services.consent.service.unsubscribe import UnsubscribeService, read_token

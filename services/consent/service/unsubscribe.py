@@ -19,13 +19,14 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.consent.db import ledger as ledger_repo
+from services.consent.db import purposes as purpose_repo
 from services.consent.db.tables import subjects
 from services.consent.domain.consents import ConsentRequest
 from services.consent.service.consents import ConsentService, Evidence
 from services.consent.service.receipts import LedgerContext
 from shared.auth.tokens import InvalidToken, sign_claims, verify_claims
 from shared.keys import Keyring
-from shared.problems import InvalidLink, LinkExpired
+from shared.problems import ChannelNotAllowed, InvalidLink, LinkExpired, UnknownPurpose
 
 UNSUBSCRIBE_TYP = "unsubscribe"
 LINK_TTL = timedelta(days=365)
@@ -58,6 +59,18 @@ def mint_token(keyring: Keyring, link: UnsubscribeLink, now: datetime | None = N
 
 def link_url(base_url: str, token: str) -> str:
     return f"{base_url}/v1/unsubscribe/{token}"
+
+
+def ensure_linkable(purpose: str, channel: str, channels: Sequence[str] | None) -> None:
+    """A link may name only a purpose that exists, on one of its channels (``channels`` is
+    ``None`` for an unknown purpose): anything else would be a link that withdraws nothing."""
+    if channels is None:
+        raise UnknownPurpose(f"There is no purpose '{purpose}'.", field="purpose")
+    if channel not in channels:
+        raise ChannelNotAllowed(
+            f"The purpose '{purpose}' does not use the channel '{channel}'.",
+            channels=list(channels),
+        )
 
 
 def read_token(keyring: Keyring, token: str) -> UnsubscribeLink:
@@ -98,6 +111,8 @@ class UnsubscribeService:
         self, external_ids: Sequence[str], purpose: str, channel: str
     ) -> list[str | None]:
         """One URL per requested subject, in order; ``None`` for a subject Lupa does not know."""
+        terms = await purpose_repo.get(self.session, purpose)
+        ensure_linkable(purpose, channel, terms["channels"] if terms else None)
         known = await subject_ids(self.session, external_ids)
         now = datetime.now(UTC)
         base = self.context.public_base_url

@@ -122,3 +122,20 @@ async def test_bulk_minting_keeps_order_and_marks_unknown_subjects(consent, auth
         headers=auth("portal", ext),
     )
     assert denied.status_code == 403
+
+
+async def test_links_for_an_unknown_purpose_or_a_channel_it_does_not_use_are_refused(
+    consent, auth, new_id
+):
+    key, ext, _ = await granted(consent, auth, new_id)  # a purpose on email and sms
+    for body, problem in (
+        ({"purpose": new_id("nope"), "channel": "email"}, "unknown-purpose"),
+        ({"purpose": key, "channel": "push"}, "channel-not-allowed"),
+    ):
+        resp = await consent.post(
+            "/v1/unsubscribe-links", json={**body, "subjects": [ext]}, headers=auth("marketing")
+        )
+        assert resp.status_code == 422, resp.text
+        assert resp.headers["content-type"].startswith("application/problem+json")
+        assert resp.json()["type"] == f"urn:lupa:problem:{problem}"
+    assert resp.json()["channels"] == ["email", "sms"]

@@ -7,6 +7,8 @@ import contextlib
 import io
 import json
 
+import pytest
+
 from shared.cli.main import main
 from shared.keys import unb64u
 from tests.api.check.helpers import check, granted
@@ -46,3 +48,27 @@ async def test_the_cli_link_unsubscribes_its_subject(
     assert (await check(consent, auth, ext, key))["reasons"] == ["withdrawn"]
     printed = await asyncio.to_thread(run_cli, ["link", "suppression-key"], env, monkeypatch)
     assert unb64u(printed) == keyring.suppression_key
+
+
+def refused(argv: list[str], env: dict[str, str], monkeypatch) -> str:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert out.getvalue() == ""  # no URL printed
+    return str(exit_.value)
+
+
+async def test_the_cli_refuses_a_link_for_an_unknown_purpose_or_a_channel_it_does_not_use(
+    consent, auth, new_id, keyring, database_url, monkeypatch
+):
+    key, ext, _ = await granted(consent, auth, new_id)  # a purpose on email and sms
+    env = {"DATABASE_URL": database_url, "LUPA_KEYRING": keyring.to_json()}
+    unknown = new_id("nope")
+    for purpose, channel, message in (
+        (unknown, "email", f"There is no purpose '{unknown}'."),
+        (key, "push", f"The purpose '{key}' does not use the channel 'push'."),
+    ):
+        argv = ["link", "unsubscribe", "--subject", ext, "--purpose", purpose, "--channel", channel]
+        assert await asyncio.to_thread(refused, argv, env, monkeypatch) == message
