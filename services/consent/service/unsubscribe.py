@@ -73,10 +73,26 @@ def ensure_linkable(purpose: str, channel: str, channels: Sequence[str] | None) 
         )
 
 
+def _verified_claims(keyring: Keyring, token: str) -> dict[str, Any]:
+    """Claims checked against the keyring, re-read from its file once if they do not verify.
+
+    A link minted after ``lupa keys rotate --signing`` (by another process, or the CLI) names a
+    kid this process has not loaded; like access tokens (shared/auth/tokens.py), the newest
+    keyring file is consulted before the link is refused.
+    """
+    try:
+        return verify_claims(keyring, token, UNSUBSCRIBE_TYP)
+    except InvalidToken:
+        fresh = keyring.source.reload() if keyring.source is not None else keyring
+        if fresh is keyring:
+            raise
+        return verify_claims(fresh, token, UNSUBSCRIBE_TYP)
+
+
 def read_token(keyring: Keyring, token: str) -> UnsubscribeLink:
     """The link's claims; forged, altered, other-use and expired tokens are refused."""
     try:
-        claims = verify_claims(keyring, token, UNSUBSCRIBE_TYP)
+        claims = _verified_claims(keyring, token)
         return UnsubscribeLink(
             uuid.UUID(str(claims["sub"])), str(claims["purpose"]), str(claims["channel"])
         )
