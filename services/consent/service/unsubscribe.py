@@ -144,8 +144,10 @@ class UnsubscribeService:
     async def unsubscribe(self, token: str, evidence: Evidence) -> bool:
         """Withdraw what the link names; ``False`` when nothing was left to withdraw."""
         link = read_token(self.keyring, token)
-        subject = await self._subject(link.subject_id)
-        if subject is None:
+        # The subject's row lock first, as every ledger writer takes it: a POST retried while
+        # the first is still running then reads the first one's withdrawal, not the grant.
+        subject = await ledger_repo.lock_subject(self.session, link.subject_id)
+        if subject is None or subject["erased_at"] is not None:
             return False  # erased since: there is no one left to mail
         row = await ledger_repo.current_state(
             self.session, link.subject_id, link.purpose, link.channel
@@ -163,17 +165,3 @@ class UnsubscribeService:
             subject["external_id"], request, evidence, ACTOR
         )
         return True
-
-    async def _subject(self, subject_id: uuid.UUID) -> dict[str, Any] | None:
-        row = (
-            (
-                await self.session.execute(
-                    select(subjects.c.external_id).where(
-                        subjects.c.id == subject_id, subjects.c.erased_at.is_(None)
-                    )
-                )
-            )
-            .mappings()
-            .first()
-        )
-        return dict(row) if row else None
