@@ -61,7 +61,8 @@ ROW_FIELDS = (
     "sealed_birth_date",
 )
 
-_read_consent = msgspec.json.Decoder(Consent).decode
+# The projection entry ``[state, version, granted_at, event_id, given_by]`` as a ``Consent``.
+read_consent = msgspec.json.Decoder(Consent).decode
 _read_purpose = msgspec.json.Decoder(Purpose).decode
 _read_document = msgspec.json.Decoder(dict[str, Any]).decode
 
@@ -113,7 +114,7 @@ def facts_of(
 
 def consent_of(text: str | None) -> Consent | None:
     """The projection entry ``[state, version, granted_at, event_id, given_by]``, if any."""
-    return None if text is None else _read_consent(text)
+    return None if text is None else read_consent(text)
 
 
 def preferences_of(text: str | None, purpose_key: str, channel: str) -> Preferences | None:

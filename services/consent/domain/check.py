@@ -218,10 +218,13 @@ def consent_case(
     id only as evidence: subjects whose cases and other facts are equal get the same decision,
     so a batch decides each distinct case once (tests compare that with ``decide``).
     """
-    gpc = purpose is not None and gpc_objects(purpose, consent, gpc_at)
+    # The cheap tests first: this runs once per subject of a batch.
+    gpc = gpc_at is not None and purpose is not None and gpc_objects(purpose, consent, gpc_at)
     if consent is None:
         return (gpc,)
-    lapsed = purpose is not None and expired(purpose, consent, now)
+    lapsed = (
+        purpose is not None and purpose.validity_days is not None and expired(purpose, consent, now)
+    )
     return (consent.state, consent.purpose_version, consent.given_by, lapsed, gpc)
 
 
