@@ -7,12 +7,13 @@ no audit event raises ``MissingAuditEvent`` (so the transaction rolls back).
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import event, insert
+from sqlalchemy import TextClause, event, insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import ORMExecuteState, Session
 
@@ -67,10 +68,25 @@ async def record_event(session: AsyncSession, audit: AuditEvent) -> None:
 
 
 def _changed_table(state: ORMExecuteState) -> str | None:
+    if isinstance(state.statement, TextClause):
+        return _text_write_target(state.statement.text)
     if not (state.is_insert or state.is_update or state.is_delete):
         return None
     table = getattr(state.statement, "table", None)
     return getattr(table, "name", "?")
+
+
+# A text() statement writes when it starts with a DML verb or is a WITH holding one; SQLAlchemy
+# does not mark such statements as DML, so they are recognised here by their words.
+_TEXT_DML = re.compile(r"^\s*(?:insert\s+into|update|delete\s+from)\s+\"?(\w+)", re.IGNORECASE)
+_TEXT_CTE_DML = re.compile(r"\b(?:insert\s+into|delete\s+from)\s+\"?(\w+)", re.IGNORECASE)
+
+
+def _text_write_target(sql: str) -> str | None:
+    match = _TEXT_DML.match(sql)
+    if match is None and sql.lstrip()[:4].lower() == "with":
+        match = _TEXT_CTE_DML.search(sql)
+    return match.group(1).lower() if match else None
 
 
 def _track_writes(state: ORMExecuteState) -> None:

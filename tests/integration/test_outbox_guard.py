@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, text
 
 from services.consent.db.tables import purpose_versions, purposes
 from shared.audit.outbox import AuditEvent, MissingAuditEvent, record_event
@@ -70,3 +70,24 @@ async def test_an_event_is_gone_when_its_change_rolls_back(session_factory):
 async def test_reads_alone_need_no_event(session_factory):
     async with session_factory() as session, session.begin():
         await session.execute(select(purpose_versions).limit(1))
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE purposes SET updated_at = now() WHERE key = :key",
+        "  delete from purposes WHERE key = :key",
+        "WITH gone AS (DELETE FROM purposes WHERE key = :key RETURNING key) SELECT * FROM gone",
+    ],
+)
+async def test_a_raw_sql_write_without_an_event_is_refused_too(session_factory, statement):
+    key = f"guard-{uuid.uuid4().hex[:8]}"
+    with pytest.raises(MissingAuditEvent):
+        async with session_factory() as session, session.begin():
+            await session.execute(text(statement), {"key": key})
+
+
+async def test_raw_sql_reads_and_row_locks_need_no_event(session_factory):
+    async with session_factory() as session, session.begin():
+        await session.execute(text("SELECT key FROM purposes LIMIT 1 FOR UPDATE SKIP LOCKED"))
+        await session.execute(text("WITH p AS (SELECT 1) SELECT * FROM p"))
