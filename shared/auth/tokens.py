@@ -54,6 +54,21 @@ def verify_claims(keyring: Keyring, token: str, typ: str) -> dict[str, Any]:
     return claims
 
 
+def verify_with_rotation(keyring: Keyring, token: str, typ: str) -> dict[str, Any]:
+    """``verify_claims``, consulting the keyring file once more before refusing the token.
+
+    A token signed after ``lupa keys rotate --signing`` (by another process, or the CLI) names
+    a kid this process has not loaded yet; the file is re-read only when it changed.
+    """
+    try:
+        return verify_claims(keyring, token, typ)
+    except InvalidToken:
+        fresh = keyring.source.reload() if keyring.source is not None else keyring
+        if fresh is keyring:
+            raise
+        return verify_claims(fresh, token, typ)
+
+
 @dataclass(frozen=True)
 class Principal:
     """Who is calling: a role, and for portal tokens optionally the one subject they may touch."""

@@ -20,7 +20,7 @@ from services.consent.db import purposes as purpose_repo
 from services.consent.service.consents import CONFIRM_TYP, Evidence
 from services.consent.service.ledger import LedgerWriter, NewEvent
 from services.consent.service.receipts import IssuedReceipt, LedgerContext, localised
-from shared.auth.tokens import InvalidToken, verify_claims
+from shared.auth.tokens import InvalidToken, verify_with_rotation
 from shared.crypto import keyed_hash
 from shared.keys import Keyring
 from shared.problems import ConfirmationSuperseded, InvalidLink, LinkExpired
@@ -51,7 +51,7 @@ def read_link(keyring: Keyring, token: str) -> LinkTarget:
     if len(token) > 4096 or not _TOKEN.match(token):
         raise InvalidLink("This confirmation link is not valid.")
     try:
-        claims = verify_claims(keyring, token, CONFIRM_TYP)
+        claims = verify_with_rotation(keyring, token, CONFIRM_TYP)
         return LinkTarget(
             uuid.UUID(str(claims["sub"])),
             uuid.UUID(str(claims["event"])),

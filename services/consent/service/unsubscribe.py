@@ -13,7 +13,6 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,7 +23,7 @@ from services.consent.db.tables import subjects
 from services.consent.domain.consents import ConsentRequest
 from services.consent.service.consents import ConsentService, Evidence
 from services.consent.service.receipts import LedgerContext
-from shared.auth.tokens import InvalidToken, sign_claims, verify_claims
+from shared.auth.tokens import InvalidToken, sign_claims, verify_with_rotation
 from shared.keys import Keyring
 from shared.problems import ChannelNotAllowed, InvalidLink, LinkExpired, UnknownPurpose
 
@@ -73,26 +72,10 @@ def ensure_linkable(purpose: str, channel: str, channels: Sequence[str] | None) 
         )
 
 
-def _verified_claims(keyring: Keyring, token: str) -> dict[str, Any]:
-    """Claims checked against the keyring, re-read from its file once if they do not verify.
-
-    A link minted after ``lupa keys rotate --signing`` (by another process, or the CLI) names a
-    kid this process has not loaded; like access tokens (shared/auth/tokens.py), the newest
-    keyring file is consulted before the link is refused.
-    """
-    try:
-        return verify_claims(keyring, token, UNSUBSCRIBE_TYP)
-    except InvalidToken:
-        fresh = keyring.source.reload() if keyring.source is not None else keyring
-        if fresh is keyring:
-            raise
-        return verify_claims(fresh, token, UNSUBSCRIBE_TYP)
-
-
 def read_token(keyring: Keyring, token: str) -> UnsubscribeLink:
     """The link's claims; forged, altered, other-use and expired tokens are refused."""
     try:
-        claims = _verified_claims(keyring, token)
+        claims = verify_with_rotation(keyring, token, UNSUBSCRIBE_TYP)
         return UnsubscribeLink(
             uuid.UUID(str(claims["sub"])), str(claims["purpose"]), str(claims["channel"])
         )

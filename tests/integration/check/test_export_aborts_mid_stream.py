@@ -18,6 +18,7 @@ import pytest
 import uvicorn
 
 from services.consent.app import create_app
+from tests.integration.check.population import add_guardian_grants
 
 ROWS = 60_000
 # Long ids make a large body (~8 MiB) from few rows: more than the buffers between PostgreSQL
@@ -25,23 +26,6 @@ ROWS = 60_000
 # its backend goes. Between the service and the client, buffers are kept small.
 PREFIX = "cut-" + "x" * 100 + "-"
 SMALL_BUFFER = 16 * 1024
-POPULATION = """
-WITH s AS (
-    INSERT INTO subjects (id, external_id, locale)
-    SELECT gen_random_uuid(), $2 || lpad(g::text, 9, '0'), 'fi' FROM generate_series(1, $3) g
-    RETURNING id)
-INSERT INTO consent_events (event_id, subject_id, purpose_key, purpose_version, channel, action,
-                            state, source, actor, given_by, collection_method, occurred_at)
-SELECT gen_random_uuid(), s.id, $1, 1, 'email', 'grant', 'granted', 'import', 'test',
-       'guardian', 'import', now()
-FROM s
-"""
-PROJECTION = """
-INSERT INTO consent_state (subject_id, purpose_key, channel, state, purpose_version,
-                           granted_at, last_event_id)
-SELECT e.subject_id, e.purpose_key, e.channel, e.state, e.purpose_version, e.occurred_at, e.id
-FROM consent_events e WHERE e.purpose_key = $1
-"""
 
 
 @pytest.fixture(scope="module")
@@ -60,8 +44,7 @@ async def long_audience(database_url: str) -> str:
             " VALUES ($1, 1, '{\"en\": \"Cut\"}', '{}')",
             purpose,
         )
-        await conn.execute(POPULATION, purpose, f"{PREFIX}{purpose}-", ROWS)
-        await conn.execute(PROJECTION, purpose)
+        await add_guardian_grants(conn, purpose, f"{PREFIX}{purpose}-", ROWS)
     finally:
         await conn.close()
     return purpose

@@ -15,6 +15,7 @@ import asyncpg
 
 from benchmarks.datagen import external_id, populate
 from services.consent.service.exports import CSV, NDJSON, Export, ExportService, ExportSettings
+from tests.integration.check.population import add_guardian_grants
 
 SMALL, LARGE = 20_000, 200_000
 # The cursor paths hold one fetched chunk of records at a time; their populations are built in
@@ -22,27 +23,6 @@ SMALL, LARGE = 20_000, 200_000
 CURSOR_SMALL, CURSOR_LARGE = 6_000, 60_000
 MiB = 1024 * 1024
 
-# Subjects whose email grant was given by a guardian: they pass the minimum age without a
-# birth date, so every row of the cursor path becomes a line.
-GUARDIAN_POPULATION = """
-WITH s AS (
-    INSERT INTO subjects (id, external_id, locale)
-    SELECT gen_random_uuid(), $2 || lpad(g::text, 9, '0'), 'fi' FROM generate_series(1, $3) g
-    RETURNING id)
-INSERT INTO consent_events (event_id, subject_id, purpose_key, purpose_version, channel, action,
-                            state, source, actor, given_by, collection_method, occurred_at)
-SELECT gen_random_uuid(), s.id, $1, 1, 'email', 'grant', 'granted', 'import', 'test',
-       'guardian', 'import', now()
-FROM s
-"""
-PROJECTION = """
-INSERT INTO consent_state (subject_id, purpose_key, channel, state, purpose_version,
-                           granted_at, last_event_id)
-SELECT e.subject_id, e.purpose_key, e.channel, e.state, e.purpose_version, e.occurred_at, e.id
-FROM consent_events e
-WHERE e.purpose_key = $1 AND NOT EXISTS (
-    SELECT 1 FROM consent_state c WHERE c.subject_id = e.subject_id AND c.purpose_key = $1)
-"""
 OBJECTING_ADDRESSES = """
 INSERT INTO subjects (id, external_id, locale, email_suppression, objected_at)
 SELECT gen_random_uuid(), $1 || lpad(g::text, 9, '0'), 'fi', sha256(($1 || g)::bytea), now()
@@ -104,8 +84,8 @@ async def guardian_audience(conn: asyncpg.Connection, purpose: str, count: int) 
         " VALUES ($1, 1, '{\"en\": \"Kids\"}', '{}')",
         purpose,
     )
-    await conn.execute(GUARDIAN_POPULATION, purpose, f"{purpose}-", count)
-    await conn.execute(PROJECTION, purpose)
+    # Guardian-given grants pass the minimum age without a birth date: every row becomes a line.
+    await add_guardian_grants(conn, purpose, f"{purpose}-", count)
 
 
 async def test_an_audience_with_a_minimum_age_streams_in_about_the_same_memory(

@@ -10,6 +10,17 @@ from tests.api.check.helpers import check, granted
 from tests.ledger_helpers import make_purpose, make_subject
 
 
+async def portal_write_with_gpc(
+    consent, auth, ext: str, purpose: str, channel: str = "email", action: str = "grant"
+):
+    """A consent write from the person's own browser with Global Privacy Control on."""
+    return await consent.post(
+        f"/v1/subjects/{ext}/consents",
+        headers={**auth("portal", ext), "Sec-GPC": "1"},
+        json={"purpose": purpose, "channel": channel, "action": action},
+    )
+
+
 def test_only_a_portal_write_with_gpc_set_counts() -> None:
     assert gpc_requested({"sec-gpc": "1"}, "portal")
     assert not gpc_requested({"sec-gpc": "0"}, "portal")
@@ -48,11 +59,7 @@ async def test_a_portal_write_with_sec_gpc_objects_over_http(consent, auth, new_
     shared_key, ext, _ = await granted(consent, auth, new_id, sale_or_sharing=True)
     plain = new_id("plain")
     await make_purpose(consent, auth, plain)
-    resp = await consent.post(
-        f"/v1/subjects/{ext}/consents",
-        headers={**auth("portal", ext), "Sec-GPC": "1"},
-        json={"purpose": plain, "channel": "email", "action": "grant"},
-    )
+    resp = await portal_write_with_gpc(consent, auth, ext, plain)
     assert resp.status_code == 201, resp.text
     assert (await check(consent, auth, ext, shared_key))["reasons"] == ["objected"]
     assert (await check(consent, auth, ext, plain))["allowed"] is True
@@ -68,11 +75,7 @@ async def test_the_signal_also_covers_sale_or_sharing_purposes_added_after_it(
     await make_purpose(consent, auth, plain)
     ext = new_id("cust")
     await make_subject(consent, auth, ext)
-    resp = await consent.post(
-        f"/v1/subjects/{ext}/consents",
-        headers={**auth("portal", ext), "Sec-GPC": "1"},
-        json={"purpose": plain, "channel": "email", "action": "grant"},
-    )
+    resp = await portal_write_with_gpc(consent, auth, ext, plain)
     assert resp.status_code == 201, resp.text
     later = new_id("ads")  # needs no consent: only an objection stops it
     await make_purpose(
@@ -86,10 +89,8 @@ async def test_the_signal_also_covers_sale_or_sharing_purposes_added_after_it(
 
 async def test_a_grant_given_after_the_signal_is_honoured(consent, auth, new_id):
     shared_key, ext, _ = await granted(consent, auth, new_id, sale_or_sharing=True)
-    resp = await consent.post(
-        f"/v1/subjects/{ext}/consents",
-        headers={**auth("portal", ext), "Sec-GPC": "1"},
-        json={"purpose": shared_key, "channel": "sms", "action": "withdraw"},
+    resp = await portal_write_with_gpc(
+        consent, auth, ext, shared_key, channel="sms", action="withdraw"
     )
     assert resp.status_code == 201, resp.text
     assert (await check(consent, auth, ext, shared_key))["reasons"] == ["objected"]
@@ -109,11 +110,7 @@ async def test_the_first_signal_is_kept_with_its_audit_event(consent, auth, new_
     ext = new_id("cust")
     subject = await make_subject(consent, auth, ext)
     for _ in range(2):
-        resp = await consent.post(
-            f"/v1/subjects/{ext}/consents",
-            headers={**auth("portal", ext), "Sec-GPC": "1"},
-            json={"purpose": plain, "channel": "email", "action": "grant"},
-        )
+        resp = await portal_write_with_gpc(consent, auth, ext, plain)
         assert resp.status_code == 201, resp.text
     feed = await consent.get(
         "/v1/audit/events",
