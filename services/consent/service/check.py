@@ -188,14 +188,15 @@ class CheckService:
         withdrawn...), so the rules run a few times instead of once per subject.
         """
         terms = check_query.purpose_of(rows[0]) if rows else None
-        read_consent, with_age = check_query.read_consent, terms is not None and terms.min_age
+        read_consent = check_query.read_consent
+        with_age = terms is not None and terms.min_age is not None
         decided: dict[tuple[Any, ...], CheckDecision] = {}
         answers: list[BatchAnswer] = []
         # Unpacked by position (check_query.ROW_FIELDS): this loop runs once per subject.
         for row in rows:
-            known, erased, restricted, objected, gpc_at, consent_text, prefs_text, _, sealed = row
+            known, erased, restricted, objected, gpc_at, consent_text, prefs_text, _, _ = row
             consent = read_consent(consent_text) if consent_text is not None else None
-            age = self.ages.age(*sealed) if with_age and sealed is not None else None
+            age = self._age(row, terms) if with_age else None
             case = (
                 known,
                 erased,
