@@ -17,6 +17,11 @@ EXTRA_FROM_ENV = {
     "LUPA_CONTROLLER_CONTACT": "controller_contact",
     "LUPA_JURISDICTION": "jurisdiction",
     "LUPA_POLICY_URL": "policy_url",
+    "LUPA_CHECK_POOL_SIZE": "check_pool_size",
+    "LUPA_CHECK_STATEMENT_TIMEOUT_MS": "check_statement_timeout_ms",
+    "LUPA_CHECK_ACQUIRE_TIMEOUT_S": "check_acquire_timeout_s",
+    "LUPA_EXPORT_CONNECT_TIMEOUT_S": "export_connect_timeout_s",
+    "LUPA_EXPORT_READ_TIMEOUT_S": "export_read_timeout_s",
 }
 
 
