@@ -31,6 +31,24 @@ WHERE e.purpose_key = $1 AND NOT EXISTS (
 """
 
 
+async def add_guardian_audience(
+    conn: asyncpg.Connection, purpose: str, prefix: str, count: int, min_age: int | None = None
+) -> None:
+    """A consent purpose on email (with ``min_age``, if given) and ``count`` guardian grants."""
+    await conn.execute(
+        "INSERT INTO purposes (key, legal_basis, channels, current_version, min_age)"
+        " VALUES ($1, 'consent', '{email}', 1, $2)",
+        purpose,
+        min_age,
+    )
+    await conn.execute(
+        "INSERT INTO purpose_versions (purpose_key, version, title, description)"
+        """ VALUES ($1, 1, '{"en": "Export test"}', '{}')""",
+        purpose,
+    )
+    await add_guardian_grants(conn, purpose, prefix, count)
+
+
 async def add_guardian_grants(
     conn: asyncpg.Connection, purpose: str, prefix: str, count: int
 ) -> None:

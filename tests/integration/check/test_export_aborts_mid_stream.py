@@ -18,7 +18,7 @@ import pytest
 import uvicorn
 
 from services.consent.app import create_app
-from tests.integration.check.population import add_guardian_grants
+from tests.integration.check.population import add_guardian_audience
 
 ROWS = 60_000
 # Long ids make a large body (~8 MiB) from few rows: more than the buffers between PostgreSQL
@@ -34,17 +34,7 @@ async def long_audience(database_url: str) -> str:
     purpose = f"cut{uuid.uuid4().hex[:8]}"
     conn = await asyncpg.connect(database_url)
     try:
-        await conn.execute(
-            "INSERT INTO purposes (key, legal_basis, channels, current_version)"
-            " VALUES ($1, 'consent', '{email}', 1)",
-            purpose,
-        )
-        await conn.execute(
-            "INSERT INTO purpose_versions (purpose_key, version, title, description)"
-            " VALUES ($1, 1, '{\"en\": \"Cut\"}', '{}')",
-            purpose,
-        )
-        await add_guardian_grants(conn, purpose, f"{PREFIX}{purpose}-", ROWS)
+        await add_guardian_audience(conn, purpose, f"{PREFIX}{purpose}-", ROWS)
     finally:
         await conn.close()
     return purpose
@@ -127,28 +117,20 @@ async def cut_off_mid_stream(
     return received.count(b"\n")
 
 
-async def test_a_copy_export_cut_off_by_the_database_is_an_incomplete_transfer(
-    served, long_audience, auth, database_url
+# COPY path (no minimum age): PostgreSQL is blocked writing to the export (ClientWrite), so the
+# COPY is certainly unfinished. Cursor path (a minimum age): between fetches the backend waits
+# for the next FETCH (ClientRead); the client holds off reading, so most of the list is still
+# to be fetched.
+@pytest.mark.parametrize(("min_age", "wait_event"), [(None, "ClientWrite"), (16, "ClientRead")])
+async def test_an_export_cut_off_by_the_database_is_an_incomplete_transfer(
+    served, long_audience, auth, database_url, min_age, wait_event
 ):
     conn = await asyncpg.connect(database_url)
     try:
-        await conn.execute("UPDATE purposes SET min_age = NULL WHERE key = $1", long_audience)
+        await conn.execute(
+            "UPDATE purposes SET min_age = $2 WHERE key = $1", long_audience, min_age
+        )
     finally:
         await conn.close()
-    # PostgreSQL blocked writing to the export (ClientWrite): the COPY is certainly unfinished.
-    lines = await cut_off_mid_stream(served, auth, database_url, long_audience, "ClientWrite")
-    assert 0 < lines < ROWS
-
-
-async def test_a_cursor_export_cut_off_by_the_database_is_an_incomplete_transfer(
-    served, long_audience, auth, database_url
-):
-    conn = await asyncpg.connect(database_url)
-    try:
-        await conn.execute("UPDATE purposes SET min_age = 16 WHERE key = $1", long_audience)
-    finally:
-        await conn.close()
-    # Between fetches the backend waits for the next FETCH; the client holds off reading, so
-    # the export sits on a chunk it cannot send and most of the list is still to be fetched.
-    lines = await cut_off_mid_stream(served, auth, database_url, long_audience, "ClientRead")
+    lines = await cut_off_mid_stream(served, auth, database_url, long_audience, wait_event)
     assert 0 < lines < ROWS

@@ -15,7 +15,7 @@ import asyncpg
 
 from benchmarks.datagen import external_id, populate
 from services.consent.service.exports import CSV, NDJSON, Export, ExportService, ExportSettings
-from tests.integration.check.population import add_guardian_grants
+from tests.integration.check.population import add_guardian_audience
 
 SMALL, LARGE = 20_000, 200_000
 # The cursor paths hold one fetched chunk of records at a time; their populations are built in
@@ -74,18 +74,8 @@ async def test_a_ten_times_larger_audience_streams_in_about_the_same_memory(data
 
 async def guardian_audience(conn: asyncpg.Connection, purpose: str, count: int) -> None:
     """A purpose with a minimum age and ``count`` subjects whose guardian granted it."""
-    await conn.execute(
-        "INSERT INTO purposes (key, legal_basis, channels, current_version, min_age)"
-        " VALUES ($1, 'consent', '{email}', 1, 16)",
-        purpose,
-    )
-    await conn.execute(
-        "INSERT INTO purpose_versions (purpose_key, version, title, description)"
-        " VALUES ($1, 1, '{\"en\": \"Kids\"}', '{}')",
-        purpose,
-    )
     # Guardian-given grants pass the minimum age without a birth date: every row becomes a line.
-    await add_guardian_grants(conn, purpose, f"{purpose}-", count)
+    await add_guardian_audience(conn, purpose, f"{purpose}-", count, min_age=16)
 
 
 async def test_an_audience_with_a_minimum_age_streams_in_about_the_same_memory(
