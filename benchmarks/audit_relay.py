@@ -27,13 +27,12 @@ import asyncpg
 import nats
 import nats.js.errors
 
-from shared.audit.config import AuditSettings
 from shared.audit.relay import Relay
 from shared.cli.database import database_url
 from shared.db.engine import create_engine
 from shared.db.migrate import upgrade
 from shared.keys import Keyring
-from shared.settings import DatabaseSettings, asyncpg_dsn, sqlalchemy_url
+from shared.settings import AuditSettings, DatabaseSettings, asyncpg_dsn, sqlalchemy_url
 
 INSERT = (
     "INSERT INTO audit_events (event_id, service, type, subject, time, data) "

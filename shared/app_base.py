@@ -13,12 +13,12 @@ from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 
+from shared.audit.outbox import audited_sessions
 from shared.auth.guards import VERIFIER_STATE_KEY, assert_every_route_guarded
 from shared.auth.tokens import AccessTokenVerifier
 from shared.db.engine import (
     SESSION_FACTORY_KEY,
     create_engine,
-    create_session_factory,
     provide_transaction,
 )
 from shared.health import ENGINE_KEY, HealthController
@@ -64,7 +64,7 @@ def build_app(
     async def database(app: Litestar) -> AsyncGenerator[None, None]:
         engine = create_engine(settings.database)
         app.state[ENGINE_KEY] = engine
-        app.state[SESSION_FACTORY_KEY] = create_session_factory(engine)
+        app.state[SESSION_FACTORY_KEY] = audited_sessions(engine)
         try:
             yield
         finally:

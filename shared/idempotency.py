@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.auth.tokens import Principal
 from shared.db.tables import idempotency_keys
-from shared.problems import IdempotencyInProgress, IdempotencyKeyReused, InvalidInput
+from shared.errors import IdempotencyInProgress, IdempotencyKeyReused, InvalidInput
 
 HEADER = "Idempotency-Key"
 REPLAY_HEADER = "Idempotent-Replayed"

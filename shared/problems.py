@@ -1,14 +1,14 @@
 """RFC 9457 problem details: the one error shape every Lupa endpoint returns.
 
-Domain code raises a ``LupaError`` subclass; ``exception_handlers`` turns it (and every
-framework error) into ``application/problem+json`` with a stable ``type``. Nothing else
-produces error responses, and no handler ever echoes a stack trace or request data.
+Code below the HTTP edge raises a ``shared.errors.LupaError`` subclass; ``exception_handlers``
+turns it (and every framework error) into ``application/problem+json`` with a stable ``type``.
+Nothing else produces error responses, and no handler ever echoes a stack trace or request data.
 """
 
 from __future__ import annotations
 
 import traceback
-from typing import Any, ClassVar
+from typing import Any
 
 import structlog
 from litestar import Request, Response
@@ -21,58 +21,19 @@ from litestar.exceptions import (
     ValidationException,
 )
 
+from shared.errors import (
+    Forbidden,
+    InvalidInput,
+    LupaError,
+    NotFound,
+    PayloadTooLarge,
+    Unauthorized,
+    Unavailable,
+)
+
 PROBLEM_BASE = "urn:lupa:problem:"
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 log = structlog.get_logger("lupa.problems")
-
-
-class LupaError(Exception):
-    """A failure the client can understand; subclasses fix status, type and title."""
-
-    status: ClassVar[int] = 400
-    slug: ClassVar[str] = "bad-request"
-    title: ClassVar[str] = "Bad request"
-
-    def __init__(self, detail: str, **extensions: Any) -> None:
-        super().__init__(detail)
-        self.detail = detail
-        self.extensions = extensions
-
-
-class InvalidInput(LupaError):
-    status, slug, title = 422, "invalid-input", "The request is not valid"
-
-
-class NotFound(LupaError):
-    status, slug, title = 404, "not-found", "Not found"
-
-
-class Conflict(LupaError):
-    status, slug, title = 409, "conflict", "Conflict"
-
-
-class Unauthorized(LupaError):
-    status, slug, title = 401, "unauthorized", "Authentication required"
-
-
-class Forbidden(LupaError):
-    status, slug, title = 403, "forbidden", "Not allowed for this token"
-
-
-class PreconditionFailed(LupaError):
-    status, slug, title = 412, "precondition-failed", "The resource has changed"
-
-
-class PreconditionRequired(LupaError):
-    status, slug, title = 428, "precondition-required", "If-Match is required"
-
-
-class PayloadTooLarge(LupaError):
-    status, slug, title = 413, "payload-too-large", "The request is too large"
-
-
-class Unavailable(LupaError):
-    status, slug, title = 503, "unavailable", "Temporarily unavailable"
 
 
 def problem_response(
@@ -210,54 +171,3 @@ exception_handlers: dict[type[Exception] | int, Any] = {
     HTTPException: handle_http_exception,
     Exception: handle_internal_error,
 }
-
-
-# --- consent ledger, signed links and idempotency (documented in docs/consent-ledger.md) ---
-
-
-class UnknownPurpose(LupaError):
-    status, slug, title = 422, "unknown-purpose", "There is no such purpose"
-
-
-class ChannelNotAllowed(LupaError):
-    status, slug, title = 422, "channel-not-allowed", "The purpose does not use this channel"
-
-
-class NotConsentBased(LupaError):
-    status, slug, title = 422, "not-consent-based", "The purpose is not based on consent"
-
-
-class GuardianRequired(LupaError):
-    status, slug, title = 422, "guardian-required", "A guardian must give this consent"
-
-
-class IdempotencyKeyReused(LupaError):
-    status, slug, title = (
-        422,
-        "idempotency-key-reused",
-        "The Idempotency-Key was used for another request",
-    )
-
-
-class IdempotencyInProgress(LupaError):
-    status, slug, title = (
-        409,
-        "idempotency-in-progress",
-        "A request with this Idempotency-Key is in progress",
-    )
-
-
-class InvalidLink(LupaError):
-    status, slug, title = 400, "invalid-link", "The link is not valid"
-
-
-class LinkExpired(LupaError):
-    status, slug, title = 410, "link-expired", "The link has expired"
-
-
-class ConfirmationSuperseded(LupaError):
-    status, slug, title = (
-        410,
-        "confirmation-superseded",
-        "The consent changed after this link was sent",
-    )

@@ -8,8 +8,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from shared.audit.config import AuditSettings
-
 DEFAULT_PORTS = {"consent": 8000, "dsar": 8001}
 # Service-specific settings carried in ``Settings.extra``: environment variable -> key.
 EXTRA_FROM_ENV = {
@@ -102,6 +100,41 @@ class HttpSettings:
         host = env.get("LUPA_HOST", "127.0.0.1")
         base = env.get(f"LUPA_{service.upper()}_PUBLIC_URL", f"http://{host}:{port}")
         return cls(host=host, port=port, public_base_url=base.rstrip("/"))
+
+
+@dataclass(frozen=True)
+class AuditSettings:
+    chain_batch: int = 1000
+    checkpoint_every: int = 100
+    checkpoint_seconds: float = 60.0
+    nats_url: str | None = None
+    nats_stream: str = "LUPA_AUDIT"
+    # JetStream drops a re-sent Nats-Msg-Id seen within this window (seconds).
+    nats_duplicate_window: float = 3600.0
+    delivery_batch: int = 500
+    poll_seconds: float = 0.5
+    webhook_max_attempts: int = 6
+    webhook_backoff_base: float = 1.0
+    webhook_backoff_max: float = 300.0
+    webhook_timeout: float = 5.0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> AuditSettings:
+        def num(name: str, default: float) -> float:
+            return float(env.get(name, str(default)))
+
+        return cls(
+            chain_batch=int(num("LUPA_AUDIT_CHAIN_BATCH", cls.chain_batch)),
+            checkpoint_every=int(num("LUPA_AUDIT_CHECKPOINT_EVERY", cls.checkpoint_every)),
+            checkpoint_seconds=num("LUPA_AUDIT_CHECKPOINT_SECONDS", cls.checkpoint_seconds),
+            nats_url=env.get("LUPA_NATS_URL") or None,
+            delivery_batch=int(num("LUPA_RELAY_BATCH", cls.delivery_batch)),
+            poll_seconds=num("LUPA_RELAY_POLL_SECONDS", cls.poll_seconds),
+            webhook_max_attempts=int(num("LUPA_WEBHOOK_MAX_ATTEMPTS", cls.webhook_max_attempts)),
+            webhook_backoff_base=num("LUPA_WEBHOOK_BACKOFF_SECONDS", cls.webhook_backoff_base),
+            webhook_backoff_max=num("LUPA_WEBHOOK_BACKOFF_MAX_SECONDS", cls.webhook_backoff_max),
+            webhook_timeout=num("LUPA_WEBHOOK_TIMEOUT_SECONDS", cls.webhook_timeout),
+        )
 
 
 @dataclass(frozen=True)

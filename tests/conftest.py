@@ -21,9 +21,10 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from shared.audit.outbox import audited_sessions
 from shared.auth.tokens import issue_access_token
 from shared.db.embedded import ensure_database, socket_dsn, start_embedded, stop_embedded
-from shared.db.engine import create_engine, create_session_factory
+from shared.db.engine import create_engine
 from shared.db.migrate import upgrade
 from shared.keys import Keyring
 from shared.settings import DatabaseSettings, HttpSettings, Settings, asyncpg_dsn, sqlalchemy_url
@@ -127,7 +128,7 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
 
 @pytest.fixture(scope="session")
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return create_session_factory(engine)
+    return audited_sessions(engine)
 
 
 @pytest.fixture(scope="session")

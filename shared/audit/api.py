@@ -21,13 +21,13 @@ from litestar.response import ServerSentEvent
 from litestar.response.sse import ServerSentEventMessage
 
 from shared.audit.chain import chain_pending
-from shared.audit.checkpoints import checkpoints_after
-from shared.audit.config import AuditSettings
+from shared.audit.checkpoints import CheckpointPolicy, checkpoints_after
 from shared.audit.feed import events_after
 from shared.audit.webhooks_api import WebhookController
 from shared.auth.guards import requires
+from shared.errors import InvalidInput
 from shared.health import ENGINE_KEY
-from shared.problems import InvalidInput
+from shared.settings import AuditSettings
 
 POLL_SECONDS = 0.5
 KEEPALIVE_SECONDS = 15.0
@@ -74,7 +74,7 @@ async def _chain(state: State) -> None:
         state[ENGINE_KEY],
         state["settings"].service,
         keyring=state["keyring"],
-        policy=settings.checkpoint_policy,
+        policy=CheckpointPolicy.of(settings),
         batch=settings.chain_batch,
     )
 

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from shared.audit.cloudevents import rfc3339
 from shared.auth.tokens import InvalidToken, sign_claims, verify_claims
 from shared.keys import Keyring
+from shared.settings import AuditSettings
 
 CHECKPOINT_TYP = "audit-checkpoint"
 
@@ -48,6 +49,10 @@ _AFTER = text(
 class CheckpointPolicy:
     every: int = 100
     seconds: float = 60.0
+
+    @classmethod
+    def of(cls, settings: AuditSettings) -> CheckpointPolicy:
+        return cls(settings.checkpoint_every, settings.checkpoint_seconds)
 
     def due_sequences(self, last_sequence: int, last_at: datetime, head: int) -> list[int]:
         """What to sign in (last_sequence, head]: every ``every``-th sequence, and the head

@@ -14,9 +14,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import TextClause, event, insert
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import ORMExecuteState, Session
 
+from shared.db.engine import create_session_factory
 from shared.db.tables import audit_events
 
 EVENT_TYPE_PREFIX = "fi.lupa."
@@ -118,3 +119,11 @@ def install_outbox_guard(factory: async_sessionmaker[AsyncSession]) -> None:
     event.listen(guarded, "before_commit", _require_event)
     event.listen(guarded, "after_rollback", _reset)
     factory.configure(sync_session_class=guarded)
+
+
+def audited_sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions that refuse to commit a change without its audit event: what every process
+    that writes (service apps, CLI jobs) works with."""
+    factory = create_session_factory(engine)
+    install_outbox_guard(factory)
+    return factory

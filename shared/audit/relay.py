@@ -18,12 +18,12 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from shared.audit.chain import chain_pending
-from shared.audit.checkpoints import checkpoints_after
-from shared.audit.config import AuditSettings
+from shared.audit.checkpoints import CheckpointPolicy, checkpoints_after
 from shared.audit.feed import events_after
 from shared.audit.nats_sink import NatsSink
 from shared.audit.webhook_sink import WebhookSink
 from shared.keys import Keyring
+from shared.settings import AuditSettings
 
 log = structlog.get_logger("lupa.relay")
 
@@ -53,7 +53,7 @@ class Relay:
         self.keyring = keyring
         self.settings = settings
         self.services = tuple(services)
-        self.policy = settings.checkpoint_policy
+        self.policy = CheckpointPolicy.of(settings)
         self.nats = (
             NatsSink(settings.nats_url, settings.nats_stream, settings.nats_duplicate_window)
             if settings.nats_url

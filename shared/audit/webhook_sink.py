@@ -19,10 +19,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.audit import webhook_store as store
 from shared.audit.cloudevents import to_json_bytes
-from shared.audit.config import AuditSettings
 from shared.audit.feed import events_after
 from shared.audit.webhooks import backoff_seconds, open_secret, post_event
 from shared.keys import Keyring, UnknownKey
+from shared.settings import AuditSettings
 
 log = structlog.get_logger("lupa.relay.webhooks")
 

@@ -23,8 +23,8 @@ from shared.audit.outbox import AuditEvent, record_event
 from shared.audit.webhooks import seal_secret
 from shared.auth.guards import requires
 from shared.auth.tokens import Principal
+from shared.errors import InvalidInput, NotFound
 from shared.keys import Keyring
-from shared.problems import InvalidInput, NotFound
 
 EventType = Annotated[str, msgspec.Meta(pattern=r"^fi\.lupa\.[a-z0-9_.]{1,150}$")]
 

@@ -14,7 +14,7 @@ from litestar.handlers import BaseRouteHandler
 from litestar.types import Guard
 
 from shared.auth.tokens import AccessTokenVerifier, InvalidToken, Principal
-from shared.problems import Forbidden, Unauthorized
+from shared.errors import Forbidden, Unauthorized
 
 VERIFIER_STATE_KEY = "token_verifier"
 # The OpenAPI document and its viewers are public by design.

@@ -10,11 +10,16 @@ import signal
 from pathlib import Path
 from typing import Any
 
-from shared.audit.config import SERVICES, AuditSettings
 from shared.cli.database import database_url
 from shared.db.engine import create_engine
 from shared.keys import load_keyring
-from shared.settings import DatabaseSettings, keys_path, log_json_from_env, sqlalchemy_url
+from shared.settings import (
+    AuditSettings,
+    DatabaseSettings,
+    keys_path,
+    log_json_from_env,
+    sqlalchemy_url,
+)
 
 
 def register(commands: Any) -> None:

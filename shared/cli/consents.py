@@ -10,8 +10,9 @@ import asyncio
 import re
 from typing import Any
 
+from shared.audit.outbox import audited_sessions
 from shared.cli.database import database_url
-from shared.db.engine import create_engine, create_session_factory
+from shared.db.engine import create_engine
 from shared.keys import load_keyring
 from shared.settings import DatabaseSettings, HttpSettings, keys_path, sqlalchemy_url
 
@@ -45,7 +46,7 @@ def expire_consents(args: argparse.Namespace) -> int:
         engine = create_engine(DatabaseSettings(url=sqlalchemy_url(url), pool_size=2))
         try:
             return await expire_due(
-                create_session_factory(engine), keyring, context, purpose_key=args.purpose
+                audited_sessions(engine), keyring, context, purpose_key=args.purpose
             )
         finally:
             await engine.dispose()

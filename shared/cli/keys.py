@@ -11,8 +11,9 @@ from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from shared.audit.outbox import audited_sessions
 from shared.cli.database import database_url
-from shared.db.engine import create_engine, create_session_factory
+from shared.db.engine import create_engine
 from shared.keys import Keyring, load_keyring, save_keyring
 from shared.settings import DatabaseSettings, keys_path, sqlalchemy_url
 
@@ -166,7 +167,7 @@ def _with_db(job: Job[T]) -> T:
     async def run(url: str) -> T:
         engine = create_engine(DatabaseSettings(url=sqlalchemy_url(url), pool_size=2))
         try:
-            return await job(create_session_factory(engine))
+            return await job(audited_sessions(engine))
         finally:
             await engine.dispose()
 

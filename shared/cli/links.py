@@ -47,7 +47,7 @@ def print_unsubscribe_link(args: argparse.Namespace) -> int:
         link_url,
         mint_token,
     )
-    from shared.problems import LupaError
+    from shared.errors import LupaError
 
     if not PURPOSE_KEY.match(args.purpose):
         raise SystemExit("--purpose is not a valid purpose key")

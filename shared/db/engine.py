@@ -13,7 +13,6 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from shared.audit.outbox import install_outbox_guard
 from shared.settings import DatabaseSettings
 
 SESSION_FACTORY_KEY = "session_factory"
@@ -39,9 +38,9 @@ def create_engine(settings: DatabaseSettings) -> AsyncEngine:
 
 
 def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    factory = async_sessionmaker(engine, expire_on_commit=False)
-    install_outbox_guard(factory)
-    return factory
+    """Sessions on ``engine``; whoever owns the process adds the outbox guard
+    (``shared.audit.outbox.audited_sessions``)."""
+    return async_sessionmaker(engine, expire_on_commit=False)
 
 
 async def provide_transaction(state: State) -> AsyncGenerator[AsyncSession, None]:

@@ -6,7 +6,7 @@ import asyncio
 
 from services.consent.service.preferences import PreferenceService
 from shared.auth.tokens import Principal
-from shared.problems import PreconditionFailed
+from shared.errors import PreconditionFailed
 
 ADMIN = Principal(role="admin", subject=None, token_id="test")
 

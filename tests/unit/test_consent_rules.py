@@ -14,7 +14,7 @@ from services.consent.domain.consents import (
     decide,
     effective,
 )
-from shared.problems import ChannelNotAllowed, GuardianRequired
+from services.consent.domain.errors import ChannelNotAllowed, GuardianRequired
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 TERMS = PurposeTerms(

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from services.consent.domain.preferences import MAX_PAUSE, apply_patch, default_document
-from shared.problems import InvalidInput
+from shared.errors import InvalidInput
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 

@@ -13,7 +13,7 @@ from services.consent.domain.preferences import (
     from_stored,
     if_match_allows,
 )
-from shared.problems import Forbidden, InvalidInput
+from shared.errors import Forbidden, InvalidInput
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 

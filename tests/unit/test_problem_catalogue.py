@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from shared.problems import LupaError
+from shared.errors import LupaError
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "problems.md"
 # Types produced by the framework-error mapping rather than a LupaError subclass.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from services.consent.domain.subjects import clean_email
-from shared.problems import InvalidInput
+from shared.errors import InvalidInput
 
 
 @pytest.mark.parametrize(

@@ -35,7 +35,7 @@ from services.consent.domain.subjects import EXTERNAL_ID_PATTERN
 from services.consent.domain.vocabulary import Channel
 from services.consent.service.check import CHECK_POOL_KEY, MAX_BATCH, BatchAnswer, CheckService
 from shared.auth.guards import authorize, requires
-from shared.problems import InvalidInput, LupaError, PayloadTooLarge
+from shared.errors import InvalidInput, LupaError, PayloadTooLarge
 
 PURPOSE_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
 TOPIC_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"

@@ -8,7 +8,7 @@ from litestar import Request
 
 from shared.auth.guards import principal_from
 from shared.auth.tokens import Principal
-from shared.problems import Unauthorized
+from shared.errors import Unauthorized
 
 
 def provide_principal(request: Request[Any, Any, Any]) -> Principal:

@@ -22,8 +22,8 @@ from services.consent.domain.vocabulary import Channel
 from services.consent.service.check import MAX_BATCH
 from services.consent.service.unsubscribe import UnsubscribeService, read_token
 from shared.auth.guards import requires
+from shared.errors import InvalidInput, PayloadTooLarge
 from shared.keys import Keyring
-from shared.problems import InvalidInput, PayloadTooLarge
 
 ONE_CLICK = "List-Unsubscribe=One-Click"
 Token = Annotated[str, PathParameter(max_length=2048, description="the signed link token")]

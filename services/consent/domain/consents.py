@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from shared.problems import ChannelNotAllowed, GuardianRequired, InvalidInput, NotConsentBased
+from services.consent.domain.errors import ChannelNotAllowed, GuardianRequired, NotConsentBased
+from shared.errors import InvalidInput
 
 # The collection method implied by a source when the caller does not name one.
 DEFAULT_COLLECTION_METHOD = {

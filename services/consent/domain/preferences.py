@@ -16,7 +16,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from services.consent.domain.vocabulary import CHANNELS, LOCALES
-from shared.problems import Forbidden, InvalidInput
+from shared.errors import Forbidden, InvalidInput
 
 FREQUENCIES: tuple[str, ...] = ("immediately", "daily", "weekly", "monthly")
 FIELDS = frozenset(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from shared.problems import InvalidInput
+from shared.errors import InvalidInput
 
 
 @dataclass(frozen=True)

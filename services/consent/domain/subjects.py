@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from shared.crypto import normalise_email, normalise_phone
-from shared.problems import InvalidInput
+from shared.errors import InvalidInput
 
 # ``(?!\n)``: Python's ``$`` alone would also admit a final newline.
 EXTERNAL_ID_PATTERN = r"^[\x21-\x7e](?:[\x20-\x7e]{0,126}[\x21-\x7e])?(?!\n)$"

@@ -27,8 +27,8 @@ from services.consent.domain.check import CheckDecision, Purpose, consent_case, 
 from services.consent.domain.subjects import age_on
 from services.consent.service.check_connections import BorrowedConnections
 from shared.crypto import field_aad, open_sealed, unwrap_data_key
+from shared.errors import Unavailable
 from shared.keys import Keyring, UnknownKey
-from shared.problems import Unavailable
 from shared.settings import Settings, asyncpg_dsn
 
 CHECK_POOL_KEY = "check_pool"

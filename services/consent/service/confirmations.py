@@ -17,13 +17,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.consent.db import ledger as repo
 from services.consent.db import purposes as purpose_repo
+from services.consent.domain.errors import ConfirmationSuperseded
 from services.consent.service.consents import CONFIRM_TYP, Evidence
 from services.consent.service.ledger import LedgerWriter, NewEvent
 from services.consent.service.receipts import IssuedReceipt, LedgerContext, localised
 from shared.auth.tokens import InvalidToken, verify_with_rotation
 from shared.crypto import keyed_hash
+from shared.errors import InvalidLink, LinkExpired
 from shared.keys import Keyring
-from shared.problems import ConfirmationSuperseded, InvalidLink, LinkExpired
 
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$")
 CONFIRM_ACTOR = "link:confirm"

@@ -19,14 +19,15 @@ from services.consent.domain.consents import (
     decide,
     effective,
 )
+from services.consent.domain.errors import UnknownPurpose
 from services.consent.domain.subjects import age_on
 from services.consent.service.ledger import REASON_FIELD, LedgerWriter, NewEvent, public_event
 from services.consent.service.receipts import IssuedReceipt, LedgerContext
 from services.consent.service.vault import SubjectVault
 from shared.auth.tokens import sign_claims
 from shared.crypto import keyed_hash
+from shared.errors import NotFound
 from shared.keys import Keyring
-from shared.problems import NotFound, UnknownPurpose
 
 CONFIRM_TYP = "confirm"
 CONFIRM_TTL = timedelta(days=7)

@@ -24,9 +24,10 @@ import asyncpg
 import structlog
 
 from services.consent.db import exports as repo
+from services.consent.domain.errors import UnknownPurpose
 from services.consent.service.check import AgeReader, unavailable_problem
+from shared.errors import InvalidInput, LupaError
 from shared.keys import Keyring
-from shared.problems import InvalidInput, LupaError, UnknownPurpose
 from shared.settings import Settings, asyncpg_dsn
 
 log = structlog.get_logger("lupa.exports")

@@ -21,7 +21,7 @@ from services.consent.domain.preferences import (
 )
 from shared.audit.outbox import AuditEvent, record_event
 from shared.auth.tokens import Principal
-from shared.problems import InvalidInput, NotFound, PreconditionFailed, PreconditionRequired
+from shared.errors import InvalidInput, NotFound, PreconditionFailed, PreconditionRequired
 
 SERVICE = "consent"
 

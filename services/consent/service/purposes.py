@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.consent.db import purposes as repo
 from services.consent.domain.purposes import PurposeSpec, plan_change
 from shared.audit.outbox import AuditEvent, record_event
-from shared.problems import NotFound
+from shared.errors import NotFound
 
 SERVICE = "consent"
 

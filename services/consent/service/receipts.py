@@ -19,8 +19,8 @@ from services.consent.domain.receipts import (
     receipt_claims,
 )
 from shared.auth.tokens import Principal, sign_claims
+from shared.errors import NotFound
 from shared.keys import Keyring
-from shared.problems import NotFound
 from shared.settings import extra_from_env
 
 

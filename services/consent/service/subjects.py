@@ -15,8 +15,8 @@ from services.consent.service.suppression import suppression_hash
 from services.consent.service.vault import SubjectVault
 from shared.audit.outbox import AuditEvent, record_event
 from shared.crypto import keyed_hash, normalise_phone
+from shared.errors import NotFound
 from shared.keys import Keyring
-from shared.problems import NotFound
 
 SERVICE = "consent"
 

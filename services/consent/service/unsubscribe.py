@@ -21,11 +21,12 @@ from services.consent.db import ledger as ledger_repo
 from services.consent.db import purposes as purpose_repo
 from services.consent.db.tables import subjects
 from services.consent.domain.consents import ConsentRequest
+from services.consent.domain.errors import ChannelNotAllowed, UnknownPurpose
 from services.consent.service.consents import ConsentService, Evidence
 from services.consent.service.receipts import LedgerContext
 from shared.auth.tokens import InvalidToken, sign_claims, verify_with_rotation
+from shared.errors import InvalidLink, LinkExpired
 from shared.keys import Keyring
-from shared.problems import ChannelNotAllowed, InvalidLink, LinkExpired, UnknownPurpose
 
 UNSUBSCRIBE_TYP = "unsubscribe"
 LINK_TTL = timedelta(days=365)

@@ -10,8 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.consent.db import subjects as repo
 from shared.crypto import field_aad, new_data_key, open_sealed, seal, unwrap_data_key, wrap_data_key
+from shared.errors import Conflict
 from shared.keys import Keyring, UnknownKey
-from shared.problems import Conflict
 
 
 class SubjectVault:

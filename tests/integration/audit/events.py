@@ -5,12 +5,11 @@ from __future__ import annotations
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from shared.audit.outbox import AuditEvent, record_event
-from shared.db.engine import create_session_factory
+from shared.audit.outbox import AuditEvent, audited_sessions, record_event
 
 
 async def write_event(engine: AsyncEngine, n: int, kind: str = "test.written") -> None:
-    async with create_session_factory(engine)() as session, session.begin():
+    async with audited_sessions(engine)() as session, session.begin():
         await record_event(
             session, AuditEvent(service="consent", type=kind, subject=None, data={"n": n})
         )
@@ -41,4 +40,4 @@ async def chained_rows(engine: AsyncEngine) -> list[dict[str, object]]:
 
 
 async def session_for(engine: AsyncEngine) -> AsyncSession:
-    return create_session_factory(engine)()
+    return audited_sessions(engine)()

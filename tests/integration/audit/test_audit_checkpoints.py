@@ -14,9 +14,8 @@ from sqlalchemy import text
 from services.consent.app import create_app
 from shared.audit.chain import chain_pending
 from shared.audit.checkpoints import CHECKPOINT_TYP, CheckpointPolicy
-from shared.audit.config import AuditSettings
 from shared.auth.tokens import issue_access_token, verify_claims
-from shared.settings import DatabaseSettings, sqlalchemy_url
+from shared.settings import AuditSettings, DatabaseSettings, sqlalchemy_url
 from tests.integration.audit.events import bulk_insert
 
 PURPOSE = {"legal_basis": "consent", "title": {"en": "News"}, "channels": ["email"]}

@@ -10,10 +10,9 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shared.audit.config import AuditSettings
 from shared.audit.relay import Relay
 from shared.db.engine import create_engine
-from shared.settings import DatabaseSettings, sqlalchemy_url
+from shared.settings import AuditSettings, DatabaseSettings, sqlalchemy_url
 from tests.integration.audit.events import write_event
 from tests.integration.audit.nats_reader import read_all, stream_count
 

@@ -14,9 +14,9 @@ from nats.js import JetStreamContext
 from sqlalchemy import text
 
 from shared.audit.checkpoints import CHECKPOINT_TYP
-from shared.audit.config import AuditSettings
 from shared.audit.relay import Relay
 from shared.auth.tokens import verify_claims
+from shared.settings import AuditSettings
 from tests.integration.audit.events import bulk_insert, write_event
 from tests.integration.audit.nats_reader import read_all, read_checkpoints, stream_count
 

@@ -12,11 +12,11 @@ from structlog.testing import capture_logs
 
 from services.consent.service.key_rotation import retire_kek, rotate_kek
 from shared.audit import webhook_store as store
-from shared.audit.config import AuditSettings
+from shared.audit.outbox import audited_sessions
 from shared.audit.relay import Relay
 from shared.audit.webhooks import seal_secret, signature_valid
-from shared.db.engine import create_session_factory
 from shared.keys import Keyring, load_keyring, save_keyring
+from shared.settings import AuditSettings
 from tests.integration.audit.conftest import free_port
 from tests.integration.audit.events import chained_rows, write_event
 from tests.integration.audit.receiver import Receiver
@@ -152,7 +152,7 @@ async def test_a_webhook_keeps_its_deliveries_through_kek_rotation_and_retiremen
     receiver = Receiver()
     await receiver.start()
     await subscribe(scratch_engine, first, receiver.url)
-    sessions = create_session_factory(scratch_engine)
+    sessions = audited_sessions(scratch_engine)
     rotated, report = await rotate_kek(sessions, first, lambda k: save_keyring(path, k))
     assert report is not None and report.secrets_resealed == 1
     await retire_kek(sessions, rotated, first.active_kek_id, lambda k: save_keyring(path, k))

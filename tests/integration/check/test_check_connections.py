@@ -8,7 +8,7 @@ import asyncpg
 import pytest
 
 from services.consent.service.check import CheckService, CheckSettings, create_check_pool
-from shared.problems import Unavailable
+from shared.errors import Unavailable
 from shared.settings import asyncpg_dsn
 
 
