@@ -21,6 +21,8 @@ from shared.settings import (
     sqlalchemy_url,
 )
 
+SERVICES = ("consent", "dsar")  # replaced by the service registry
+
 
 def register(commands: Any) -> None:
     audit = commands.add_parser("audit", help="check the audit trail")
