@@ -21,13 +21,13 @@ test: install
 	$(BIN)/pytest
 
 lint: install
-	$(BIN)/ruff check shared services tests benchmarks
-	$(BIN)/ruff format --check shared services tests benchmarks
+	$(BIN)/ruff check lupa shared services tests benchmarks
+	$(BIN)/ruff format --check lupa shared services tests benchmarks
 	$(BIN)/mypy
 
 format: install
-	$(BIN)/ruff format shared services tests benchmarks
-	$(BIN)/ruff check --fix shared services tests benchmarks
+	$(BIN)/ruff format lupa shared services tests benchmarks
+	$(BIN)/ruff check --fix lupa shared services tests benchmarks
 
 bench: install
 	$(BIN)/python -m benchmarks

@@ -28,9 +28,9 @@ import nats
 import nats.js.errors
 
 from shared.audit.relay import Relay
-from shared.cli.database import database_url
 from shared.db.engine import create_engine
-from shared.db.migrate import upgrade
+from shared.db.location import database_url
+from lupa.database import upgrade
 from shared.keys import Keyring
 from shared.settings import AuditSettings, DatabaseSettings, asyncpg_dsn, sqlalchemy_url
 

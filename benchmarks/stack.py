@@ -17,7 +17,7 @@ import asyncpg
 import httpx
 
 from shared.db.embedded import ensure_database, socket_dsn, start_embedded, stop_embedded
-from shared.db.migrate import upgrade
+from lupa.database import upgrade
 from shared.keys import Keyring
 
 REPO = Path(__file__).resolve().parents[1]

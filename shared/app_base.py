@@ -1,4 +1,5 @@
-"""What every Lupa service app has: database, auth, problems, logging, health, OpenAPI."""
+"""What every Lupa service app has: database, auth, problems, logging, health, its audit
+feed and webhooks, OpenAPI."""
 
 from __future__ import annotations
 
@@ -12,15 +13,13 @@ from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from shared.audit.api import AuditController, WebhookController
 from shared.audit.outbox import audited_sessions
 from shared.auth.guards import VERIFIER_STATE_KEY, assert_every_route_guarded
 from shared.auth.tokens import AccessTokenVerifier
-from shared.db.engine import (
-    SESSION_FACTORY_KEY,
-    create_engine,
-    provide_transaction,
-)
+from shared.db.engine import create_engine
 from shared.health import ENGINE_KEY, HealthController
 from shared.keys import Keyring, load_keyring
 from shared.logging import RequestLogMiddleware, configure_logging
@@ -28,6 +27,7 @@ from shared.problems import exception_handlers
 from shared.settings import Settings
 
 KEYRING_KEY = "keyring"
+SESSION_FACTORY_KEY = "session_factory"
 
 
 @get(
@@ -41,6 +41,21 @@ async def jwks(state: State) -> dict[str, Any]:
     if keyring.source is not None:  # publish keys added by a rotation without a restart
         keyring = keyring.source.reload()
     return keyring.jwks()
+
+
+# Every service answers these: probes, its public keys, its audit trail and webhooks.
+KERNEL_ROUTES = (HealthController, jwks, AuditController, WebhookController)
+
+
+async def provide_transaction(state: State) -> AsyncGenerator[AsyncSession, None]:
+    """One transaction per request: commits when the handler returns, rolls back if it raises.
+
+    Litestar closes this dependency before the response is sent, so a client never sees a
+    success for a change that did not commit.
+    """
+    factory: async_sessionmaker[AsyncSession] = state[SESSION_FACTORY_KEY]
+    async with factory() as session, session.begin():
+        yield session
 
 
 def provide_keyring(state: State) -> Keyring:
@@ -71,7 +86,13 @@ def build_app(
             await engine.dispose()
 
     app = Litestar(
-        route_handlers=[HealthController, jwks, *route_handlers],
+        route_handlers=[
+            HealthController,
+            jwks,
+            AuditController,
+            WebhookController,
+            *route_handlers,
+        ],
         state=State(
             {
                 KEYRING_KEY: keyring,

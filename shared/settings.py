@@ -8,20 +8,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-DEFAULT_PORTS = {"consent": 8000, "dsar": 8001}
-# Service-specific settings carried in ``Settings.extra``: environment variable -> key.
-EXTRA_FROM_ENV = {
-    "LUPA_CONTROLLER_NAME": "controller_name",
-    "LUPA_CONTROLLER_CONTACT": "controller_contact",
-    "LUPA_JURISDICTION": "jurisdiction",
-    "LUPA_POLICY_URL": "policy_url",
-    "LUPA_CHECK_POOL_SIZE": "check_pool_size",
-    "LUPA_CHECK_STATEMENT_TIMEOUT_MS": "check_statement_timeout_ms",
-    "LUPA_CHECK_ACQUIRE_TIMEOUT_S": "check_acquire_timeout_s",
-    "LUPA_EXPORT_CONNECT_TIMEOUT_S": "export_connect_timeout_s",
-    "LUPA_EXPORT_READ_TIMEOUT_S": "export_read_timeout_s",
-}
-
 
 def lupa_home(env: Mapping[str, str] = os.environ) -> Path:
     """Where local state (embedded PostgreSQL, keys, mail) lives: ``LUPA_HOME`` or ``./.lupa``."""
@@ -31,11 +17,6 @@ def lupa_home(env: Mapping[str, str] = os.environ) -> Path:
 def keys_path(env: Mapping[str, str] = os.environ) -> Path:
     """The keyring file: ``LUPA_KEYS_FILE`` or ``.lupa/keys/keyring.json``."""
     return Path(env.get("LUPA_KEYS_FILE", str(lupa_home(env) / "keys" / "keyring.json")))
-
-
-def extra_from_env(env: Mapping[str, str] = os.environ) -> dict[str, str]:
-    """The ``Settings.extra`` keys the environment sets (see ``EXTRA_FROM_ENV``)."""
-    return {key: env[name] for name, key in EXTRA_FROM_ENV.items() if name in env}
 
 
 def log_json_from_env(
@@ -95,8 +76,12 @@ class HttpSettings:
     max_body_bytes: int = 256 * 1024
 
     @classmethod
-    def from_env(cls, service: str, env: Mapping[str, str] = os.environ) -> HttpSettings:
-        port = int(env.get(f"LUPA_{service.upper()}_PORT", str(DEFAULT_PORTS[service])))
+    def from_env(
+        cls, service: str, env: Mapping[str, str] = os.environ, default_port: int = 8000
+    ) -> HttpSettings:
+        """``LUPA_<SERVICE>_PORT`` (else the service's ``default_port``), ``LUPA_HOST`` and
+        ``LUPA_<SERVICE>_PUBLIC_URL``."""
+        port = int(env.get(f"LUPA_{service.upper()}_PORT", str(default_port)))
         host = env.get("LUPA_HOST", "127.0.0.1")
         base = env.get(f"LUPA_{service.upper()}_PUBLIC_URL", f"http://{host}:{port}")
         return cls(host=host, port=port, public_base_url=base.rstrip("/"))
@@ -139,7 +124,8 @@ class AuditSettings:
 
 @dataclass(frozen=True)
 class Settings:
-    """Everything one service process needs to know about its surroundings."""
+    """What every service process needs to know about its surroundings; what only one
+    service needs lives in that service's own settings."""
 
     service: str
     database: DatabaseSettings
@@ -147,7 +133,6 @@ class Settings:
     keys_path: Path
     log_json: bool = True
     log_level: str = "INFO"
-    extra: Mapping[str, str] = field(default_factory=dict)
     audit: AuditSettings = field(default_factory=AuditSettings)
 
     @classmethod
@@ -156,14 +141,14 @@ class Settings:
         service: str,
         env: Mapping[str, str] = os.environ,
         isatty: Callable[[], bool] | None = None,
+        default_port: int = 8000,
     ) -> Settings:
         return cls(
             service=service,
             database=DatabaseSettings.from_env(env),
-            http=HttpSettings.from_env(service, env),
+            http=HttpSettings.from_env(service, env, default_port),
             keys_path=keys_path(env),
             log_json=log_json_from_env(env, isatty),
             log_level=env.get("LUPA_LOG_LEVEL", "INFO").upper(),
-            extra=extra_from_env(env),
             audit=AuditSettings.from_env(env),
         )

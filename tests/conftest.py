@@ -21,11 +21,11 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from lupa.database import upgrade
 from shared.audit.outbox import audited_sessions
 from shared.auth.tokens import issue_access_token
 from shared.db.embedded import ensure_database, socket_dsn, start_embedded, stop_embedded
 from shared.db.engine import create_engine
-from shared.db.migrate import upgrade
 from shared.keys import Keyring
 from shared.settings import DatabaseSettings, HttpSettings, Settings, asyncpg_dsn, sqlalchemy_url
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 from litestar import Litestar
 from litestar.di import Provide
 
-from services.consent.api.audience import AudienceController
+from services.consent.api.audience import EXPORT_SETTINGS_KEY, AudienceController
 from services.consent.api.check import CheckController
+from services.consent.api.check_pool import check_pool_lifespan
 from services.consent.api.confirm import ConfirmController
 from services.consent.api.consents import ConsentController
 from services.consent.api.deps import provide_principal
@@ -16,16 +17,22 @@ from services.consent.api.receipts import ReceiptController
 from services.consent.api.request_context import LEDGER_CONTEXT_KEY
 from services.consent.api.subjects import SubjectController
 from services.consent.api.unsubscribe import UnsubscribeController
-from services.consent.service.check import check_lifespan
+from services.consent.service.check import CheckSettings
+from services.consent.service.exports import ExportSettings
 from services.consent.service.receipts import LedgerContext
+from services.consent.settings import DEFAULT_PORT, SERVICE, ConsentSettings
 from shared.app_base import build_app
-from shared.audit.api import AuditController, WebhookController
 from shared.keys import Keyring
 from shared.settings import Settings
 
 
-def create_app(settings: Settings, keyring: Keyring | None = None) -> Litestar:
-    ledger = LedgerContext.from_settings(settings.http.public_base_url, settings.extra)
+def create_app(
+    settings: Settings, keyring: Keyring | None = None, consent: ConsentSettings | None = None
+) -> Litestar:
+    consent = consent or ConsentSettings()
+    ledger = LedgerContext.from_settings(settings.http.public_base_url, consent.controller)
+    check = CheckSettings.from_settings(settings, consent.check)
+
     return build_app(
         settings,
         [
@@ -38,17 +45,19 @@ def create_app(settings: Settings, keyring: Keyring | None = None) -> Litestar:
             CheckController,
             AudienceController,
             UnsubscribeController,
-            AuditController,
-            WebhookController,
         ],
         title="Lupa consent service",
         keyring=keyring,
-        state={LEDGER_CONTEXT_KEY: ledger},
+        state={
+            LEDGER_CONTEXT_KEY: ledger,
+            EXPORT_SETTINGS_KEY: ExportSettings.from_settings(settings, consent.export),
+        },
         dependencies={"principal": Provide(provide_principal, sync_to_thread=False)},
-        lifespan=[check_lifespan],
+        lifespan=[check_pool_lifespan(check)],
     )
 
 
 def create_app_from_env() -> Litestar:
     """Entry point for ``lupa serve consent`` (uvicorn factory)."""
-    return create_app(Settings.from_env("consent"))
+    settings = Settings.from_env(SERVICE, default_port=DEFAULT_PORT)
+    return create_app(settings, consent=ConsentSettings.from_env())

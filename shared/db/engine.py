@@ -1,11 +1,9 @@
-"""The async engine and the request-scoped transaction: the one place Lupa commits."""
+"""The async engine, sessions, and the transaction scope of one-shot jobs."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
 from typing import Any
 
-from litestar.datastructures import State
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -14,8 +12,6 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from shared.settings import DatabaseSettings
-
-SESSION_FACTORY_KEY = "session_factory"
 
 
 def create_engine(settings: DatabaseSettings) -> AsyncEngine:
@@ -41,17 +37,6 @@ def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSessi
     """Sessions on ``engine``; whoever owns the process adds the outbox guard
     (``shared.audit.outbox.audited_sessions``)."""
     return async_sessionmaker(engine, expire_on_commit=False)
-
-
-async def provide_transaction(state: State) -> AsyncGenerator[AsyncSession, None]:
-    """One transaction per request: commits when the handler returns, rolls back if it raises.
-
-    Litestar closes this dependency before the response is sent, so a client never sees a
-    success for a change that did not commit.
-    """
-    factory: async_sessionmaker[AsyncSession] = state[SESSION_FACTORY_KEY]
-    async with factory() as session, session.begin():
-        yield session
 
 
 def session_scope(factory: async_sessionmaker[AsyncSession]) -> Any:

@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import jwt
 from litestar.testing import AsyncTestClient
 
 from services.consent.app import create_app
 from services.consent.service.receipts import LedgerContext
-from shared.settings import Settings
+from services.consent.settings import ConsentSettings, ControllerSettings
 from tests.ledger_helpers import post_consent, scene
 
-ACME = {
-    "controller_name": "Acme Oy",
-    "controller_contact": "privacy@acme.example",
-    "jurisdiction": "SE",
-    "policy_url": "https://acme.example/privacy",
-}
+ACME = ControllerSettings(
+    name="Acme Oy",
+    contact="privacy@acme.example",
+    jurisdiction="SE",
+    policy_url="https://acme.example/privacy",
+)
 ENVIRONMENT = {
     "LUPA_CONTROLLER_NAME": "Not from the settings",
     "LUPA_CONTROLLER_CONTACT": "wrong@example.invalid",
@@ -31,7 +29,7 @@ async def test_receipts_name_the_controller_of_the_apps_settings_not_the_environ
 ):
     for name, value in ENVIRONMENT.items():
         monkeypatch.setenv(name, value)
-    app = create_app(dataclasses.replace(consent_settings, extra=ACME), keyring=keyring)
+    app = create_app(consent_settings, keyring=keyring, consent=ConsentSettings(controller=ACME))
     async with AsyncTestClient(app=app, base_url="http://testserver.local") as client:
         key, ext = await scene(client, auth, new_id)
         granted = await post_consent(client, auth, ext, key)
@@ -45,19 +43,19 @@ async def test_receipts_name_the_controller_of_the_apps_settings_not_the_environ
 
 def test_settings_from_the_environment_carry_the_controller():
     env = {"DATABASE_URL": "postgresql://x/x", **ENVIRONMENT, "LUPA_UNRELATED": "ignored"}
-    extra = Settings.from_env("consent", env).extra
-    assert extra == {
-        "controller_name": "Not from the settings",
-        "controller_contact": "wrong@example.invalid",
-        "jurisdiction": "XX",
-        "policy_url": "https://wrong.example/privacy",
-    }
+    controller = ConsentSettings.from_env(env).controller
+    assert controller == ControllerSettings(
+        name="Not from the settings",
+        contact="wrong@example.invalid",
+        jurisdiction="XX",
+        policy_url="https://wrong.example/privacy",
+    )
 
 
 def test_without_controller_settings_the_defaults_apply_whatever_the_environment(monkeypatch):
     for name, value in ENVIRONMENT.items():
         monkeypatch.setenv(name, value)
-    context = LedgerContext.from_settings("https://lupa.example/", {})
+    context = LedgerContext.from_settings("https://lupa.example/", ControllerSettings())
     assert context.controller.name == "Lupa data controller"
     assert context.controller.jurisdiction == "FI"
     assert context.controller.policy_url == "https://lupa.example/privacy"

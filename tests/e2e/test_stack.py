@@ -25,7 +25,7 @@ def _free_port() -> int:
 
 def _start(env: dict[str, str]) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "shared.cli.main", "run"],
+        [sys.executable, "-m", "lupa", "run"],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -91,7 +91,7 @@ def test_run_serves_stops_cleanly_and_keeps_data(tmp_path: Path) -> None:
         LUPA_LOG_LEVEL="INFO",
     )
     token = subprocess.run(
-        [sys.executable, "-m", "shared.cli.main", "token", "issue", "--role", "admin"],
+        [sys.executable, "-m", "lupa", "token", "issue", "--role", "admin"],
         env=env,
         check=True,
         capture_output=True,

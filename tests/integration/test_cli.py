@@ -13,7 +13,7 @@ from shared.keys import Keyring
 
 def lupa(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "shared.cli.main", *args],
+        [sys.executable, "-m", "lupa", *args],
         capture_output=True,
         text=True,
         env=env,

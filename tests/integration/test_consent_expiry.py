@@ -6,9 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 from services.consent.service.expiry import expire_due
 from services.consent.service.receipts import LedgerContext
+from services.consent.settings import ControllerSettings
 from tests.ledger_helpers import make_purpose, post_consent, scene
 
-CONTEXT = LedgerContext.from_settings("http://testserver.local")
+CONTEXT = LedgerContext.from_settings("http://testserver.local", ControllerSettings())
 
 
 async def test_expire_job_records_each_lapsed_grant_once(
@@ -62,7 +63,7 @@ async def test_lupa_consents_expire_runs_against_the_database(
 ):
     import asyncio
 
-    from shared.cli.main import main
+    from lupa.cli.main import main
 
     monkeypatch.setenv("DATABASE_URL", database_url)
     monkeypatch.setenv("LUPA_KEYS_FILE", str(tmp_path / "keyring.json"))

@@ -18,8 +18,8 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy import text
 
+from lupa.key_rotation import RotationRefused, retire_kek, rotate_kek
 from services.consent.app import create_app
-from services.consent.service.key_rotation import RotationRefused, retire_kek, rotate_kek
 from shared.auth.tokens import issue_access_token
 from shared.crypto import unwrap_data_key
 from shared.keys import Keyring, b64u, load_keyring, save_keyring
@@ -140,7 +140,7 @@ async def test_retire_refuses_while_a_key_is_in_use_and_succeeds_after(
         await retire_kek(session_factory, rotated, rotated.active_kek_id, deployment.save)
     assert old.active_kek_id in deployment.keyring().keks  # a refusal changes nothing
 
-    from services.consent.service.key_rotation import KeyRotation
+    from lupa.key_rotation import KeyRotation
 
     assert (await KeyRotation(session_factory, rotated).rewrap()).rewrapped == 2
     retired = await retire_kek(session_factory, rotated, old.active_kek_id, deployment.save)
@@ -174,7 +174,7 @@ async def test_the_keyring_file_never_contains_a_data_key(deployment, session_fa
 async def test_a_webhook_secret_moves_with_the_kek_and_holds_retirement_until_it_has(
     deployment, session_factory
 ):
-    from services.consent.service.key_rotation import KeyRotation
+    from lupa.key_rotation import KeyRotation
 
     hook = await deployment.client.post(
         "/v1/audit/webhooks", json={"url": "http://127.0.0.1:9/rot"}, headers=deployment.headers

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.cli.main import main
+from lupa.cli.main import main
 from shared.keys import Keyring, b64u, load_keyring
 
 

@@ -19,8 +19,11 @@ OptionalPurpose = Annotated[
 ]
 
 
+EXPORT_SETTINGS_KEY = "export_settings"
+
+
 def exports(request: Request[Any, Any, Any]) -> ExportService:
-    settings = ExportSettings.from_settings(request.app.state["settings"])
+    settings: ExportSettings = request.app.state[EXPORT_SETTINGS_KEY]
     return ExportService(settings, request.app.state["keyring"])
 
 

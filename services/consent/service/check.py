@@ -10,22 +10,20 @@ any process is seen by the very next check on any other.
 from __future__ import annotations
 
 import asyncio
-import gc
 import uuid
-from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, TypeVar
 
 import asyncpg
 import structlog
-from litestar import Litestar
 
 from services.consent.db import check_query
 from services.consent.domain.check import CheckDecision, Purpose, consent_case, decide
 from services.consent.domain.subjects import age_on
 from services.consent.service.check_connections import BorrowedConnections
+from services.consent.settings import CheckBounds
 from shared.crypto import field_aad, open_sealed, unwrap_data_key
 from shared.errors import Unavailable
 from shared.keys import Keyring, UnknownKey
@@ -50,13 +48,12 @@ class CheckSettings:
     acquire_timeout_s: float = 1.0
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> CheckSettings:
-        extra: Mapping[str, str] = settings.extra
+    def from_settings(cls, settings: Settings, bounds: CheckBounds) -> CheckSettings:
         return cls(
             dsn=asyncpg_dsn(settings.database.url),
-            pool_size=int(extra.get("check_pool_size", settings.database.pool_size)),
-            statement_timeout_ms=int(extra.get("check_statement_timeout_ms", 1_000)),
-            acquire_timeout_s=float(extra.get("check_acquire_timeout_s", 1.0)),
+            pool_size=bounds.pool_size or settings.database.pool_size,
+            statement_timeout_ms=bounds.statement_timeout_ms,
+            acquire_timeout_s=bounds.acquire_timeout_s,
         )
 
 
@@ -85,24 +82,6 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
     """Nothing to reset (see ``create_check_pool``); a connection left mid-transaction is closed."""
     if conn.is_in_transaction():
         conn.terminate()
-
-
-@asynccontextmanager
-async def check_lifespan(app: Litestar) -> AsyncGenerator[None, None]:
-    """Open the check pool with the app and close it on shutdown."""
-    settings = CheckSettings.from_settings(app.state["settings"])
-    pool = await create_check_pool(settings)
-    app.state[CHECK_POOL_KEY] = CheckService(pool, app.state["keyring"], settings)
-    # Everything built at start-up (routes, schemas, SQLAlchemy metadata) lives as long as the
-    # process: move it out of the collector's reach, so a full collection scans only request
-    # garbage instead of stalling every in-flight check for tens of ms (it set the p99).
-    gc.collect()
-    gc.freeze()
-    try:
-        yield
-    finally:
-        await app.state[CHECK_POOL_KEY].conns.close()
-        await pool.close()
 
 
 def unavailable_problem() -> Unavailable:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -26,6 +26,7 @@ import structlog
 from services.consent.db import exports as repo
 from services.consent.domain.errors import UnknownPurpose
 from services.consent.service.check import AgeReader, unavailable_problem
+from services.consent.settings import ExportBounds
 from shared.errors import InvalidInput, LupaError
 from shared.keys import Keyring
 from shared.settings import Settings, asyncpg_dsn
@@ -47,12 +48,11 @@ class ExportSettings:
     read_timeout_s: float = 30.0
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> ExportSettings:
-        extra: Mapping[str, str] = settings.extra
+    def from_settings(cls, settings: Settings, bounds: ExportBounds) -> ExportSettings:
         return cls(
             dsn=asyncpg_dsn(settings.database.url),
-            connect_timeout_s=float(extra.get("export_connect_timeout_s", 2.0)),
-            read_timeout_s=float(extra.get("export_read_timeout_s", 30.0)),
+            connect_timeout_s=bounds.connect_timeout_s,
+            read_timeout_s=bounds.read_timeout_s,
         )
 
 

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import uuid
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -18,10 +16,10 @@ from services.consent.domain.receipts import (
     ReceiptFacts,
     receipt_claims,
 )
+from services.consent.settings import ControllerSettings
 from shared.auth.tokens import Principal, sign_claims
 from shared.errors import NotFound
 from shared.keys import Keyring
-from shared.settings import extra_from_env
 
 
 @dataclass(frozen=True)
@@ -32,23 +30,16 @@ class LedgerContext:
     controller: ControllerIdentity
 
     @classmethod
-    def from_settings(
-        cls, public_base_url: str, extra: Mapping[str, str] | None = None
-    ) -> LedgerContext:
-        """Built once at start-up from ``Settings.http.public_base_url`` and ``Settings.extra``.
-
-        Without ``extra`` (one-shot CLI commands, which build no ``Settings``) the same keys
-        are read from the environment, once.
-        """
-        facts = extra_from_env(os.environ) if extra is None else extra
+    def from_settings(cls, public_base_url: str, controller: ControllerSettings) -> LedgerContext:
+        """Built once at start-up from ``Settings.http`` and ``ConsentSettings.controller``."""
         base = public_base_url.rstrip("/")
-        controller = ControllerIdentity(
-            name=facts.get("controller_name", "Lupa data controller"),
-            contact=facts.get("controller_contact", "privacy@lupa.invalid"),
-            jurisdiction=facts.get("jurisdiction", "FI"),
-            policy_url=facts.get("policy_url", f"{base}/privacy"),
+        identity = ControllerIdentity(
+            name=controller.name,
+            contact=controller.contact,
+            jurisdiction=controller.jurisdiction,
+            policy_url=controller.policy_url or f"{base}/privacy",
         )
-        return cls(public_base_url=base, controller=controller)
+        return cls(public_base_url=base, controller=identity)
 
 
 @dataclass(frozen=True)

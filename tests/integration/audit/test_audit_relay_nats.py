@@ -32,7 +32,7 @@ def _relay_process(url: str, nats_url: str, keys_file, *extra: str) -> subproces
         "LUPA_RELAY_BATCH": "100",
     }
     return subprocess.Popen(
-        [sys.executable, "-m", "shared.cli.main", "relay", "--service", "consent", *extra],
+        [sys.executable, "-m", "lupa", "relay", "--service", "consent", *extra],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import text
 from structlog.testing import capture_logs
 
-from services.consent.service.key_rotation import retire_kek, rotate_kek
+from lupa.key_rotation import retire_kek, rotate_kek
 from shared.audit import webhook_store as store
 from shared.audit.outbox import audited_sessions
 from shared.audit.relay import Relay

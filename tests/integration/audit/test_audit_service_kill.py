@@ -38,7 +38,7 @@ def _serve(url: str, keys_file, port: int) -> subprocess.Popen[bytes]:
         "LUPA_LOG_LEVEL": "ERROR",
     }
     return subprocess.Popen(
-        [sys.executable, "-m", "shared.cli.main", "serve", "consent"],
+        [sys.executable, "-m", "lupa", "serve", "consent"],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

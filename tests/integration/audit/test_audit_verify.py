@@ -8,9 +8,9 @@ import json
 import asyncpg
 import pytest
 
+from lupa.cli.main import main
 from shared.audit.chain import ChainHead, chain_pending, event_hash, link
 from shared.audit.checkpoints import CheckpointPolicy
-from shared.cli.main import main
 from tests.integration.audit.events import write_event
 
 

@@ -15,8 +15,8 @@ import asyncpg
 import httpx
 import pytest
 
+from lupa.database import upgrade
 from services.consent.db import check_query
-from shared.db.migrate import upgrade
 from tests.api.check.helpers import check
 from tests.concurrency import race
 from tests.conftest import migrated_database

@@ -8,18 +8,18 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import replace
 
 import asyncpg
 import httpx
 
 from services.consent.app import create_app
+from services.consent.settings import ConsentSettings, ExportBounds
 from shared.settings import Settings
 from tests.ledger_helpers import make_purpose
 
-FAST = {"export_connect_timeout_s": "0.5", "export_read_timeout_s": "0.5"}
+FAST = ExportBounds(connect_timeout_s=0.5, read_timeout_s=0.5)
 # What a sender would notice: the read timeout, the connect timeout, and slack.
 BOUND_S = 2.5
 # A test that must not hang when exports do not bound their waits.
@@ -28,11 +28,11 @@ HANG_S = 10
 
 @asynccontextmanager
 async def app_client(
-    settings: Settings, keyring, extra: Mapping[str, str]
+    settings: Settings, keyring, bounds: ExportBounds
 ) -> AsyncIterator[httpx.AsyncClient]:
     """The service on this test's event loop, so a request and the test can run at once
     (``AsyncTestClient`` blocks the test until the response is complete)."""
-    app = create_app(replace(settings, extra={**settings.extra, **extra}), keyring=keyring)
+    app = create_app(settings, keyring=keyring, consent=ConsentSettings(export=bounds))
     async with app.lifespan():
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(
@@ -134,7 +134,7 @@ async def test_losing_the_database_after_connecting_is_a_503_not_a_500(
     consent_settings, keyring, auth, new_id, database_url
 ):
     # Waits long enough that the lost connection, not a timeout, is what fails the export.
-    patient = {"export_connect_timeout_s": "5", "export_read_timeout_s": "30"}
+    patient = ExportBounds(connect_timeout_s=5, read_timeout_s=30)
     async with app_client(consent_settings, keyring, patient) as client:
         key = new_id("lost")
         await make_purpose(client, auth, key)

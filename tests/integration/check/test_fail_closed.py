@@ -12,14 +12,15 @@ import asyncpg
 import pytest
 from litestar.testing import AsyncTestClient
 
+from lupa.database import upgrade
 from services.consent.app import create_app
+from services.consent.settings import CheckBounds, ConsentSettings
 from shared.db.embedded import ensure_database, socket_dsn, start_embedded, stop_embedded
-from shared.db.migrate import upgrade
 from shared.settings import DatabaseSettings, HttpSettings, Settings, sqlalchemy_url
 from tests.api.check.helpers import granted
 
 REPO = Path(__file__).resolve().parents[3]
-FAST = {"check_statement_timeout_ms": "300", "check_acquire_timeout_s": "0.5"}
+FAST = ConsentSettings(check=CheckBounds(statement_timeout_ms=300, acquire_timeout_s=0.5))
 # Outer bound a sender would notice: the statement timeout, the acquire timeout, and slack.
 BOUND_S = 2.5
 
@@ -31,7 +32,6 @@ def settings_for(url: str, keys: Path) -> Settings:
         http=HttpSettings(public_base_url="http://testserver.local"),
         keys_path=keys,
         log_level="WARNING",
-        extra=FAST,
     )
 
 
@@ -52,7 +52,9 @@ def own_server() -> Iterator[tuple[object, str]]:
 
 @pytest.fixture
 async def client(own_server, keyring, tmp_path) -> AsyncIterator[AsyncTestClient]:
-    app = create_app(settings_for(own_server[1], tmp_path / "keys.json"), keyring=keyring)
+    app = create_app(
+        settings_for(own_server[1], tmp_path / "keys.json"), keyring=keyring, consent=FAST
+    )
     async with AsyncTestClient(app=app, base_url="http://testserver.local") as client:
         yield client
 
@@ -85,7 +87,7 @@ async def test_a_database_too_slow_to_answer_is_a_no_within_the_timeout(
     consent_settings, keyring, database_url, auth, new_id, tmp_path
 ):
     slow = settings_for(database_url, tmp_path / "keys.json")
-    app = create_app(slow, keyring=keyring)
+    app = create_app(slow, keyring=keyring, consent=FAST)
     async with AsyncTestClient(app=app, base_url="http://testserver.local") as client:
         key, ext, _ = await granted(client, auth, new_id)
         locker = await asyncpg.connect(database_url)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from services.consent.service.consents import Evidence
 from services.consent.service.gpc import gpc_requested, record_gpc_objection
 from services.consent.service.receipts import LedgerContext
+from services.consent.settings import ControllerSettings
 from shared.db.engine import session_scope
 from tests.api.check.helpers import check, granted
 from tests.ledger_helpers import make_purpose, make_subject
@@ -39,7 +40,7 @@ async def test_gpc_objects_to_sale_and_sharing_but_not_to_other_purposes(
         headers=auth("admin"),
         json={"purpose": plain, "channel": "email", "action": "grant"},
     )
-    context = LedgerContext.from_settings("http://testserver.local")
+    context = LedgerContext.from_settings("http://testserver.local", ControllerSettings())
     async with session_scope(session_factory) as session:
         objected = await record_gpc_objection(
             session, keyring, context, ext, "portal:test", Evidence("127.0.0.1", "test")

@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from shared.cli.main import main
+from lupa.cli.main import main
 from shared.keys import unb64u
 from tests.api.check.helpers import check, granted
 

@@ -14,9 +14,9 @@ from dataclasses import replace
 import pytest
 from litestar.testing import AsyncTestClient
 
+from lupa.cli.main import main
 from services.consent.app import create_app
 from shared.auth.tokens import issue_access_token
-from shared.cli.main import main
 from shared.keys import load_keyring
 from tests.ledger_helpers import make_purpose, make_subject, post_consent
 

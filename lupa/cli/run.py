@@ -10,12 +10,10 @@ import sys
 import time
 from typing import Any
 
-from shared.cli.database import database_url
-from shared.db.migrate import upgrade
+from lupa import registry
+from lupa.database import database_url, upgrade
 from shared.keys import load_keyring
-from shared.settings import DEFAULT_PORTS, keys_path, lupa_home
-
-SERVICES = ("consent",)  # the DSAR service joins here once it exists
+from shared.settings import HttpSettings, keys_path, lupa_home
 
 
 def register(commands: Any) -> None:
@@ -24,7 +22,7 @@ def register(commands: Any) -> None:
     )
     run.set_defaults(handler=run_stack)
     serve = commands.add_parser("serve", help="serve one service in the foreground")
-    serve.add_argument("service", choices=("consent", "dsar"))
+    serve.add_argument("service", choices=registry.names())
     serve.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     serve.set_defaults(handler=serve_one)
     migrate = commands.add_parser(
@@ -43,11 +41,10 @@ def migrate_db(_: argparse.Namespace) -> int:
 def serve_one(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from shared.settings import HttpSettings
-
-    http = HttpSettings.from_env(args.service)
+    spec = registry.get(args.service)
+    http = _http(spec)
     uvicorn.run(
-        f"services.{args.service}.app:create_app_from_env",
+        spec.app_factory,
         factory=True,
         host=http.host,
         port=http.port,
@@ -64,7 +61,7 @@ def run_stack(_: argparse.Namespace) -> int:
     load_keyring(keys_path())  # created on first run, before any child races to do it
     with database_url() as url:
         upgrade(url)
-        children = [_spawn(service, url) for service in SERVICES] + [_spawn_relay(url)]
+        children = [_spawn(spec.name, url) for spec in registry.SERVICES] + [_spawn_relay(url)]
         _wait_until_ready(children)
         _print_banner(url)
         return _supervise(children)
@@ -72,14 +69,14 @@ def run_stack(_: argparse.Namespace) -> int:
 
 def _spawn(service: str, url: str) -> subprocess.Popen[bytes]:
     env = {**os.environ, "DATABASE_URL": url}
-    command = [sys.executable, "-m", "shared.cli.main", "serve", service]
+    command = [sys.executable, "-m", "lupa", "serve", service]
     return subprocess.Popen(command, env=env)  # noqa: S603 (our own interpreter and module)
 
 
 def _spawn_relay(url: str) -> subprocess.Popen[bytes]:
     """The audit relay: chains events and delivers them to NATS and webhooks."""
     env = {**os.environ, "DATABASE_URL": url}
-    return subprocess.Popen([sys.executable, "-m", "shared.cli.main", "relay"], env=env)
+    return subprocess.Popen([sys.executable, "-m", "lupa", "relay"], env=env)
 
 
 def _wait_until_ready(children: list[subprocess.Popen[bytes]], timeout_s: float = 30) -> None:
@@ -87,9 +84,8 @@ def _wait_until_ready(children: list[subprocess.Popen[bytes]], timeout_s: float 
     import urllib.request
 
     deadline = time.monotonic() + timeout_s
-    for service in SERVICES:
-        port = os.environ.get(f"LUPA_{service.upper()}_PORT", str(DEFAULT_PORTS[service]))
-        url = f"http://127.0.0.1:{port}/health/ready"
+    for spec in registry.SERVICES:
+        url = f"http://127.0.0.1:{_http(spec).port}/health/ready"
         while time.monotonic() < deadline and all(c.poll() is None for c in children):
             try:
                 with urllib.request.urlopen(url, timeout=1) as resp:
@@ -97,6 +93,10 @@ def _wait_until_ready(children: list[subprocess.Popen[bytes]], timeout_s: float 
                         break
             except OSError:
                 time.sleep(0.2)
+
+
+def _http(spec: registry.ServiceSpec) -> HttpSettings:
+    return HttpSettings.from_env(spec.name, default_port=spec.default_port)
 
 
 def _supervise(children: list[subprocess.Popen[bytes]]) -> int:
@@ -127,13 +127,16 @@ def _supervise(children: list[subprocess.Popen[bytes]]) -> int:
 
 def _print_banner(url: str) -> None:
     embedded = "DATABASE_URL" not in os.environ
-    consent_port = os.environ.get("LUPA_CONSENT_PORT", DEFAULT_PORTS["consent"])
     nats = os.environ.get("LUPA_NATS_URL") or "off (set LUPA_NATS_URL)"
     database = f"embedded PostgreSQL, data in {lupa_home() / 'pg'}" if embedded else "DATABASE_URL"
     lines = [
         "",
         "Lupa is running.",
-        f"  consent service   http://127.0.0.1:{consent_port}  (OpenAPI: /schema/openapi.json)",
+        *(
+            f"  {spec.name + ' service':<17} http://127.0.0.1:{_http(spec).port}"
+            "  (OpenAPI: /schema/openapi.json)"
+            for spec in registry.SERVICES
+        ),
         f"  database          {database}",
         f"  keys              {keys_path()}",
         f"  audit relay       running; NATS {nats}; webhooks via /v1/audit/webhooks",

@@ -10,8 +10,9 @@ import signal
 from pathlib import Path
 from typing import Any
 
-from shared.cli.database import database_url
+from lupa import registry
 from shared.db.engine import create_engine
+from shared.db.location import database_url
 from shared.keys import load_keyring
 from shared.settings import (
     AuditSettings,
@@ -21,7 +22,7 @@ from shared.settings import (
     sqlalchemy_url,
 )
 
-SERVICES = ("consent", "dsar")  # replaced by the service registry
+ONE_SERVICE = "only this service (default: all)"
 
 
 def register(commands: Any) -> None:
@@ -33,7 +34,9 @@ def register(commands: Any) -> None:
         description="Exit 0 when every chain is intact; otherwise print the "
         "first bad event and exit 1.",
     )
-    verify.add_argument("--service", choices=SERVICES, help="only this service (default: all)")
+    verify.add_argument(
+        "--service", choices=registry.names(), help="only this service (default: all)"
+    )
     verify.add_argument(
         "--checkpoints",
         type=Path,
@@ -46,19 +49,23 @@ def register(commands: Any) -> None:
         "checkpoints",
         help="print the signed checkpoints as JSON lines, to keep outside the database",
     )
-    export.add_argument("--service", choices=SERVICES, help="only this service (default: all)")
+    export.add_argument(
+        "--service", choices=registry.names(), help="only this service (default: all)"
+    )
     export.add_argument("--after", type=int, default=0, help="only sequences after this one")
     export.set_defaults(handler=export_checkpoints)
     relay = commands.add_parser(
         "relay", help="chain audit events and deliver them to NATS/webhooks"
     )
-    relay.add_argument("--service", choices=SERVICES, help="only this service (default: all)")
+    relay.add_argument(
+        "--service", choices=registry.names(), help="only this service (default: all)"
+    )
     relay.add_argument("--once", action="store_true", help="deliver what is pending, then exit")
     relay.set_defaults(handler=run_relay)
 
 
 def _services(args: argparse.Namespace) -> tuple[str, ...]:
-    return (args.service,) if args.service else SERVICES
+    return (args.service,) if args.service else registry.names()
 
 
 def _read_kept(path: Path | None) -> list[dict[str, Any]]:

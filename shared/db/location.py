@@ -1,4 +1,4 @@
-"""Which PostgreSQL the CLI talks to: ``DATABASE_URL``, or the embedded one under ``.lupa/pg``."""
+"""Which PostgreSQL a command talks to: ``DATABASE_URL``, or the embedded one under ``.lupa/pg``."""
 
 from __future__ import annotations
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Sequence
 
-from shared.cli import audit, consents, keys, links, run, tokens
+from lupa import registry
+from lupa.cli import audit, keys, run, tokens
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -19,8 +21,9 @@ def build_parser() -> argparse.ArgumentParser:
     tokens.register(commands)
     audit.register(commands)
     keys.register(commands)
-    consents.register(commands)
-    links.register(commands)
+    for spec in registry.SERVICES:
+        if spec.cli:
+            importlib.import_module(spec.cli).register(commands)
     return parser
 
 

@@ -12,8 +12,8 @@ from typing import Any, TypeVar
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.audit.outbox import audited_sessions
-from shared.cli.database import database_url
 from shared.db.engine import create_engine
+from shared.db.location import database_url
 from shared.keys import Keyring, load_keyring, save_keyring
 from shared.settings import DatabaseSettings, keys_path, sqlalchemy_url
 
@@ -63,7 +63,7 @@ def register(commands: Any) -> None:
 
 
 def show_keys(_: argparse.Namespace) -> int:
-    from services.consent.service.key_rotation import KeyRotation
+    from lupa.key_rotation import KeyRotation
 
     keyring = load_keyring(keys_path())
     usage, secrets = _with_db(lambda sessions: _usage(KeyRotation(sessions, keyring)))
@@ -90,7 +90,7 @@ async def _usage(rotation: Any) -> tuple[dict[str, int], dict[str, int]]:
 
 
 def rotate_keys(args: argparse.Namespace) -> int:
-    from services.consent.service import key_rotation
+    from lupa import key_rotation
 
     path, keyring = _writable_keyring()
     save = _saver(path)
@@ -109,7 +109,7 @@ def rotate_keys(args: argparse.Namespace) -> int:
 
 
 def rewrap_keys(args: argparse.Namespace) -> int:
-    from services.consent.service.key_rotation import KeyRotation
+    from lupa.key_rotation import KeyRotation
 
     keyring = load_keyring(keys_path())
     report = _with_db(lambda s: KeyRotation(s, keyring, args.batch_size).rewrap())
@@ -117,7 +117,7 @@ def rewrap_keys(args: argparse.Namespace) -> int:
 
 
 def retire_key(args: argparse.Namespace) -> int:
-    from services.consent.service import key_rotation
+    from lupa import key_rotation
 
     path, keyring = _writable_keyring()
     try:

@@ -1,0 +1,84 @@
+"""The consent service's own settings, read from the environment once at start-up.
+
+The kernel's ``shared.settings.Settings`` covers what every service has (database, HTTP, keys,
+logs, audit); what only the consent service needs lives here and is passed to ``create_app``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+SERVICE = "consent"
+DEFAULT_PORT = 8000
+
+
+@dataclass(frozen=True)
+class ControllerSettings:
+    """Who is responsible for the processing, as printed on every receipt. Without a policy
+    URL, receipts point at ``<public base URL>/privacy``."""
+
+    name: str = "Lupa data controller"
+    contact: str = "privacy@lupa.invalid"
+    jurisdiction: str = "FI"
+    policy_url: str | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> ControllerSettings:
+        return cls(
+            name=env.get("LUPA_CONTROLLER_NAME", cls.name),
+            contact=env.get("LUPA_CONTROLLER_CONTACT", cls.contact),
+            jurisdiction=env.get("LUPA_JURISDICTION", cls.jurisdiction),
+            policy_url=env.get("LUPA_POLICY_URL"),
+        )
+
+
+@dataclass(frozen=True)
+class CheckBounds:
+    """Bounds of the hot path: a sick database must answer "no" quickly, not queue requests.
+    ``pool_size`` None means the database pool's size."""
+
+    pool_size: int | None = None
+    statement_timeout_ms: int = 1_000
+    acquire_timeout_s: float = 1.0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> CheckBounds:
+        pool = env.get("LUPA_CHECK_POOL_SIZE")
+        return cls(
+            pool_size=int(pool) if pool else None,
+            statement_timeout_ms=int(env.get("LUPA_CHECK_STATEMENT_TIMEOUT_MS", "1000")),
+            acquire_timeout_s=float(env.get("LUPA_CHECK_ACQUIRE_TIMEOUT_S", "1.0")),
+        )
+
+
+@dataclass(frozen=True)
+class ExportBounds:
+    """Bounds of an export: a sick database fails it quickly instead of hanging it."""
+
+    connect_timeout_s: float = 2.0
+    # The longest PostgreSQL may take to produce the next chunk of rows (not the whole file).
+    read_timeout_s: float = 30.0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> ExportBounds:
+        return cls(
+            connect_timeout_s=float(env.get("LUPA_EXPORT_CONNECT_TIMEOUT_S", "2.0")),
+            read_timeout_s=float(env.get("LUPA_EXPORT_READ_TIMEOUT_S", "30.0")),
+        )
+
+
+@dataclass(frozen=True)
+class ConsentSettings:
+    controller: ControllerSettings = field(default_factory=ControllerSettings)
+    check: CheckBounds = field(default_factory=CheckBounds)
+    export: ExportBounds = field(default_factory=ExportBounds)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> ConsentSettings:
+        return cls(
+            controller=ControllerSettings.from_env(env),
+            check=CheckBounds.from_env(env),
+            export=ExportBounds.from_env(env),
+        )
