@@ -27,10 +27,10 @@ import asyncpg
 import nats
 import nats.js.errors
 
+from lupa.database import upgrade
 from shared.audit.relay import Relay
 from shared.db.engine import create_engine
 from shared.db.location import database_url
-from lupa.database import upgrade
 from shared.keys import Keyring
 from shared.settings import AuditSettings, DatabaseSettings, asyncpg_dsn, sqlalchemy_url
 

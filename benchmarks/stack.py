@@ -16,8 +16,8 @@ from typing import Any
 import asyncpg
 import httpx
 
-from shared.db.embedded import ensure_database, socket_dsn, start_embedded, stop_embedded
 from lupa.database import upgrade
+from shared.db.embedded import ensure_database, socket_dsn, start_embedded, stop_embedded
 from shared.keys import Keyring
 
 REPO = Path(__file__).resolve().parents[1]
