@@ -6,8 +6,9 @@ measures, each against its baseline from this very run:
 - batch check (10,000 ids per call) vs the bare SQL of the same shape run from asyncpg;
 - audience export (subjects/s streamed, server memory growth);
 - flat growth: check latency on N subjects vs on 10,000.
-Prints a table and writes ``benchmarks/results/latest.md``; runs ``benchmarks/audit_relay.py``
-too when it exists.
+Then the write path (``benchmarks/writes.py``: consent writes and preference PATCHes vs a bare
+INSERT endpoint). Prints a table and writes ``benchmarks/results/latest.md``; runs
+``benchmarks/audit_relay.py`` too when it exists.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from pathlib import Path
 
 import asyncpg
 
+from benchmarks import writes
 from benchmarks.datagen import external_id, populate
 from benchmarks.loadgen import fetch_stream, get_request, post_request, run_load
 from benchmarks.stack import (
@@ -249,6 +251,13 @@ async def flat_growth(
     )
 
 
+def writes_benchmark(quick: bool) -> str:
+    """Consent writes and preference PATCHes against a bare INSERT (``benchmarks/writes.py``)."""
+    table = writes.markdown(asyncio.run(writes.run(quick)))
+    print(table, flush=True)
+    return f"\n## Writes\n\n{table}\n"
+
+
 def relay_benchmark(quick: bool) -> str:
     """The audit relay's own benchmark, when another part of Lupa provides one."""
     if not (REPO / "benchmarks" / "audit_relay.py").exists():
@@ -291,7 +300,8 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="small data, short runs (smoke)")
     parser.add_argument("--subjects", type=int, help="size of the large database")
     args = parser.parse_args()
-    text = asyncio.run(run(args.quick, args.subjects)) + relay_benchmark(args.quick)
+    text = asyncio.run(run(args.quick, args.subjects))
+    text += writes_benchmark(args.quick) + relay_benchmark(args.quick)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(text)
     print(f"\nwritten to {RESULTS.relative_to(REPO)}")

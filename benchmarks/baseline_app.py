@@ -1,6 +1,8 @@
-"""The baseline: a Litestar endpoint doing one raw asyncpg unique-key lookup, nothing else.
+"""The baselines: Litestar endpoints doing one raw asyncpg statement each, nothing else.
 
-No authentication, no logging middleware, no rules: the floor a check endpoint is compared to.
+``GET /baseline``: one unique-key lookup, the floor a check is compared to. ``POST
+/baseline/insert``: one INSERT in its own transaction, the floor a consent write is compared to.
+No authentication, no logging middleware, no rules.
 Run as ``uvicorn --factory benchmarks.baseline_app:create_baseline_app`` with ``DATABASE_URL``.
 """
 
@@ -12,12 +14,27 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
-from litestar import Litestar, Request, get
+import msgspec
+from litestar import Litestar, Request, get, post
 from litestar.params import FromQuery
 
 from shared.settings import asyncpg_dsn
 
 LOOKUP = "SELECT id, erased_at FROM subjects WHERE external_id = $1"
+INSERT = "INSERT INTO bench_writes (subject, action) VALUES ($1, $2)"
+# Created by the writes benchmark before it starts this app.
+WRITES_TABLE = """
+CREATE TABLE IF NOT EXISTS bench_writes (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    subject text NOT NULL,
+    action text NOT NULL,
+    at timestamptz NOT NULL DEFAULT now()
+)"""
+
+
+class Write(msgspec.Struct):
+    subject: str
+    action: str
 
 
 @get("/baseline")
@@ -25,6 +42,13 @@ async def baseline(request: Request[Any, Any, Any], subject: FromQuery[str]) -> 
     async with request.app.state.pool.acquire() as conn:
         row = await conn.fetchrow(LOOKUP, subject)
     return {"found": row is not None}
+
+
+@post("/baseline/insert")
+async def baseline_insert(request: Request[Any, Any, Any], data: Write) -> dict[str, Any]:
+    async with request.app.state.pool.acquire() as conn, conn.transaction():
+        await conn.execute(INSERT, data.subject, data.action)
+    return {"recorded": True}
 
 
 @asynccontextmanager
@@ -46,4 +70,4 @@ async def _no_reset(conn: asyncpg.Connection) -> None:
 
 
 def create_baseline_app() -> Litestar:
-    return Litestar([baseline], lifespan=[pool])
+    return Litestar([baseline, baseline_insert], lifespan=[pool])

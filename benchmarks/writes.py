@@ -1,0 +1,227 @@
+"""``python -m benchmarks.writes [--quick]``: the consent write path against a bare INSERT.
+
+Every client owns its own subjects (64 clients on distinct subjects), so no two requests
+queue on one subject's row lock; what is measured is the cost of a write, not contention:
+- consent writes: ``POST /v1/subjects/{id}/consents``, grant and withdraw alternating;
+- the same with a fresh ``Idempotency-Key`` on every request;
+- ``PATCH /v1/subjects/{id}/preferences`` with ``If-Match`` set to the ETag the client was
+  last given (a real editor's loop: read the tag, send it back);
+against the baseline of this very run: a Litestar endpoint doing one asyncpg INSERT in its own
+transaction on the same server (``benchmarks/baseline_app.py``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import json
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import asyncpg
+
+from benchmarks.baseline_app import WRITES_TABLE
+from benchmarks.datagen import ensure_purpose
+from benchmarks.loadgen import LoadResult
+from benchmarks.stack import fresh_database, postgres, serve
+from shared.auth.tokens import issue_access_token
+from shared.keys import Keyring
+
+HOST = "127.0.0.1"
+PURPOSE = "bench"
+LUPA = "services.consent.app:create_app_from_env"
+BASELINE = "benchmarks.baseline_app:create_baseline_app"
+CONNECTIONS = 64
+SUBJECTS_PER_CLIENT = 8
+# Makes one request for (client, step, the ETag last answered to this client on its subject).
+Maker = Callable[[int, int, str | None], bytes]
+
+
+def request(method: str, path: str, headers: dict[str, str], body: bytes) -> bytes:
+    lines = [
+        f"{method} {path} HTTP/1.1",
+        f"Host: {HOST}",
+        f"Content-Length: {len(body)}",
+        *(f"{k}: {v}" for k, v in headers.items()),
+    ]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+async def read(reader: asyncio.StreamReader) -> tuple[int, str | None]:
+    """Status and ETag of one response; the body is read and dropped."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    length, etag = 0, None
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.lower() == b"content-length":
+            length = int(value)
+        elif name.lower() == b"etag":
+            etag = value.strip().decode()
+    if length:
+        await reader.readexactly(length)
+    return int(head[9:12]), etag
+
+
+@dataclass
+class Tally:
+    latencies: list[float]
+    errors: int = 0
+
+
+async def client(
+    port: int, index: int, make: Maker, ok: int, window: tuple[float, float], tally: Tally
+) -> None:
+    measure_from, stop_at = window
+    reader, writer = await asyncio.open_connection(HOST, port)
+    tags: dict[int, str | None] = {}
+    try:
+        for step in itertools.count():
+            if (started := time.perf_counter()) >= stop_at:
+                return
+            subject = step % SUBJECTS_PER_CLIENT
+            writer.write(make(index, step, tags.get(subject)))
+            status, etag = await read(reader)
+            tags[subject] = etag or tags.get(subject)
+            if (done := time.perf_counter()) >= measure_from:
+                tally.latencies.append(done - started)
+                tally.errors += status != ok
+    finally:
+        writer.close()
+
+
+async def drive(port: int, make: Maker, ok: int, seconds: float, warmup: float = 1.0) -> LoadResult:
+    """``CONNECTIONS`` clients for ``warmup + seconds``; the last ``seconds`` are measured."""
+    start = time.perf_counter()
+    window = (start + warmup, start + warmup + seconds)
+    tally = Tally([])
+    await asyncio.gather(*(client(port, i, make, ok, window, tally) for i in range(CONNECTIONS)))
+    lat = sorted(tally.latencies)
+    n = len(lat)
+
+    def pick(q: float) -> float:
+        return lat[min(n - 1, int(q * n))] * 1000 if n else 0.0
+
+    return LoadResult(n, seconds, tally.errors, pick(0.50), pick(0.99))
+
+
+def subject_id(client_index: int, step: int) -> str:
+    return f"w{client_index:03d}-{step % SUBJECTS_PER_CLIENT}"
+
+
+def consent_writes(token: str, idempotent: bool, run: str) -> Maker:
+    auth = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+
+    def make(i: int, step: int, _: str | None) -> bytes:
+        # Grant on even rounds over a client's subjects, withdraw on odd ones.
+        action = "grant" if (step // SUBJECTS_PER_CLIENT) % 2 == 0 else "withdraw"
+        body = json.dumps({"purpose": PURPOSE, "channel": "email", "action": action}).encode()
+        headers = {**auth, "Idempotency-Key": f"{run}-{i}-{step}"} if idempotent else auth
+        return request("POST", f"/v1/subjects/{subject_id(i, step)}/consents", headers, body)
+
+    return make
+
+
+def preference_patches(token: str) -> Maker:
+    auth = {"Authorization": f"Bearer {token}", "Content-Type": "application/merge-patch+json"}
+
+    def make(i: int, step: int, etag: str | None) -> bytes:
+        frequency = ("weekly", "monthly")[(step // SUBJECTS_PER_CLIENT) % 2]
+        body = json.dumps({"channels": {"email": {"frequency": frequency}}}).encode()
+        headers = {**auth, "If-Match": etag or '"0"'}
+        return request("PATCH", f"/v1/subjects/{subject_id(i, step)}/preferences", headers, body)
+
+    return make
+
+
+def bare_inserts() -> Maker:
+    def make(i: int, step: int, _: str | None) -> bytes:
+        body = json.dumps({"subject": subject_id(i, step), "action": "grant"}).encode()
+        return request("POST", "/baseline/insert", {"Content-Type": "application/json"}, body)
+
+    return make
+
+
+async def create_subjects(port: int, token: str) -> None:
+    """Every client's subjects, through the API (so each has its data key), not timed."""
+    auth = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    reader, writer = await asyncio.open_connection(HOST, port)
+    try:
+        for i in range(CONNECTIONS):
+            for n in range(SUBJECTS_PER_CLIENT):
+                body = json.dumps({"email": f"w{i}-{n}@example.com", "locale": "fi"}).encode()
+                writer.write(request("PUT", f"/v1/subjects/{subject_id(i, n)}", auth, body))
+                status, _ = await read(reader)
+                assert status in (200, 201), status
+    finally:
+        writer.close()
+
+
+@dataclass(frozen=True)
+class Row:
+    name: str
+    baseline: float | None
+    lupa: float
+    unit: str
+    target: str
+
+    def line(self) -> str:
+        ratio = f"{self.lupa / self.baseline:.2f}x" if self.baseline else "—"
+        base = f"{self.baseline:,.1f}" if self.baseline is not None else "—"
+        return f"| {self.name} | {base} | {self.lupa:,.1f} {self.unit} | {ratio} | {self.target} |"
+
+
+async def run(quick: bool) -> list[Row]:
+    seconds = 3.0 if quick else 10.0
+    keyring = Keyring.generate()
+    admin = issue_access_token(keyring, "admin", None, 6 * 3600)
+    with postgres() as server_dsn:
+        url = await fresh_database(server_dsn, "lupa_bench_writes")
+        conn = await asyncpg.connect(url)
+        try:
+            await ensure_purpose(conn, PURPOSE)
+            await conn.execute(WRITES_TABLE)
+        finally:
+            await conn.close()
+        with serve(BASELINE, url, keyring) as (port, _):
+            base = await drive(port, bare_inserts(), 201, seconds)
+        with serve(LUPA, url, keyring) as (port, _):
+            await create_subjects(port, admin)
+            plain = await drive(port, consent_writes(admin, False, "plain"), 201, seconds)
+            keyed = await drive(port, consent_writes(admin, True, "keyed"), 201, seconds)
+            prefs = await drive(port, preference_patches(admin), 200, seconds)
+    for name, result in (("baseline", base), ("plain", plain), ("keyed", keyed), ("prefs", prefs)):
+        assert result.errors == 0, (name, result.errors)
+    return [
+        Row("consent write (writes/s)", base.rps, plain.rps, "writes/s", "≥ 0.5x"),
+        Row("consent write p50 (ms)", base.p50_ms, plain.p50_ms, "ms", ""),
+        Row("consent write p99 (ms)", base.p99_ms, plain.p99_ms, "ms", ""),
+        Row("consent write with Idempotency-Key (writes/s)", base.rps, keyed.rps, "writes/s", ""),
+        Row("preference PATCH with If-Match (writes/s)", base.rps, prefs.rps, "writes/s", ""),
+        Row("preference PATCH p99 (ms)", base.p99_ms, prefs.p99_ms, "ms", ""),
+    ]
+
+
+def markdown(rows: list[Row]) -> str:
+    head = [
+        f"{CONNECTIONS} clients, each on its own {SUBJECTS_PER_CLIENT} subjects; baseline: a "
+        "Litestar endpoint doing one asyncpg INSERT in its own transaction, same server, same run.",
+        "",
+        "| measure | bare INSERT | Lupa | ratio | target |",
+        "|---|---:|---:|---:|---|",
+    ]
+    return "\n".join(head + [row.line() for row in rows])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.writes")
+    parser.add_argument("--quick", action="store_true", help="short runs (smoke)")
+    args = parser.parse_args()
+    print(markdown(asyncio.run(run(args.quick))), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
