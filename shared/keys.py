@@ -94,6 +94,12 @@ class Keyring:
     def jwks(self) -> dict[str, Any]:
         return {"keys": [k.jwk() for k in self.signing]}
 
+    def newest(self) -> Keyring:
+        """The keyring as last saved to the file this one came from (re-read only when the
+        file changed, a stat otherwise), so a running process sees a rotation made elsewhere;
+        this keyring itself when it came from no file (``LUPA_KEYRING``)."""
+        return self.source.reload() if self.source is not None else self
+
     # --- rotation -------------------------------------------------------------------
 
     def with_new_kek(self) -> Keyring:
@@ -212,7 +218,7 @@ class KeyringSource:
     """The newest keyring in a file, for a running process: re-read only when the file changed.
 
     ``lupa keys rotate`` saves the keyring before rewrapping data keys, so a process that meets
-    a key-encryption key id it does not know calls ``reload()`` and finds it.
+    a key-encryption key id it does not know calls ``Keyring.newest()`` and finds it.
     """
 
     def __init__(self, path: Path) -> None:

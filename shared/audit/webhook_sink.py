@@ -73,9 +73,7 @@ class WebhookSink:
         try:
             return open_secret(self.keyring, sub["id"], sub["kek_id"], sealed)
         except UnknownKey:
-            if self.keyring.source is None:
-                raise
-            self.keyring = self.keyring.source.reload()
+            self.keyring = self.keyring.newest()
             return open_secret(self.keyring, sub["id"], sub["kek_id"], sealed)
 
     async def _subscription(self, service: str, sub: dict[str, Any]) -> int:

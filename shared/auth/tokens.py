@@ -63,10 +63,10 @@ def verify_with_rotation(keyring: Keyring, token: str, typ: str) -> dict[str, An
     try:
         return verify_claims(keyring, token, typ)
     except InvalidToken:
-        fresh = keyring.source.reload() if keyring.source is not None else keyring
-        if fresh is keyring:
+        newest = keyring.newest()
+        if newest is keyring:
             raise
-        return verify_claims(fresh, token, typ)
+        return verify_claims(newest, token, typ)
 
 
 @dataclass(frozen=True)
@@ -113,17 +113,7 @@ class AccessTokenVerifier:
             if exp > time.time():
                 return principal
             del self._cache[token]
-        try:
-            claims = verify_claims(self.keyring, token, "access")
-        except InvalidToken:
-            # A token signed after a signing-key rotation names a kid we have not loaded yet.
-            if self.keyring.source is None:
-                raise
-            fresh = self.keyring.source.reload()
-            if fresh is self.keyring:
-                raise
-            self.keyring = fresh
-            claims = verify_claims(self.keyring, token, "access")
+        claims = verify_with_rotation(self.keyring, token, "access")
         role = claims.get("role")
         if role not in ROLES or "exp" not in claims:
             raise InvalidToken("token has no valid role or expiry")
