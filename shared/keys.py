@@ -23,7 +23,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
@@ -91,7 +90,7 @@ class Keyring:
         except KeyError:
             raise UnknownKey(f"key-encryption key {kek_id!r} is not in the keyring") from None
 
-    def jwks(self) -> dict[str, Any]:
+    def jwks(self) -> dict[str, list[dict[str, str]]]:
         return {"keys": [k.jwk() for k in self.signing]}
 
     def newest(self) -> Keyring:

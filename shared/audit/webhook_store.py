@@ -1,26 +1,80 @@
-"""Queries on webhook subscriptions, their delivery state and dead letters."""
+"""Queries on webhook subscriptions, their delivery state and dead letters.
+
+``Webhook`` and ``DeadLetter`` are also what the admin API answers with: the same shape.
+"""
 
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
+import msgspec
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-Db = AsyncConnection | AsyncSession
-# Column lists below are constants, never input: the f-strings carry no injection risk.
+from shared.audit.cloudevents import CloudEvent
 
-_COLUMNS = "id, service, url, types, created_at"
+Db = AsyncConnection | AsyncSession
+
+
+class Webhook(msgspec.Struct, frozen=True):
+    """A live subscription, without its secret."""
+
+    id: uuid.UUID
+    url: str
+    types: list[str]
+    created_at: datetime
+
+
+class DeadLetter(msgspec.Struct, frozen=True):
+    """An event one subscription failed to take after every retry."""
+
+    id: uuid.UUID
+    subscription_id: uuid.UUID
+    sequence: int
+    event_id: uuid.UUID
+    attempts: int
+    last_error: str | None
+    created_at: datetime
+    replay_requested_at: datetime | None
+    replayed_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class DueSubscription:
+    """A subscription whose next attempt is due, with its sealed secret and delivery cursor."""
+
+    id: uuid.UUID
+    url: str
+    types: list[str]
+    kek_id: str
+    sealed_secret: bytes
+    sequence: int
+    attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayRequest:
+    """A dead letter an admin asked to send again."""
+
+    id: uuid.UUID
+    sequence: int
+
+
+# The fields of Webhook and DeadLetter. Constants, never input: the f-strings below carry no
+# injection risk.
+_COLUMNS = "id, url, types, created_at"
 _DEAD_COLUMNS = (
-    "id, subscription_id, service, sequence, event_id, attempts, last_error, created_at, "
+    "id, subscription_id, sequence, event_id, attempts, last_error, created_at, "
     "replay_requested_at, replayed_at"
 )
 
 
 async def create_subscription(
     db: Db, sub_id: uuid.UUID, service: str, url: str, types: list[str], kek_id: str, sealed: bytes
-) -> dict[str, Any]:
+) -> Webhook:
     """A new subscription starts at the current chain head: it receives what happens from now on."""
     row = (
         (
@@ -50,10 +104,10 @@ async def create_subscription(
         ),
         {"id": sub_id, "service": service},
     )
-    return dict(row)
+    return Webhook(**row)
 
 
-async def list_subscriptions(db: Db, service: str) -> list[dict[str, Any]]:
+async def list_subscriptions(db: Db, service: str) -> list[Webhook]:
     rows = await db.execute(
         text(
             f"SELECT {_COLUMNS} FROM webhook_subscriptions WHERE service = :service "  # noqa: S608
@@ -61,7 +115,7 @@ async def list_subscriptions(db: Db, service: str) -> list[dict[str, Any]]:
         ),
         {"service": service},
     )
-    return [dict(r) for r in rows.mappings()]
+    return [Webhook(**r) for r in rows.mappings()]
 
 
 async def delete_subscription(db: Db, service: str, sub_id: uuid.UUID) -> bool:
@@ -76,7 +130,7 @@ async def delete_subscription(db: Db, service: str, sub_id: uuid.UUID) -> bool:
     return result.first() is not None
 
 
-async def list_dead_letters(db: Db, service: str, limit: int) -> list[dict[str, Any]]:
+async def list_dead_letters(db: Db, service: str, limit: int) -> list[DeadLetter]:
     rows = await db.execute(
         text(
             f"SELECT {_DEAD_COLUMNS} FROM webhook_dead_letters WHERE service = :service "  # noqa: S608
@@ -84,10 +138,10 @@ async def list_dead_letters(db: Db, service: str, limit: int) -> list[dict[str, 
         ),
         {"service": service, "limit": limit},
     )
-    return [dict(r) for r in rows.mappings()]
+    return [DeadLetter(**r) for r in rows.mappings()]
 
 
-async def request_replay(db: Db, service: str, dead_id: uuid.UUID) -> dict[str, Any] | None:
+async def request_replay(db: Db, service: str, dead_id: uuid.UUID) -> DeadLetter | None:
     row = (
         (
             await db.execute(
@@ -102,13 +156,13 @@ async def request_replay(db: Db, service: str, dead_id: uuid.UUID) -> dict[str, 
         .mappings()
         .first()
     )
-    return dict(row) if row else None
+    return DeadLetter(**row) if row else None
 
 
 # --- used by the relay ------------------------------------------------------------------
 
 
-async def due_subscriptions(db: Db, service: str) -> list[dict[str, Any]]:
+async def due_subscriptions(db: Db, service: str) -> list[DueSubscription]:
     """Live subscriptions whose next attempt is due, with their delivery state."""
     rows = await db.execute(
         text(
@@ -118,7 +172,7 @@ async def due_subscriptions(db: Db, service: str) -> list[dict[str, Any]]:
         ),
         {"service": service},
     )
-    return [dict(r) for r in rows.mappings()]
+    return [DueSubscription(**r) for r in rows.mappings()]
 
 
 async def save_delivery(
@@ -152,7 +206,7 @@ async def postpone(db: Db, sub_id: uuid.UUID, retry_in_s: float, error: str) -> 
 
 
 async def add_dead_letter(
-    db: Db, sub_id: uuid.UUID, service: str, event: dict[str, Any], attempts: int, error: str | None
+    db: Db, sub_id: uuid.UUID, service: str, event: CloudEvent, attempts: int, error: str | None
 ) -> None:
     await db.execute(
         text(
@@ -174,7 +228,7 @@ async def add_dead_letter(
     )
 
 
-async def replays_requested(db: Db, sub_id: uuid.UUID) -> list[dict[str, Any]]:
+async def replays_requested(db: Db, sub_id: uuid.UUID) -> list[ReplayRequest]:
     rows = await db.execute(
         text(
             "SELECT id, sequence FROM webhook_dead_letters WHERE subscription_id = :id "
@@ -182,7 +236,7 @@ async def replays_requested(db: Db, sub_id: uuid.UUID) -> list[dict[str, Any]]:
         ),
         {"id": sub_id},
     )
-    return [dict(r) for r in rows.mappings()]
+    return [ReplayRequest(**r) for r in rows.mappings()]
 
 
 async def finish_replay(db: Db, dead_id: uuid.UUID, error: str | None) -> None:
@@ -201,6 +255,8 @@ async def finish_replay(db: Db, dead_id: uuid.UUID, error: str | None) -> None:
 
 
 # --- used by key rotation ----------------------------------------------------------------
+# Rows as plain dicts for now: key rotation (outside the kernel) reads and builds them by
+# column name.
 
 
 async def lock_secrets_under(db: Db, kek_ids: list[str]) -> list[dict[str, Any]]:

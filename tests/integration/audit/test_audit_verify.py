@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+from dataclasses import replace
 
 import asyncpg
 import pytest
 
 from shared.audit.chain import ChainHead, chain_pending, event_hash, link
 from shared.audit.checkpoints import CheckpointPolicy
+from shared.audit.cloudevents import StoredEvent
 from shared.cli.main import main
 from tests.integration.audit.events import write_event
 
@@ -39,7 +41,7 @@ async def export_checkpoints(capsys, path) -> None:
     path.write_text(capsys.readouterr().out)
 
 
-async def rows_from(url: str, sequence: int) -> list[dict]:
+async def rows_from(url: str, sequence: int) -> list[StoredEvent]:
     conn = await asyncpg.connect(url)
     try:
         found = await conn.fetch(
@@ -47,23 +49,20 @@ async def rows_from(url: str, sequence: int) -> list[dict]:
         )
     finally:
         await conn.close()
-    rows = [dict(r) for r in found]
-    for row in rows:
-        row["data"] = json.loads(row["data"])
-    return rows
+    return [StoredEvent(**{**r, "data": json.loads(r["data"])}) for r in found]
 
 
 async def rewrite_from(url: str, sequence: int, data: dict) -> None:
     """What an attacker with the database can do: change an event, recompute every hash after
     it, and delete the signed checkpoints that would disagree."""
     rows = await rows_from(url, sequence - 1)
-    rows[1]["data"] = data
-    head = ChainHead("consent", sequence - 1, bytes(rows[0]["hash"]))
+    rows[1] = replace(rows[1], data=data)
+    head = ChainHead("consent", sequence - 1, bytes(rows[0].hash))
     linked, head = link(rows[1:], head)
     updates = ";".join(
-        f"UPDATE audit_events SET data = '{json.dumps(r['data'])}', "
-        f"prev_hash = '\\x{r['prev_hash'].hex()}', hash = '\\x{r['hash'].hex()}' "
-        f"WHERE event_id = '{r['event_id']}'"
+        f"UPDATE audit_events SET data = '{json.dumps(r.data)}', "
+        f"prev_hash = '\\x{r.prev_hash.hex()}', hash = '\\x{r.hash.hex()}' "
+        f"WHERE event_id = '{r.event_id}'"
         for r in linked
     )
     await tamper(
@@ -105,9 +104,9 @@ async def test_an_altered_event_with_a_recomputed_hash_breaks_the_next_link(chai
 
     await tamper(chain, "UPDATE audit_events SET data = '{\"n\": 42}' WHERE sequence = 5")
     conn = await asyncpg.connect(chain)
-    row = dict(await conn.fetchrow("SELECT * FROM audit_events WHERE sequence = 5"))
+    found = await conn.fetchrow("SELECT * FROM audit_events WHERE sequence = 5")
     await conn.close()
-    row["data"] = {"n": 42}
+    row = StoredEvent(**{**found, "data": {"n": 42}})
     await tamper(
         chain, f"UPDATE audit_events SET hash = '\\x{event_hash(row).hex()}' WHERE sequence = 5"
     )
@@ -170,13 +169,13 @@ async def test_a_forged_checkpoint_signature_is_named(chain, capsys):
 
 async def test_an_inserted_event_with_a_correct_hash_is_caught_at_the_next_link(chain, capsys):
     six = (await rows_from(chain, 6))[0]
-    forged = {
-        **six,
-        "event_id": "00000000-0000-4000-8000-000000000001",
-        "data": {"n": 1000},
-        "sequence": 7,
-        "prev_hash": six["hash"],
-    }
+    forged = replace(
+        six,
+        event_id="00000000-0000-4000-8000-000000000001",
+        data={"n": 1000},
+        sequence=7,
+        prev_hash=six.hash,
+    )
     forged_hash = event_hash(forged)
     await tamper(
         chain,
@@ -185,7 +184,7 @@ async def test_an_inserted_event_with_a_correct_hash_is_caught_at_the_next_link(
         UPDATE audit_events SET sequence = 1 - sequence WHERE sequence < 0;
         INSERT INTO audit_events (event_id, service, type, time, data, recorded_at,
                                   sequence, prev_hash, hash)
-        SELECT '{forged["event_id"]}', 'consent', type, time, '{{"n": 1000}}', recorded_at,
+        SELECT '{forged.event_id}', 'consent', type, time, '{{"n": 1000}}', recorded_at,
                7, hash, '\\x{forged_hash.hex()}'
         FROM audit_events WHERE sequence = 6""",
     )
