@@ -99,12 +99,9 @@ async def _chained_events(
 class AuditController(Controller):
     path = "/v1/audit"
     tags = ["audit"]
+    guards = [requires("cx", "admin")]
 
-    @get(
-        "/events",
-        guards=[requires("cx", "admin")],
-        summary="Audit events as CloudEvents, oldest first, paged by cursor",
-    )
+    @get("/events", summary="Audit events as CloudEvents, oldest first, paged by cursor")
     async def list_events(
         self,
         state: State,
@@ -119,7 +116,6 @@ class AuditController(Controller):
 
     @get(
         "/checkpoints",
-        guards=[requires("cx", "admin")],
         summary="Signed chain heads (JWS), oldest first, paged by cursor: keep them off-site",
     )
     async def list_checkpoints(
@@ -131,11 +127,7 @@ class AuditController(Controller):
             found = await checkpoints_after(conn, state["settings"].service, start, limit)
         return CheckpointPage(checkpoints=found, next=next_cursor(found, start))
 
-    @get(
-        "/stream",
-        guards=[requires("cx", "admin")],
-        summary="Live audit events (Server-Sent Events); resumes after Last-Event-ID",
-    )
+    @get("/stream", summary="Live audit events (Server-Sent Events); resumes after Last-Event-ID")
     async def stream_events(
         self,
         request: Request[Any, Any, Any],

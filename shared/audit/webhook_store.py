@@ -6,9 +6,10 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 from sqlalchemy import text
@@ -17,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from shared.audit.cloudevents import CloudEvent
 
 Db = AsyncConnection | AsyncSession
+Row = TypeVar("Row")
 
 
 class Webhook(msgspec.Struct, frozen=True):
@@ -72,30 +74,32 @@ _DEAD_COLUMNS = (
 )
 
 
+async def _fetch(
+    db: Db, row_type: Callable[..., Row], sql: str, params: Mapping[str, object]
+) -> list[Row]:
+    """The rows ``sql`` returns, each as a ``row_type`` (whose fields are the columns)."""
+    result = await db.execute(text(sql), params)
+    return [row_type(**r) for r in result.mappings()]
+
+
 async def create_subscription(
     db: Db, sub_id: uuid.UUID, service: str, url: str, types: list[str], kek_id: str, sealed: bytes
 ) -> Webhook:
     """A new subscription starts at the current chain head: it receives what happens from now on."""
-    row = (
-        (
-            await db.execute(
-                text(
-                    f"INSERT INTO webhook_subscriptions "  # noqa: S608
-                    "(id, service, url, types, kek_id, sealed_secret) "
-                    f"VALUES (:id, :service, :url, :types, :kek_id, :sealed) RETURNING {_COLUMNS}"
-                ),
-                {
-                    "id": sub_id,
-                    "service": service,
-                    "url": url,
-                    "types": types,
-                    "kek_id": kek_id,
-                    "sealed": sealed,
-                },
-            )
-        )
-        .mappings()
-        .one()
+    [webhook] = await _fetch(
+        db,
+        Webhook,
+        "INSERT INTO webhook_subscriptions "  # noqa: S608
+        "(id, service, url, types, kek_id, sealed_secret) "
+        f"VALUES (:id, :service, :url, :types, :kek_id, :sealed) RETURNING {_COLUMNS}",
+        {
+            "id": sub_id,
+            "service": service,
+            "url": url,
+            "types": types,
+            "kek_id": kek_id,
+            "sealed": sealed,
+        },
     )
     await db.execute(
         text(
@@ -104,18 +108,17 @@ async def create_subscription(
         ),
         {"id": sub_id, "service": service},
     )
-    return Webhook(**row)
+    return webhook
 
 
 async def list_subscriptions(db: Db, service: str) -> list[Webhook]:
-    rows = await db.execute(
-        text(
-            f"SELECT {_COLUMNS} FROM webhook_subscriptions WHERE service = :service "  # noqa: S608
-            "AND deleted_at IS NULL ORDER BY created_at"
-        ),
+    return await _fetch(
+        db,
+        Webhook,
+        f"SELECT {_COLUMNS} FROM webhook_subscriptions WHERE service = :service "  # noqa: S608
+        "AND deleted_at IS NULL ORDER BY created_at",
         {"service": service},
     )
-    return [Webhook(**r) for r in rows.mappings()]
 
 
 async def delete_subscription(db: Db, service: str, sub_id: uuid.UUID) -> bool:
@@ -131,32 +134,25 @@ async def delete_subscription(db: Db, service: str, sub_id: uuid.UUID) -> bool:
 
 
 async def list_dead_letters(db: Db, service: str, limit: int) -> list[DeadLetter]:
-    rows = await db.execute(
-        text(
-            f"SELECT {_DEAD_COLUMNS} FROM webhook_dead_letters WHERE service = :service "  # noqa: S608
-            "ORDER BY created_at DESC, sequence DESC LIMIT :limit"
-        ),
+    return await _fetch(
+        db,
+        DeadLetter,
+        f"SELECT {_DEAD_COLUMNS} FROM webhook_dead_letters WHERE service = :service "  # noqa: S608
+        "ORDER BY created_at DESC, sequence DESC LIMIT :limit",
         {"service": service, "limit": limit},
     )
-    return [DeadLetter(**r) for r in rows.mappings()]
 
 
 async def request_replay(db: Db, service: str, dead_id: uuid.UUID) -> DeadLetter | None:
-    row = (
-        (
-            await db.execute(
-                text(
-                    f"UPDATE webhook_dead_letters "  # noqa: S608
-                    "SET replay_requested_at = now(), replayed_at = NULL "
-                    f"WHERE id = :id AND service = :service RETURNING {_DEAD_COLUMNS}"
-                ),
-                {"id": dead_id, "service": service},
-            )
-        )
-        .mappings()
-        .first()
+    found = await _fetch(
+        db,
+        DeadLetter,
+        "UPDATE webhook_dead_letters "  # noqa: S608
+        "SET replay_requested_at = now(), replayed_at = NULL "
+        f"WHERE id = :id AND service = :service RETURNING {_DEAD_COLUMNS}",
+        {"id": dead_id, "service": service},
     )
-    return DeadLetter(**row) if row else None
+    return found[0] if found else None
 
 
 # --- used by the relay ------------------------------------------------------------------
@@ -164,15 +160,14 @@ async def request_replay(db: Db, service: str, dead_id: uuid.UUID) -> DeadLetter
 
 async def due_subscriptions(db: Db, service: str) -> list[DueSubscription]:
     """Live subscriptions whose next attempt is due, with their delivery state."""
-    rows = await db.execute(
-        text(
-            "SELECT s.id, s.url, s.types, s.kek_id, s.sealed_secret, d.sequence, d.attempts "
-            "FROM webhook_subscriptions s JOIN webhook_deliveries d ON d.subscription_id = s.id "
-            "WHERE s.service = :service AND s.deleted_at IS NULL AND d.next_attempt_at <= now()"
-        ),
+    return await _fetch(
+        db,
+        DueSubscription,
+        "SELECT s.id, s.url, s.types, s.kek_id, s.sealed_secret, d.sequence, d.attempts "
+        "FROM webhook_subscriptions s JOIN webhook_deliveries d ON d.subscription_id = s.id "
+        "WHERE s.service = :service AND s.deleted_at IS NULL AND d.next_attempt_at <= now()",
         {"service": service},
     )
-    return [DueSubscription(**r) for r in rows.mappings()]
 
 
 async def save_delivery(
@@ -229,14 +224,13 @@ async def add_dead_letter(
 
 
 async def replays_requested(db: Db, sub_id: uuid.UUID) -> list[ReplayRequest]:
-    rows = await db.execute(
-        text(
-            "SELECT id, sequence FROM webhook_dead_letters WHERE subscription_id = :id "
-            "AND replay_requested_at IS NOT NULL AND replayed_at IS NULL ORDER BY sequence"
-        ),
+    return await _fetch(
+        db,
+        ReplayRequest,
+        "SELECT id, sequence FROM webhook_dead_letters WHERE subscription_id = :id "
+        "AND replay_requested_at IS NOT NULL AND replayed_at IS NULL ORDER BY sequence",
         {"id": sub_id},
     )
-    return [ReplayRequest(**r) for r in rows.mappings()]
 
 
 async def finish_replay(db: Db, dead_id: uuid.UUID, error: str | None) -> None:
@@ -261,14 +255,13 @@ async def finish_replay(db: Db, dead_id: uuid.UUID, error: str | None) -> None:
 
 async def lock_secrets_under(db: Db, kek_ids: list[str]) -> list[dict[str, Any]]:
     """Live subscriptions whose secret ``kek_ids`` seal, locked; busy rows are skipped."""
-    rows = await db.execute(
-        text(
-            "SELECT id, kek_id, sealed_secret FROM webhook_subscriptions "
-            "WHERE deleted_at IS NULL AND kek_id = ANY(:keks) ORDER BY id FOR UPDATE SKIP LOCKED"
-        ),
+    return await _fetch(
+        db,
+        dict,
+        "SELECT id, kek_id, sealed_secret FROM webhook_subscriptions "
+        "WHERE deleted_at IS NULL AND kek_id = ANY(:keks) ORDER BY id FOR UPDATE SKIP LOCKED",
         {"keks": kek_ids},
     )
-    return [dict(r) for r in rows.mappings()]
 
 
 async def store_resealed(db: Db, rows: list[dict[str, Any]]) -> None:

@@ -83,6 +83,14 @@ async def tamper(url: str, sql: str) -> None:
         await conn.close()
 
 
+async def verify_tampered(chain: str, capsys, sql: str) -> str:
+    """``tamper`` with ``sql``, then ``lupa audit verify``, which must fail: what it printed."""
+    await tamper(chain, sql)
+    code, out = await verify(capsys)
+    assert code == 1, out
+    return out
+
+
 async def test_an_intact_chain_verifies(chain, capsys):
     code, out = await verify(capsys)
     assert code == 0, out
@@ -90,9 +98,9 @@ async def test_an_intact_chain_verifies(chain, capsys):
 
 
 async def test_an_altered_event_is_named(chain, capsys):
-    await tamper(chain, "UPDATE audit_events SET data = '{\"n\": 42}' WHERE sequence = 5")
-    code, out = await verify(capsys)
-    assert code == 1, out
+    out = await verify_tampered(
+        chain, capsys, "UPDATE audit_events SET data = '{\"n\": 42}' WHERE sequence = 5"
+    )
     assert "sequence 5" in out and "altered" in out
 
 
@@ -107,34 +115,34 @@ async def test_an_altered_event_with_a_recomputed_hash_breaks_the_next_link(chai
     found = await conn.fetchrow("SELECT * FROM audit_events WHERE sequence = 5")
     await conn.close()
     row = StoredEvent(**{**found, "data": {"n": 42}})
-    await tamper(
-        chain, f"UPDATE audit_events SET hash = '\\x{event_hash(row).hex()}' WHERE sequence = 5"
+    out = await verify_tampered(
+        chain,
+        capsys,
+        f"UPDATE audit_events SET hash = '\\x{event_hash(row).hex()}' WHERE sequence = 5",
     )
-    code, out = await verify(capsys)
-    assert code == 1 and "sequence 6" in out and "prev_hash" in out
+    assert "sequence 6" in out and "prev_hash" in out
     assert select and audit_events is not None
 
 
 async def test_a_deleted_event_is_named(chain, capsys):
-    await tamper(chain, "DELETE FROM audit_events WHERE sequence = 4")
-    code, out = await verify(capsys)
-    assert code == 1, out
+    out = await verify_tampered(chain, capsys, "DELETE FROM audit_events WHERE sequence = 4")
     assert "sequence 4" in out and "missing" in out
 
 
 async def test_an_event_deleted_at_the_tail_is_caught_by_the_signed_checkpoint(chain, capsys):
-    await tamper(
+    out = await verify_tampered(
         chain,
+        capsys,
         "DELETE FROM audit_events WHERE sequence >= 9;"
         "UPDATE audit_chain_state SET sequence = 8 WHERE service = 'consent'",
     )
-    code, out = await verify(capsys)
-    assert code == 1 and "checkpoint" in out
+    assert "checkpoint" in out
 
 
 async def test_an_inserted_event_is_named(chain, capsys):
-    await tamper(
+    out = await verify_tampered(
         chain,
+        capsys,
         """
         UPDATE audit_events SET sequence = -sequence WHERE sequence > 6;
         UPDATE audit_events SET sequence = 1 - sequence WHERE sequence < 0;
@@ -142,28 +150,25 @@ async def test_an_inserted_event_is_named(chain, capsys):
         SELECT gen_random_uuid(), 'consent', type, time, '{"n": 1000}', 7, hash, hash
         FROM audit_events WHERE sequence = 6""",
     )
-    code, out = await verify(capsys)
-    assert code == 1, out
     assert "sequence 7" in out
 
 
 async def test_reordered_events_are_named(chain, capsys):
-    await tamper(
+    out = await verify_tampered(
         chain,
+        capsys,
         """
         UPDATE audit_events SET sequence = -1 WHERE sequence = 3;
         UPDATE audit_events SET sequence = 3 WHERE sequence = 4;
         UPDATE audit_events SET sequence = 4 WHERE sequence = -1""",
     )
-    code, out = await verify(capsys)
-    assert code == 1, out
     assert "sequence 3" in out and "re-ordered" in out
 
 
 async def test_a_forged_checkpoint_signature_is_named(chain, capsys):
-    await tamper(chain, "UPDATE audit_checkpoints SET token = token || 'x' WHERE sequence = 6")
-    code, out = await verify(capsys)
-    assert code == 1, out
+    out = await verify_tampered(
+        chain, capsys, "UPDATE audit_checkpoints SET token = token || 'x' WHERE sequence = 6"
+    )
     assert "sequence 6" in out and "signature" in out
 
 
@@ -177,8 +182,9 @@ async def test_an_inserted_event_with_a_correct_hash_is_caught_at_the_next_link(
         prev_hash=six.hash,
     )
     forged_hash = event_hash(forged)
-    await tamper(
+    out = await verify_tampered(
         chain,
+        capsys,
         f"""
         UPDATE audit_events SET sequence = -sequence WHERE sequence > 6;
         UPDATE audit_events SET sequence = 1 - sequence WHERE sequence < 0;
@@ -188,8 +194,6 @@ async def test_an_inserted_event_with_a_correct_hash_is_caught_at_the_next_link(
                7, hash, '\\x{forged_hash.hex()}'
         FROM audit_events WHERE sequence = 6""",
     )
-    code, out = await verify(capsys)
-    assert code == 1, out
     assert "sequence 8" in out and "prev_hash" in out  # the forged row itself links and hashes
 
 
