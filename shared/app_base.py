@@ -38,9 +38,7 @@ SESSION_FACTORY_KEY = "session_factory"
 )
 async def jwks(state: State) -> dict[str, Any]:
     keyring: Keyring = state[KEYRING_KEY]
-    if keyring.source is not None:  # publish keys added by a rotation without a restart
-        keyring = keyring.source.reload()
-    return keyring.jwks()
+    return keyring.newest().jwks()  # keys added by a rotation are published without a restart
 
 
 # Every service answers these: probes, its public keys, its audit trail and webhooks.

@@ -67,6 +67,29 @@ class Claim:
     request_hash: bytes
 
 
+@dataclass(frozen=True, slots=True)
+class StoredResponse:
+    """What the first request with a key sent back (status 0 while it is still running)."""
+
+    request_hash: bytes
+    status_code: int
+    response: Any  # the handler's JSON body, whatever shape that endpoint answers with
+
+
+async def _stored(session: AsyncSession, claim: Claim) -> StoredResponse:
+    found = await session.execute(
+        select(
+            idempotency_keys.c.request_hash,
+            idempotency_keys.c.status_code,
+            idempotency_keys.c.response,
+        ).where(
+            idempotency_keys.c.principal == claim.principal,
+            idempotency_keys.c.key == claim.key,
+        )
+    )
+    return StoredResponse(**found.mappings().one())
+
+
 async def _claim(session: AsyncSession, claim: Claim) -> Response[Any] | None:
     """Take the key for this transaction, or return the stored response of an earlier request."""
     inserted = await session.execute(
@@ -83,27 +106,16 @@ async def _claim(session: AsyncSession, claim: Claim) -> Response[Any] | None:
     )
     if inserted.first() is not None:
         return None
-    stored = (
-        (
-            await session.execute(
-                select(idempotency_keys).where(
-                    idempotency_keys.c.principal == claim.principal,
-                    idempotency_keys.c.key == claim.key,
-                )
-            )
-        )
-        .mappings()
-        .one()
-    )
-    if stored["request_hash"] != claim.request_hash:
+    stored = await _stored(session, claim)
+    if stored.request_hash != claim.request_hash:
         raise IdempotencyKeyReused(
             "This Idempotency-Key was already used with a different "
             "request; use a new key for a new request."
         )
-    if stored["status_code"] == _UNFINISHED:
+    if stored.status_code == _UNFINISHED:
         raise IdempotencyInProgress("A request with this Idempotency-Key is still running.")
     return Response(
-        stored["response"], status_code=stored["status_code"], headers={REPLAY_HEADER: "true"}
+        stored.response, status_code=stored.status_code, headers={REPLAY_HEADER: "true"}
     )
 
 

@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.audit import webhook_store
 from shared.audit.outbox import AuditEvent, record_event
+from shared.audit.webhook_store import SealedSecret
 from shared.audit.webhooks import open_secret, seal_secret
 from shared.crypto import DecryptionFailed, unwrap_data_key, wrap_data_key
 from shared.db.engine import session_scope
@@ -195,15 +196,14 @@ class KeyRotation:
                 )
         return len(resealed)
 
-    def _resealed(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def _resealed(self, stored: list[SealedSecret]) -> list[SealedSecret]:
         out = []
-        for row in rows:
+        for row in stored:
             try:
-                secret = open_secret(self.keyring, row["id"], row["kek_id"], row["sealed_secret"])
+                secret = open_secret(self.keyring, row.id, row.kek_id, row.sealed_secret)
             except (DecryptionFailed, UnknownKey):
                 continue  # left as it is and counted; retire will refuse that KEK
-            kek_id, sealed = seal_secret(self.keyring, row["id"], secret)
-            out.append({"id": row["id"], "kek_id": kek_id, "sealed_secret": sealed})
+            out.append(SealedSecret(row.id, *seal_secret(self.keyring, row.id, secret)))
         return out
 
     async def in_use(self, kek_ids: list[str]) -> int:

@@ -23,7 +23,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
@@ -91,8 +90,14 @@ class Keyring:
         except KeyError:
             raise UnknownKey(f"key-encryption key {kek_id!r} is not in the keyring") from None
 
-    def jwks(self) -> dict[str, Any]:
+    def jwks(self) -> dict[str, list[dict[str, str]]]:
         return {"keys": [k.jwk() for k in self.signing]}
+
+    def newest(self) -> Keyring:
+        """The keyring as last saved to the file this one came from (re-read only when the
+        file changed, a stat otherwise), so a running process sees a rotation made elsewhere;
+        this keyring itself when it came from no file (``LUPA_KEYRING``)."""
+        return self.source.reload() if self.source is not None else self
 
     # --- rotation -------------------------------------------------------------------
 
@@ -212,7 +217,7 @@ class KeyringSource:
     """The newest keyring in a file, for a running process: re-read only when the file changed.
 
     ``lupa keys rotate`` saves the keyring before rewrapping data keys, so a process that meets
-    a key-encryption key id it does not know calls ``reload()`` and finds it.
+    a key-encryption key id it does not know calls ``Keyring.newest()`` and finds it.
     """
 
     def __init__(self, path: Path) -> None:

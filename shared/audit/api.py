@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Annotated, Any
 
 import msgspec
@@ -22,7 +22,8 @@ from litestar.response.sse import ServerSentEventMessage
 
 from shared.audit.chain import chain_pending
 from shared.audit.checkpoints import CheckpointPolicy, checkpoints_after
-from shared.audit.feed import events_after
+from shared.audit.cloudevents import CloudEvent
+from shared.audit.feed import EventFilter, events_after
 from shared.audit.webhooks_api import WebhookController
 from shared.auth.guards import requires
 from shared.errors import InvalidInput
@@ -43,14 +44,21 @@ SubjectFilter = Annotated[
 ]
 
 
+# The pages hold the JSON documents themselves (CloudEvent, PublicCheckpoint), declared as
+# plain objects: that is how the OpenAPI schema has always described them.
 class AuditPage(msgspec.Struct):
-    events: list[dict[str, Any]]
+    events: Sequence[Mapping[str, Any]]
     next: str
 
 
 class CheckpointPage(msgspec.Struct):
-    checkpoints: list[dict[str, Any]]
+    checkpoints: Sequence[Mapping[str, Any]]
     next: str
+
+
+def next_cursor(page: Sequence[Mapping[str, Any]], start: int) -> str:
+    """The cursor after a page: its last sequence, or ``start`` again when it is empty."""
+    return str(page[-1]["sequence"] if page else start)
 
 
 def parse_cursor(cursor: str | None) -> int:
@@ -79,15 +87,21 @@ async def _chain(state: State) -> None:
     )
 
 
+async def _chained_events(
+    state: State, after: int, limit: int, only: EventFilter
+) -> list[CloudEvent]:
+    """Chain what is pending, then read up to ``limit`` events after ``after``."""
+    await _chain(state)
+    async with state[ENGINE_KEY].connect() as conn:
+        return await events_after(conn, state["settings"].service, after, limit, only)
+
+
 class AuditController(Controller):
     path = "/v1/audit"
     tags = ["audit"]
+    guards = [requires("cx", "admin")]
 
-    @get(
-        "/events",
-        guards=[requires("cx", "admin")],
-        summary="Audit events as CloudEvents, oldest first, paged by cursor",
-    )
+    @get("/events", summary="Audit events as CloudEvents, oldest first, paged by cursor")
     async def list_events(
         self,
         state: State,
@@ -97,21 +111,11 @@ class AuditController(Controller):
         subject: SubjectFilter = None,
     ) -> AuditPage:
         start = parse_cursor(after)
-        await _chain(state)
-        async with state[ENGINE_KEY].connect() as conn:
-            events = await events_after(
-                conn,
-                state["settings"].service,
-                start,
-                limit,
-                event_type=event_type,
-                subject=subject,
-            )
-        return AuditPage(events=events, next=str(events[-1]["sequence"] if events else start))
+        events = await _chained_events(state, start, limit, EventFilter(event_type, subject))
+        return AuditPage(events=events, next=next_cursor(events, start))
 
     @get(
         "/checkpoints",
-        guards=[requires("cx", "admin")],
         summary="Signed chain heads (JWS), oldest first, paged by cursor: keep them off-site",
     )
     async def list_checkpoints(
@@ -121,15 +125,9 @@ class AuditController(Controller):
         await _chain(state)
         async with state[ENGINE_KEY].connect() as conn:
             found = await checkpoints_after(conn, state["settings"].service, start, limit)
-        return CheckpointPage(
-            checkpoints=found, next=str(found[-1]["sequence"] if found else start)
-        )
+        return CheckpointPage(checkpoints=found, next=next_cursor(found, start))
 
-    @get(
-        "/stream",
-        guards=[requires("cx", "admin")],
-        summary="Live audit events (Server-Sent Events); resumes after Last-Event-ID",
-    )
+    @get("/stream", summary="Live audit events (Server-Sent Events); resumes after Last-Event-ID")
     async def stream_events(
         self,
         request: Request[Any, Any, Any],
@@ -141,23 +139,19 @@ class AuditController(Controller):
         subject: SubjectFilter = None,
     ) -> ServerSentEvent:
         start = parse_cursor(request.headers.get("last-event-id") or after)
-        filters = {"event_type": event_type, "subject": subject}
-        return ServerSentEvent(_live(state, start, limit, max_seconds, filters))
+        only = EventFilter(event_type, subject)
+        return ServerSentEvent(_live(state, start, limit, max_seconds, only))
 
 
 async def _live(
-    state: State, after: int, limit: int, max_seconds: float, filters: dict[str, str | None]
+    state: State, after: int, limit: int, max_seconds: float, only: EventFilter
 ) -> AsyncIterator[ServerSentEventMessage]:
     """Events after ``after`` as they are chained, until ``limit`` events or ``max_seconds``."""
     deadline = time.monotonic() + max_seconds
     quiet_since = time.monotonic()
     sent = 0
     while sent < limit:
-        await _chain(state)
-        async with state[ENGINE_KEY].connect() as conn:
-            events = await events_after(
-                conn, state["settings"].service, after, min(500, limit - sent), **filters
-            )
+        events = await _chained_events(state, after, min(500, limit - sent), only)
         for event in events:
             yield ServerSentEventMessage(data=json.dumps(event), id=str(event["sequence"]))
         if time.monotonic() >= deadline:

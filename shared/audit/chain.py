@@ -14,14 +14,15 @@ has committed keeps the same guarantees without that coupling (see docs/audit.md
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from shared.audit.checkpoints import CheckpointPolicy, sign_due_checkpoints
-from shared.audit.cloudevents import GENESIS_HASH, canonical_bytes, to_cloudevent
+from shared.audit.cloudevents import GENESIS_HASH, StoredEvent, canonical_bytes, to_cloudevent
 from shared.db.tables import audit_events
 from shared.keys import Keyring
 
@@ -46,7 +47,7 @@ class ChainHead:
     hash: bytes
 
 
-def event_hash(row: dict[str, Any]) -> bytes:
+def event_hash(row: StoredEvent) -> bytes:
     """SHA-256 over the canonical CloudEvent (with its sequence and prevhash)."""
     return hashlib.sha256(canonical_bytes(to_cloudevent(row))).digest()
 
@@ -61,15 +62,15 @@ def _committed_unchained(service: str, limit: int) -> Any:
     )
 
 
-def link(rows: list[dict[str, Any]], head: ChainHead) -> tuple[list[dict[str, Any]], ChainHead]:
+def link(rows: Sequence[StoredEvent], head: ChainHead) -> tuple[list[StoredEvent], ChainHead]:
     """Assign sequence, prev_hash and hash to ``rows`` after ``head`` (pure)."""
     sequence, prev = head.sequence, head.hash
     linked = []
     for row in rows:
         sequence += 1
-        row = {**row, "sequence": sequence, "prev_hash": prev}
+        row = replace(row, sequence=sequence, prev_hash=prev)
         prev = event_hash(row)
-        linked.append({**row, "hash": prev})
+        linked.append(replace(row, hash=prev))
     return linked, ChainHead(head.service, sequence, prev)
 
 
@@ -77,17 +78,18 @@ async def chain_batch(conn: AsyncConnection, service: str, limit: int) -> tuple[
     """Chain up to ``limit`` committed events inside the caller's transaction."""
     state = (await conn.execute(_LOCK_HEAD, {"service": service})).one()
     head = ChainHead(service, state.sequence, bytes(state.head_hash or GENESIS_HASH))
-    rows = [dict(r) for r in (await conn.execute(_committed_unchained(service, limit))).mappings()]
+    found = await conn.execute(_committed_unchained(service, limit))
+    rows = [StoredEvent(**r) for r in found.mappings()]
     if not rows:
         return 0, head
     linked, head = link(rows, head)
     await conn.execute(
         _ASSIGN,
         {
-            "ids": [r["id"] for r in linked],
-            "seqs": [r["sequence"] for r in linked],
-            "prevs": [r["prev_hash"] for r in linked],
-            "hashes": [r["hash"] for r in linked],
+            "ids": [r.id for r in linked],
+            "seqs": [r.sequence for r in linked],
+            "prevs": [r.prev_hash for r in linked],
+            "hashes": [r.hash for r in linked],
         },
     )
     await conn.execute(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TypedDict
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
@@ -45,6 +45,37 @@ _AFTER = text(
 )
 
 
+@dataclass(frozen=True, slots=True)
+class CheckpointRow:
+    """An ``audit_checkpoints`` row: the signed head and the token that signs it."""
+
+    service: str
+    sequence: int
+    head_hash: bytes
+    token: str
+    created_at: datetime
+
+
+class PublicCheckpoint(TypedDict):
+    """A checkpoint as the feed, NATS and ``lupa audit checkpoints`` hand it out: the JSON
+    itself (one line of what ``lupa audit verify --checkpoints`` reads back)."""
+
+    service: str
+    sequence: int
+    head: str
+    token: str
+    time: str
+
+
+@dataclass(frozen=True, slots=True)
+class SignedHead:
+    """What a checkpoint's signature covers: ``service``'s chain had ``head`` at ``sequence``."""
+
+    service: str
+    sequence: int
+    head: bytes
+
+
 @dataclass(frozen=True)
 class CheckpointPolicy:
     every: int = 100
@@ -71,14 +102,24 @@ def sign_checkpoint(keyring: Keyring, service: str, sequence: int, head: bytes) 
     return sign_claims(keyring, claims, typ=CHECKPOINT_TYP)
 
 
-def checkpoint_problem(keyring: Keyring, row: dict[str, Any]) -> str | None:
+def signed_head(keyring: Keyring, token: str) -> SignedHead:
+    """What a checkpoint token signs; ``InvalidToken`` if its signature or claims do not hold."""
+    claims = verify_claims(keyring, token, CHECKPOINT_TYP)
+    try:
+        return SignedHead(
+            str(claims["service"]), int(claims["seq"]), bytes.fromhex(str(claims["head"]))
+        )
+    except (KeyError, ValueError) as exc:
+        raise InvalidToken(f"malformed checkpoint claims: {exc!r}") from None
+
+
+def checkpoint_problem(keyring: Keyring, row: CheckpointRow) -> str | None:
     """What is wrong with a stored checkpoint on its own (signature, claims), or None."""
     try:
-        claims = verify_claims(keyring, row["token"], CHECKPOINT_TYP)
+        signed = signed_head(keyring, row.token)
     except InvalidToken as exc:
         return f"checkpoint signature does not verify ({exc})"
-    signed = (claims.get("service"), claims.get("seq"), claims.get("head"))
-    if signed != (row["service"], row["sequence"], bytes(row["head_hash"]).hex()):
+    if signed != SignedHead(row.service, row.sequence, row.head_hash):
         return "checkpoint row differs from what was signed"
     return None
 
@@ -110,16 +151,27 @@ async def sign_due_checkpoints(
     return len(signed)
 
 
-def public_checkpoint(row: dict[str, Any]) -> dict[str, Any]:
-    """A checkpoint as the feed, NATS and ``lupa audit checkpoints`` hand it out (one JSON line
-    of what ``lupa audit verify --checkpoints`` reads back)."""
+def public_checkpoint(row: CheckpointRow) -> PublicCheckpoint:
     return {
-        "service": row["service"],
-        "sequence": row["sequence"],
-        "head": bytes(row["head_hash"]).hex(),
-        "token": row["token"],
-        "time": rfc3339(row["created_at"]),
+        "service": row.service,
+        "sequence": row.sequence,
+        "head": row.head_hash.hex(),
+        "token": row.token,
+        "time": rfc3339(row.created_at),
     }
+
+
+async def stored_checkpoints(
+    db: AsyncConnection | AsyncSession,
+    service: str,
+    after: int = 0,
+    limit: int | None = None,
+    upto: int = 2**62,
+) -> list[CheckpointRow]:
+    """Up to ``limit`` (None: all) checkpoint rows with ``after`` < sequence <= ``upto``, oldest
+    first; by default every checkpoint of the chain, whose sequences start at 1."""
+    params = {"service": service, "after": after, "upto": upto, "limit": limit}
+    return [CheckpointRow(**r) for r in (await db.execute(_AFTER, params)).mappings()]
 
 
 async def checkpoints_after(
@@ -128,7 +180,6 @@ async def checkpoints_after(
     after: int,
     limit: int,
     upto: int = 2**62,
-) -> list[dict[str, Any]]:
-    """Up to ``limit`` checkpoints with ``after`` < sequence <= ``upto``, oldest first."""
-    params = {"service": service, "after": after, "upto": upto, "limit": limit}
-    return [public_checkpoint(dict(r)) for r in (await db.execute(_AFTER, params)).mappings()]
+) -> list[PublicCheckpoint]:
+    """``stored_checkpoints`` as they are handed out."""
+    return [public_checkpoint(r) for r in await stored_checkpoints(db, service, after, limit, upto)]

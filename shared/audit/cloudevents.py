@@ -1,11 +1,13 @@
-"""Render an audit row as a CloudEvents 1.0 JSON event, and the canonical bytes its hash covers."""
+"""An audit row as stored, its CloudEvents 1.0 JSON event, and the canonical bytes hashed."""
 
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
 SPEC_VERSION = "1.0"
 GENESIS_HASH = bytes(32)
@@ -25,6 +27,41 @@ HASHED_ATTRIBUTES = (
 )
 
 
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """An ``audit_events`` row, column for column; the chain fields stay None until chained."""
+
+    id: int
+    event_id: uuid.UUID
+    service: str
+    type: str
+    subject: str | None
+    time: datetime
+    data: Any  # the event's own JSON document, free-form by design (see ``AuditEvent.data``)
+    txid: str
+    recorded_at: datetime
+    sequence: int | None = None
+    prev_hash: bytes | None = None
+    hash: bytes | None = None
+
+
+class CloudEvent(TypedDict):
+    """The JSON document itself (feed, SSE, NATS, webhooks): a dict, so it serialises as is."""
+
+    specversion: str
+    id: str
+    source: str
+    type: str
+    time: str
+    datacontenttype: str
+    data: Any
+    recordedtime: str
+    subject: NotRequired[str]
+    sequence: NotRequired[int]
+    prevhash: NotRequired[str]
+    hash: NotRequired[str]
+
+
 def source_of(service: str) -> str:
     return f"/lupa/{service}"
 
@@ -34,25 +71,26 @@ def rfc3339(instant: datetime) -> str:
     return instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def to_cloudevent(row: Mapping[str, Any]) -> dict[str, Any]:
+def to_cloudevent(row: StoredEvent) -> CloudEvent:
     """The CloudEvent of an ``audit_events`` row (an unchained row lacks the chain fields)."""
-    event: dict[str, Any] = {
+    event: CloudEvent = {
         "specversion": SPEC_VERSION,
-        "id": str(row["event_id"]),
-        "source": source_of(row["service"]),
-        "type": row["type"],
-        "time": rfc3339(row["time"]),
+        "id": str(row.event_id),
+        "source": source_of(row.service),
+        "type": row.type,
+        "time": rfc3339(row.time),
         "datacontenttype": "application/json",
-        "data": row["data"],
-        "recordedtime": rfc3339(row["recorded_at"]),
+        "data": row.data,
+        "recordedtime": rfc3339(row.recorded_at),
     }
-    if row["subject"] is not None:
-        event["subject"] = row["subject"]
-    if row.get("sequence") is not None:
-        event["sequence"] = row["sequence"]
-        event["prevhash"] = bytes(row["prev_hash"]).hex()
-        if row.get("hash") is not None:
-            event["hash"] = bytes(row["hash"]).hex()
+    if row.subject is not None:
+        event["subject"] = row.subject
+    if row.sequence is not None:
+        assert row.prev_hash is not None, "the chainer sets sequence and prev_hash together"
+        event["sequence"] = row.sequence
+        event["prevhash"] = row.prev_hash.hex()
+        if row.hash is not None:
+            event["hash"] = row.hash.hex()
     return event
 
 
@@ -65,5 +103,5 @@ def canonical_bytes(event: Mapping[str, Any]) -> bytes:
 
 
 def to_json_bytes(event: Mapping[str, Any]) -> bytes:
-    """The wire form sent to sinks (compact JSON)."""
+    """The wire form sent to sinks (compact JSON) of a CloudEvent or a public checkpoint."""
     return json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode()

@@ -1,15 +1,27 @@
-"""Reading the chain: chained events in sequence order, as CloudEvents (feed, SSE, sinks)."""
+"""Reading the chain: chained events in sequence order, as stored (verify) or as CloudEvents
+(feed, SSE, sinks)."""
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from shared.audit.cloudevents import to_cloudevent
+from shared.audit.cloudevents import CloudEvent, StoredEvent, to_cloudevent
 from shared.audit.outbox import EVENT_TYPE_PREFIX
 from shared.db.tables import audit_events
+
+
+@dataclass(frozen=True, slots=True)
+class EventFilter:
+    """Which chained events a reader wants: of one type, about one subject (None: any)."""
+
+    type: str | None = None
+    subject: str | None = None
+
+
+EVERY_EVENT = EventFilter()
 
 
 def full_types(service: str, event_type: str) -> tuple[str, ...]:
@@ -21,25 +33,35 @@ def full_types(service: str, event_type: str) -> tuple[str, ...]:
     return (f"{EVENT_TYPE_PREFIX}{event_type}", f"{EVENT_TYPE_PREFIX}{service}.{event_type}")
 
 
-async def events_after(
+async def stored_events_after(
     db: AsyncConnection | AsyncSession,
     service: str,
     after: int,
     limit: int,
-    *,
-    event_type: str | None = None,
-    subject: str | None = None,
-) -> list[dict[str, Any]]:
-    """Up to ``limit`` chained events with sequence > ``after``, oldest first."""
+    only: EventFilter = EVERY_EVENT,
+) -> list[StoredEvent]:
+    """Up to ``limit`` chained rows with sequence > ``after``, oldest first."""
     query = (
         select(audit_events)
         .where(audit_events.c.service == service, audit_events.c.sequence > after)
         .order_by(audit_events.c.sequence)
         .limit(limit)
     )
-    if event_type:
-        query = query.where(audit_events.c.type.in_(full_types(service, event_type)))
-    if subject:
-        query = query.where(audit_events.c.subject == subject)
-    rows = (await db.execute(query)).mappings().all()
-    return [to_cloudevent(dict(row)) for row in rows]
+    if only.type:
+        query = query.where(audit_events.c.type.in_(full_types(service, only.type)))
+    if only.subject:
+        query = query.where(audit_events.c.subject == only.subject)
+    return [StoredEvent(**row) for row in (await db.execute(query)).mappings()]
+
+
+async def events_after(
+    db: AsyncConnection | AsyncSession,
+    service: str,
+    after: int,
+    limit: int,
+    only: EventFilter = EVERY_EVENT,
+) -> list[CloudEvent]:
+    """``stored_events_after`` as CloudEvents."""
+    return [
+        to_cloudevent(row) for row in await stored_events_after(db, service, after, limit, only)
+    ]

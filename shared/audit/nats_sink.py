@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Sequence
-from typing import Any
 
 import nats
 import nats.js.errors
@@ -20,7 +19,8 @@ import structlog
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 
-from shared.audit.cloudevents import to_json_bytes
+from shared.audit.checkpoints import PublicCheckpoint
+from shared.audit.cloudevents import CloudEvent, to_json_bytes
 
 SUBJECTS = "lupa.audit.>"
 ACK_TIMEOUT_S = 10.0
@@ -87,13 +87,15 @@ class NatsSink:
                     name=self.stream, subjects=[SUBJECTS], duplicate_window=self.duplicate_window
                 )
 
-    async def deliver(self, service: str, events: Sequence[dict[str, Any]]) -> int:
+    async def deliver(self, service: str, events: Sequence[CloudEvent]) -> int:
         """Publish ``events`` in order; return how many leading events JetStream acknowledged."""
         return await self._publish_in_order(
             [(nats_subject(service, e["type"]), to_json_bytes(e), e["id"]) for e in events]
         )
 
-    async def deliver_checkpoints(self, service: str, checkpoints: Sequence[dict[str, Any]]) -> int:
+    async def deliver_checkpoints(
+        self, service: str, checkpoints: Sequence[PublicCheckpoint]
+    ) -> int:
         """Publish signed checkpoints in order; return how many leading ones were acknowledged."""
         return await self._publish_in_order(
             [

@@ -44,7 +44,7 @@ class AuditEvent:
     service: str
     type: str
     subject: str | None
-    data: dict[str, Any]
+    data: dict[str, Any]  # free-form JSON by design: each event type has its own members
     id: uuid.UUID = field(default_factory=uuid.uuid4)
     time: datetime = field(default_factory=lambda: datetime.now(UTC))
 

@@ -15,9 +15,15 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shared.audit.chain import event_hash
-from shared.audit.checkpoints import CHECKPOINT_TYP, checkpoint_problem
-from shared.audit.cloudevents import GENESIS_HASH
-from shared.auth.tokens import InvalidToken, verify_claims
+from shared.audit.checkpoints import (
+    CheckpointRow,
+    checkpoint_problem,
+    signed_head,
+    stored_checkpoints,
+)
+from shared.audit.cloudevents import GENESIS_HASH, StoredEvent
+from shared.audit.feed import stored_events_after
+from shared.auth.tokens import InvalidToken
 from shared.db.tables import audit_events
 from shared.keys import Keyring
 
@@ -46,39 +52,28 @@ class ChainReport:
     kept: int = 0  # checkpoints kept outside the database that were checked
 
 
-async def _chained(conn: AsyncConnection, service: str) -> AsyncIterator[dict[str, Any]]:
-    after = 0
-    while True:
-        page = (
-            (
-                await conn.execute(
-                    select(audit_events)
-                    .where(audit_events.c.service == service, audit_events.c.sequence > after)
-                    .order_by(audit_events.c.sequence)
-                    .limit(PAGE)
-                )
-            )
-            .mappings()
-            .all()
-        )
+async def _chained(conn: AsyncConnection, service: str) -> AsyncIterator[StoredEvent]:
+    after: int | None = 0
+    while after is not None:
+        page = await stored_events_after(conn, service, after, PAGE)
         for row in page:
-            yield dict(row)
-        if len(page) < PAGE:
-            return
-        after = page[-1]["sequence"]
+            yield row
+        after = page[-1].sequence if len(page) == PAGE else None
 
 
-def row_problem(row: dict[str, Any], expected: int, prev: bytes) -> str | None:
+def row_problem(row: StoredEvent, expected: int, prev: bytes) -> str | None:
     """What is wrong with one chained row, given the sequence and prev hash it should have."""
-    if row["sequence"] != expected:
+    sequence = row.sequence
+    assert sequence is not None, "read back by sequence, so chained"
+    if sequence != expected:
         return (
-            f"sequence {expected} to {row['sequence'] - 1} missing (deleted or renumbered)"
-            if row["sequence"] > expected
+            f"sequence {expected} to {sequence - 1} missing (deleted or renumbered)"
+            if sequence > expected
             else "sequence out of order"
         )
-    if bytes(row["prev_hash"]) != prev:
+    if row.prev_hash != prev:
         return f"prev_hash does not match event {expected - 1} (re-ordered or inserted)"
-    if event_hash(row) != bytes(row["hash"]):
+    if event_hash(row) != row.hash:
         return "content does not match its hash (altered)"
     return None
 
@@ -88,34 +83,35 @@ def kept_heads(
 ) -> tuple[dict[int, bytes], Finding | None]:
     """The head each kept checkpoint of ``service`` signs, by sequence.
 
-    Only what the signature covers is believed; the other fields of a kept line are ignored.
+    A kept line is whatever JSON the operator kept, hence a plain Mapping: only what its
+    token's signature covers is believed, its other fields are ignored.
     """
     heads: dict[int, bytes] = {}
     for item in kept:
         if item.get("service") != service:
             continue
         try:
-            claims = verify_claims(keyring, str(item.get("token", "")), CHECKPOINT_TYP)
-            if claims.get("service") != service:
+            signed = signed_head(keyring, str(item.get("token", "")))
+            if signed.service != service:
                 raise InvalidToken("signed for another service")
-            heads[int(claims["seq"])] = bytes.fromhex(str(claims["head"]))
-        except (InvalidToken, KeyError, ValueError) as exc:
+        except InvalidToken as exc:
             problem = f"a kept checkpoint does not verify ({exc})"
             return heads, Finding(service, int(item.get("sequence") or 0), None, problem)
+        heads[signed.sequence] = signed.head
     return heads, None
 
 
 def _checkpoint_problem(
-    keyring: Keyring, row: dict[str, Any], stored: dict[str, Any] | None, kept: bytes | None
+    keyring: Keyring, row: StoredEvent, stored: CheckpointRow | None, kept: bytes | None
 ) -> str | None:
     """What the checkpoints at this row's sequence (stored, kept) say against it."""
     if stored is not None:
         problem = checkpoint_problem(keyring, stored)
-        if problem is None and bytes(stored["head_hash"]) != bytes(row["hash"]):
+        if problem is None and stored.head_hash != row.hash:
             problem = "a signed checkpoint names another hash here (chain rewritten)"
         if problem is not None:
             return problem
-    if kept is not None and kept != bytes(row["hash"]):
+    if kept is not None and kept != row.hash:
         return "a kept checkpoint names another hash here (chain rewritten)"
     return None
 
@@ -130,14 +126,7 @@ async def verify_chain(
 
     ``kept``: checkpoints kept outside the database (as ``public_checkpoint`` gives them).
     """
-    stored = {
-        r["sequence"]: dict(r)
-        for r in (
-            await conn.execute(
-                text("SELECT * FROM audit_checkpoints WHERE service = :s"), {"s": service}
-            )
-        ).mappings()
-    }
+    stored = {r.sequence: r for r in await stored_checkpoints(conn, service)}
     pinned, finding = kept_heads(keyring, service, kept)
     last = 0
     if finding is None:
@@ -156,19 +145,19 @@ async def _walk(
     conn: AsyncConnection,
     service: str,
     keyring: Keyring,
-    stored: dict[int, dict[str, Any]],
+    stored: dict[int, CheckpointRow],
     pinned: dict[int, bytes],
 ) -> tuple[int, Finding | None]:
     """The last intact sequence, and the first problem after it (None if there is none)."""
     expected, prev = 1, GENESIS_HASH
     async for row in _chained(conn, service):
-        seq = row["sequence"]
         problem = row_problem(row, expected, prev) or _checkpoint_problem(
-            keyring, row, stored.get(seq), pinned.get(seq)
+            keyring, row, stored.get(expected), pinned.get(expected)
         )
         if problem is not None:
-            return expected - 1, Finding(service, expected, str(row["event_id"]), problem)
-        expected, prev = expected + 1, bytes(row["hash"])
+            return expected - 1, Finding(service, expected, str(row.event_id), problem)
+        assert row.hash is not None, "row_problem found it equal to the row's own hash"
+        expected, prev = expected + 1, row.hash
     return expected - 1, None
 
 

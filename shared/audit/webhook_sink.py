@@ -11,15 +11,15 @@ subscriptions go on.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import httpx
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.audit import webhook_store as store
-from shared.audit.cloudevents import to_json_bytes
+from shared.audit.cloudevents import CloudEvent, to_json_bytes
 from shared.audit.feed import events_after
+from shared.audit.webhook_store import DueSubscription
 from shared.audit.webhooks import backoff_seconds, open_secret, post_event
 from shared.keys import Keyring, UnknownKey
 from shared.settings import AuditSettings
@@ -41,7 +41,7 @@ class WebhookSink:
         done = await asyncio.gather(*(self._isolated(service, s) for s in subs))
         return sum(done)
 
-    async def _isolated(self, service: str, sub: dict[str, Any]) -> int:
+    async def _isolated(self, service: str, sub: DueSubscription) -> int:
         """One subscription's pass; whatever goes wrong in it stays in it."""
         try:
             return await self._subscription(service, sub)
@@ -50,46 +50,41 @@ class WebhookSink:
             error = type(exc).__name__
             log.warning(
                 "webhook_subscription_failed",
-                subscription=str(sub["id"]),
-                kek=sub["kek_id"],
+                subscription=str(sub.id),
+                kek=sub.kek_id,
                 error=error,
             )
             await self._postpone(sub, error)
             return 0
 
-    async def _postpone(self, sub: dict[str, Any], error: str) -> None:
+    async def _postpone(self, sub: DueSubscription, error: str) -> None:
         try:
             async with self.engine.begin() as conn:
-                await store.postpone(conn, sub["id"], self.settings.webhook_backoff_max, error)
+                await store.postpone(conn, sub.id, self.settings.webhook_backoff_max, error)
         except Exception as exc:  # the database itself is down: the next pass tries again
             log.warning(
-                "webhook_postpone_failed", subscription=str(sub["id"]), error=type(exc).__name__
+                "webhook_postpone_failed", subscription=str(sub.id), error=type(exc).__name__
             )
 
-    def _secret(self, sub: dict[str, Any]) -> str:
+    def _secret(self, sub: DueSubscription) -> str:
         """The signing secret; a KEK id this keyring lacks means a rotation since the relay
         started, so the keyring file is re-read once before giving up."""
-        sealed = bytes(sub["sealed_secret"])
         try:
-            return open_secret(self.keyring, sub["id"], sub["kek_id"], sealed)
+            return open_secret(self.keyring, sub.id, sub.kek_id, sub.sealed_secret)
         except UnknownKey:
-            if self.keyring.source is None:
-                raise
-            self.keyring = self.keyring.source.reload()
-            return open_secret(self.keyring, sub["id"], sub["kek_id"], sealed)
+            self.keyring = self.keyring.newest()
+            return open_secret(self.keyring, sub.id, sub.kek_id, sub.sealed_secret)
 
-    async def _subscription(self, service: str, sub: dict[str, Any]) -> int:
+    async def _subscription(self, service: str, sub: DueSubscription) -> int:
         secret = self._secret(sub)
         replayed = await self._replays(service, sub, secret)
         async with self.engine.connect() as conn:
-            events = await events_after(
-                conn, service, sub["sequence"], self.settings.delivery_batch
-            )
-        cursor, attempts, handled = sub["sequence"], sub["attempts"], 0
+            events = await events_after(conn, service, sub.sequence, self.settings.delivery_batch)
+        cursor, attempts, handled = sub.sequence, sub.attempts, 0
         retry_in, error = 0.0, None
         for event in events:
-            if not sub["types"] or event["type"] in sub["types"]:
-                error = await post_event(self.client, sub["url"], secret, to_json_bytes(event))
+            if not sub.types or event["type"] in sub.types:
+                error = await post_event(self.client, sub.url, secret, to_json_bytes(event))
                 if error is not None:
                     attempts += 1
                     if attempts < self.settings.webhook_max_attempts:
@@ -103,30 +98,30 @@ class WebhookSink:
             cursor, attempts, handled, error = event["sequence"], 0, handled + 1, None
         if events or replayed:
             async with self.engine.begin() as conn:
-                await store.save_delivery(conn, sub["id"], cursor, attempts, retry_in, error)
+                await store.save_delivery(conn, sub.id, cursor, attempts, retry_in, error)
         return handled + replayed
 
     async def _dead_letter(
-        self, service: str, sub: dict[str, Any], event: dict[str, Any], attempts: int, error: str
+        self, service: str, sub: DueSubscription, event: CloudEvent, attempts: int, error: str
     ) -> None:
         log.warning(
             "webhook_dead_letter",
-            subscription=str(sub["id"]),
+            subscription=str(sub.id),
             sequence=event["sequence"],
             error=error,
         )
         async with self.engine.begin() as conn:
-            await store.add_dead_letter(conn, sub["id"], service, event, attempts, error)
+            await store.add_dead_letter(conn, sub.id, service, event, attempts, error)
 
-    async def _replays(self, service: str, sub: dict[str, Any], secret: str) -> int:
+    async def _replays(self, service: str, sub: DueSubscription, secret: str) -> int:
         async with self.engine.connect() as conn:
-            wanted = await store.replays_requested(conn, sub["id"])
+            wanted = await store.replays_requested(conn, sub.id)
             events = {}
             for dead in wanted:
-                page = await events_after(conn, service, dead["sequence"] - 1, 1)
-                events[dead["id"]] = page[0]
+                page = await events_after(conn, service, dead.sequence - 1, 1)
+                events[dead.id] = page[0]
         for dead_id, event in events.items():
-            error = await post_event(self.client, sub["url"], secret, to_json_bytes(event))
+            error = await post_event(self.client, sub.url, secret, to_json_bytes(event))
             async with self.engine.begin() as conn:
                 await store.finish_replay(conn, dead_id, error)
         return len(events)

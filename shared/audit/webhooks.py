@@ -62,7 +62,7 @@ def seal_secret(keyring: Keyring, subscription_id: uuid.UUID, secret: str) -> tu
     A keyring read from a file is re-read first (a stat when unchanged), so a running service
     seals with the KEK a rotation made active, never with one about to be retired.
     """
-    newest = keyring.source.reload() if keyring.source is not None else keyring
+    newest = keyring.newest()
     kek_id = newest.active_kek_id
     return kek_id, seal(newest.kek(kek_id), secret.encode(), _secret_aad(subscription_id))
 

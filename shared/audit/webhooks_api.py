@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 from urllib.parse import urlsplit
 
 import msgspec
@@ -20,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.audit import webhook_store as store
 from shared.audit.outbox import AuditEvent, record_event
+from shared.audit.webhook_store import DeadLetter, Webhook
 from shared.audit.webhooks import seal_secret
 from shared.auth.guards import requires
 from shared.auth.tokens import Principal
@@ -37,39 +37,16 @@ class WebhookCreate(msgspec.Struct, forbid_unknown_fields=True):
     secret: Annotated[str, msgspec.Meta(min_length=24, max_length=200)] | None = None
 
 
-class Webhook(msgspec.Struct):
-    id: uuid.UUID
-    url: str
-    types: list[str]
-    created_at: datetime
+class WebhookCreated(Webhook, frozen=True):
+    """The new subscription with its secret, shown this once."""
 
-
-class WebhookCreated(Webhook):
     secret: str
-
-
-class DeadLetter(msgspec.Struct):
-    id: uuid.UUID
-    subscription_id: uuid.UUID
-    sequence: int
-    event_id: uuid.UUID
-    attempts: int
-    last_error: str | None
-    created_at: datetime
-    replay_requested_at: datetime | None
-    replayed_at: datetime | None
 
 
 def _check_url(url: str) -> None:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname or parts.username:
         raise InvalidInput("The webhook URL must be http(s)://host/... without credentials.")
-
-
-def _webhook(row: dict[str, Any]) -> Webhook:
-    return Webhook(
-        id=row["id"], url=row["url"], types=list(row["types"]), created_at=row["created_at"]
-    )
 
 
 class WebhookController(Controller):
@@ -90,7 +67,7 @@ class WebhookController(Controller):
         sub_id, secret = uuid.uuid4(), data.secret or secrets.token_urlsafe(32)
         service = state["settings"].service
         kek_id, sealed = seal_secret(keyring, sub_id, secret)
-        row = await store.create_subscription(
+        webhook = await store.create_subscription(
             tx, sub_id, service, data.url, data.types, kek_id, sealed
         )
         await record_event(
@@ -102,11 +79,11 @@ class WebhookController(Controller):
                 data={"subscription": str(sub_id), "types": data.types, "actor": principal.actor},
             ),
         )
-        return WebhookCreated(**msgspec.structs.asdict(_webhook(row)), secret=secret)
+        return WebhookCreated(**msgspec.structs.asdict(webhook), secret=secret)
 
     @get("/webhooks", summary="Webhook subscriptions (without their secrets)")
     async def list_webhooks(self, tx: NamedDependency[AsyncSession], state: State) -> list[Webhook]:
-        return [_webhook(r) for r in await store.list_subscriptions(tx, state["settings"].service)]
+        return await store.list_subscriptions(tx, state["settings"].service)
 
     @delete("/webhooks/{subscription_id:uuid}", status_code=204, summary="Stop a subscription")
     async def delete_webhook(
@@ -136,8 +113,7 @@ class WebhookController(Controller):
         state: State,
         limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
     ) -> list[DeadLetter]:
-        rows = await store.list_dead_letters(tx, state["settings"].service, limit)
-        return [msgspec.convert(r, DeadLetter, from_attributes=False) for r in rows]
+        return await store.list_dead_letters(tx, state["settings"].service, limit)
 
     @post(
         "/dead-letters/{dead_letter_id:uuid}/replay",
@@ -152,8 +128,8 @@ class WebhookController(Controller):
         dead_letter_id: FromPath[uuid.UUID],
     ) -> Response[DeadLetter]:
         service = state["settings"].service
-        row = await store.request_replay(tx, service, dead_letter_id)
-        if row is None:
+        dead_letter = await store.request_replay(tx, service, dead_letter_id)
+        if dead_letter is None:
             raise NotFound("There is no such dead letter.")
         await record_event(
             tx,
@@ -163,9 +139,9 @@ class WebhookController(Controller):
                 subject=None,
                 data={
                     "dead_letter": str(dead_letter_id),
-                    "event": str(row["event_id"]),
+                    "event": str(dead_letter.event_id),
                     "actor": principal.actor,
                 },
             ),
         )
-        return Response(msgspec.convert(row, DeadLetter), status_code=202)
+        return Response(dead_letter, status_code=202)

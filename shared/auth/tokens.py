@@ -9,6 +9,7 @@ from __future__ import annotations
 import secrets
 import time
 from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,12 +20,16 @@ from shared.keys import Keyring
 ISSUER = "lupa"
 ROLES = ("admin", "portal", "marketing", "officer", "cx")
 
+# A JWT's claims as PyJWT takes and gives them: JSON whose members depend on the token's
+# ``typ``, so each reader turns the ones it needs into its own typed value.
+Claims = Mapping[str, Any]
+
 
 class InvalidToken(Exception):
     """Signature, expiry, issuer or purpose does not check out."""
 
 
-def sign_claims(keyring: Keyring, claims: dict[str, Any], typ: str) -> str:
+def sign_claims(keyring: Keyring, claims: Claims, typ: str) -> str:
     key = keyring.active_signing
     return jwt.encode(
         {"iss": ISSUER, "typ": typ, **claims},
@@ -34,13 +39,13 @@ def sign_claims(keyring: Keyring, claims: dict[str, Any], typ: str) -> str:
     )
 
 
-def verify_claims(keyring: Keyring, token: str, typ: str) -> dict[str, Any]:
+def verify_claims(keyring: Keyring, token: str, typ: str) -> Claims:
     try:
         kid = jwt.get_unverified_header(token).get("kid")
         key = keyring.signing_key(str(kid))
         if key is None:
             raise InvalidToken("unknown signing key")
-        claims: dict[str, Any] = jwt.decode(
+        claims: Claims = jwt.decode(
             token,
             key.private_key.public_key(),
             algorithms=["EdDSA"],
@@ -54,7 +59,7 @@ def verify_claims(keyring: Keyring, token: str, typ: str) -> dict[str, Any]:
     return claims
 
 
-def verify_with_rotation(keyring: Keyring, token: str, typ: str) -> dict[str, Any]:
+def verify_with_rotation(keyring: Keyring, token: str, typ: str) -> Claims:
     """``verify_claims``, consulting the keyring file once more before refusing the token.
 
     A token signed after ``lupa keys rotate --signing`` (by another process, or the CLI) names
@@ -63,10 +68,10 @@ def verify_with_rotation(keyring: Keyring, token: str, typ: str) -> dict[str, An
     try:
         return verify_claims(keyring, token, typ)
     except InvalidToken:
-        fresh = keyring.source.reload() if keyring.source is not None else keyring
-        if fresh is keyring:
+        newest = keyring.newest()
+        if newest is keyring:
             raise
-        return verify_claims(fresh, token, typ)
+        return verify_claims(newest, token, typ)
 
 
 @dataclass(frozen=True)
@@ -87,15 +92,9 @@ def issue_access_token(keyring: Keyring, role: str, subject: str | None, ttl_sec
     if role not in ROLES:
         raise ValueError(f"unknown role {role!r}; choose one of {', '.join(ROLES)}")
     now = int(time.time())
-    claims: dict[str, Any] = {
-        "role": role,
-        "iat": now,
-        "exp": now + ttl_seconds,
-        "jti": secrets.token_hex(8),
-    }
-    if subject is not None:
-        claims["sub"] = subject
-    return sign_claims(keyring, claims, "access")
+    claims = {"role": role, "iat": now, "exp": now + ttl_seconds, "jti": secrets.token_hex(8)}
+    bound = {"sub": subject} if subject is not None else {}
+    return sign_claims(keyring, {**claims, **bound}, "access")
 
 
 class AccessTokenVerifier:
@@ -113,17 +112,7 @@ class AccessTokenVerifier:
             if exp > time.time():
                 return principal
             del self._cache[token]
-        try:
-            claims = verify_claims(self.keyring, token, "access")
-        except InvalidToken:
-            # A token signed after a signing-key rotation names a kid we have not loaded yet.
-            if self.keyring.source is None:
-                raise
-            fresh = self.keyring.source.reload()
-            if fresh is self.keyring:
-                raise
-            self.keyring = fresh
-            claims = verify_claims(self.keyring, token, "access")
+        claims = verify_with_rotation(self.keyring, token, "access")
         role = claims.get("role")
         if role not in ROLES or "exp" not in claims:
             raise InvalidToken("token has no valid role or expiry")

@@ -3,25 +3,28 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from shared.audit.chain import ChainHead, event_hash, link
-from shared.audit.cloudevents import GENESIS_HASH, canonical_bytes, to_cloudevent
+from shared.audit.cloudevents import GENESIS_HASH, StoredEvent, canonical_bytes, to_cloudevent
 from shared.audit.nats_sink import nats_subject
 from shared.audit.webhooks import backoff_seconds, signature_header, signature_valid
 
-ROW = {
-    "event_id": uuid.UUID(int=1),
-    "service": "consent",
-    "type": "fi.lupa.consent.consent.granted",
-    "subject": "b3c1",
-    "time": datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
-    "recorded_at": datetime(2026, 1, 2, 3, 4, 6, tzinfo=UTC),
-    "data": {"purpose": "news"},
-    "sequence": None,
-    "prev_hash": None,
-    "hash": None,
-}
+ROW = StoredEvent(
+    id=1,
+    event_id=uuid.UUID(int=1),
+    service="consent",
+    type="fi.lupa.consent.consent.granted",
+    subject="b3c1",
+    time=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
+    data={"purpose": "news"},
+    txid="1",
+    recorded_at=datetime(2026, 1, 2, 3, 4, 6, tzinfo=UTC),
+    sequence=None,
+    prev_hash=None,
+    hash=None,
+)
 
 
 def test_a_row_renders_as_a_cloudevent_with_sequence_and_recordedtime():
@@ -35,12 +38,12 @@ def test_a_row_renders_as_a_cloudevent_with_sequence_and_recordedtime():
 
 def test_each_hash_commits_to_the_previous_one_and_to_the_content():
     rows, head = link(
-        [ROW, {**ROW, "event_id": uuid.UUID(int=2)}], ChainHead("consent", 0, GENESIS_HASH)
+        [ROW, replace(ROW, id=2, event_id=uuid.UUID(int=2))], ChainHead("consent", 0, GENESIS_HASH)
     )
-    assert rows[1]["prev_hash"] == rows[0]["hash"] == event_hash(rows[0])
-    assert head.sequence == 2 and head.hash == rows[1]["hash"]
-    altered = {**rows[0], "data": {"purpose": "other"}}
-    assert event_hash(altered) != rows[0]["hash"]
+    assert rows[1].prev_hash == rows[0].hash == event_hash(rows[0])
+    assert head.sequence == 2 and head.hash == rows[1].hash
+    altered = replace(rows[0], data={"purpose": "other"})
+    assert event_hash(altered) != rows[0].hash
     assert b'"hash"' not in canonical_bytes(to_cloudevent(rows[0]))
 
 

@@ -228,4 +228,4 @@ class AgeReader:
         try:
             return (source.current() if source else self.keyring).kek(kek_id)
         except UnknownKey:
-            return (source.reload() if source else self.keyring).kek(kek_id)
+            return self.keyring.newest().kek(kek_id)

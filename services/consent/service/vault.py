@@ -45,7 +45,7 @@ class SubjectVault:
 
     def _newest(self) -> Keyring:
         """The keyring as last saved to its file (a stat if unchanged); as given if not from one."""
-        return self.keyring.source.reload() if self.keyring.source else self.keyring
+        return self.keyring.newest()
 
     @staticmethod
     def seal_field(dek: bytes, subject_id: uuid.UUID, field: str, value: str) -> bytes:

@@ -8,6 +8,7 @@ from typing import Any
 
 import nats
 import nats.errors
+import nats.js.errors
 
 CHECKPOINT_SUFFIX = ".checkpoint"
 
@@ -43,7 +44,8 @@ async def read_messages(
         while len(messages) < events + checkpoints + 100:
             try:
                 batch = await sub.fetch(500, timeout=1)
-            except nats.errors.TimeoutError:
+            except (nats.errors.TimeoutError, TimeoutError):
+                # An empty fetch raises either, depending on where in nats-py it timed out.
                 kept = sum(1 for m in messages if is_checkpoint(m))
                 enough = len(messages) - kept >= events and kept >= checkpoints
                 if enough or time.monotonic() > deadline:

@@ -84,7 +84,7 @@ async def test_an_always_failing_receiver_ends_in_dead_letters_that_can_be_repla
     for n in range(3):
         await write_event(scratch_engine, n)
 
-    async def dead() -> list[dict]:
+    async def dead() -> list[store.DeadLetter]:
         async with scratch_engine.connect() as conn:
             return await store.list_dead_letters(conn, "consent", 100)
 
@@ -93,12 +93,12 @@ async def test_an_always_failing_receiver_ends_in_dead_letters_that_can_be_repla
 
     await relay_until(relay, all_dead)
     letters = await dead()
-    assert sorted(d["sequence"] for d in letters) == [1, 2, 3]
-    assert all(d["attempts"] == 3 and d["last_error"] == "HTTP 500" for d in letters)
+    assert sorted(d.sequence for d in letters) == [1, 2, 3]
+    assert all(d.attempts == 3 and d.last_error == "HTTP 500" for d in letters)
 
     receiver.status = 200
     async with scratch_engine.begin() as conn:
-        await store.request_replay(conn, "consent", letters[0]["id"])
+        await store.request_replay(conn, "consent", letters[0].id)
 
     async def replayed() -> bool:
         return len(receiver.received) == 1
@@ -106,11 +106,11 @@ async def test_an_always_failing_receiver_ends_in_dead_letters_that_can_be_repla
     await relay_until(relay, replayed)
     await relay.close()
     await receiver.stop()
-    assert json.loads(receiver.received[0].body)["sequence"] == letters[0]["sequence"]
+    assert json.loads(receiver.received[0].body)["sequence"] == letters[0].sequence
     async with scratch_engine.connect() as conn:
         done = await conn.scalar(
             text("SELECT replayed_at FROM webhook_dead_letters WHERE id = :id"),
-            {"id": letters[0]["id"]},
+            {"id": letters[0].id},
         )
     assert done is not None and sub_id
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from dataclasses import replace
 
 import asyncpg
 import pytest
@@ -11,6 +12,7 @@ import pytest
 from lupa.cli.main import main
 from shared.audit.chain import ChainHead, chain_pending, event_hash, link
 from shared.audit.checkpoints import CheckpointPolicy
+from shared.audit.cloudevents import StoredEvent
 from tests.integration.audit.events import write_event
 
 
@@ -39,7 +41,7 @@ async def export_checkpoints(capsys, path) -> None:
     path.write_text(capsys.readouterr().out)
 
 
-async def rows_from(url: str, sequence: int) -> list[dict]:
+async def rows_from(url: str, sequence: int) -> list[StoredEvent]:
     conn = await asyncpg.connect(url)
     try:
         found = await conn.fetch(
@@ -47,23 +49,20 @@ async def rows_from(url: str, sequence: int) -> list[dict]:
         )
     finally:
         await conn.close()
-    rows = [dict(r) for r in found]
-    for row in rows:
-        row["data"] = json.loads(row["data"])
-    return rows
+    return [StoredEvent(**{**r, "data": json.loads(r["data"])}) for r in found]
 
 
 async def rewrite_from(url: str, sequence: int, data: dict) -> None:
     """What an attacker with the database can do: change an event, recompute every hash after
     it, and delete the signed checkpoints that would disagree."""
     rows = await rows_from(url, sequence - 1)
-    rows[1]["data"] = data
-    head = ChainHead("consent", sequence - 1, bytes(rows[0]["hash"]))
+    rows[1] = replace(rows[1], data=data)
+    head = ChainHead("consent", sequence - 1, bytes(rows[0].hash))
     linked, head = link(rows[1:], head)
     updates = ";".join(
-        f"UPDATE audit_events SET data = '{json.dumps(r['data'])}', "
-        f"prev_hash = '\\x{r['prev_hash'].hex()}', hash = '\\x{r['hash'].hex()}' "
-        f"WHERE event_id = '{r['event_id']}'"
+        f"UPDATE audit_events SET data = '{json.dumps(r.data)}', "
+        f"prev_hash = '\\x{r.prev_hash.hex()}', hash = '\\x{r.hash.hex()}' "
+        f"WHERE event_id = '{r.event_id}'"
         for r in linked
     )
     await tamper(
@@ -84,6 +83,14 @@ async def tamper(url: str, sql: str) -> None:
         await conn.close()
 
 
+async def verify_tampered(chain: str, capsys, sql: str) -> str:
+    """``tamper`` with ``sql``, then ``lupa audit verify``, which must fail: what it printed."""
+    await tamper(chain, sql)
+    code, out = await verify(capsys)
+    assert code == 1, out
+    return out
+
+
 async def test_an_intact_chain_verifies(chain, capsys):
     code, out = await verify(capsys)
     assert code == 0, out
@@ -91,9 +98,9 @@ async def test_an_intact_chain_verifies(chain, capsys):
 
 
 async def test_an_altered_event_is_named(chain, capsys):
-    await tamper(chain, "UPDATE audit_events SET data = '{\"n\": 42}' WHERE sequence = 5")
-    code, out = await verify(capsys)
-    assert code == 1, out
+    out = await verify_tampered(
+        chain, capsys, "UPDATE audit_events SET data = '{\"n\": 42}' WHERE sequence = 5"
+    )
     assert "sequence 5" in out and "altered" in out
 
 
@@ -105,37 +112,37 @@ async def test_an_altered_event_with_a_recomputed_hash_breaks_the_next_link(chai
 
     await tamper(chain, "UPDATE audit_events SET data = '{\"n\": 42}' WHERE sequence = 5")
     conn = await asyncpg.connect(chain)
-    row = dict(await conn.fetchrow("SELECT * FROM audit_events WHERE sequence = 5"))
+    found = await conn.fetchrow("SELECT * FROM audit_events WHERE sequence = 5")
     await conn.close()
-    row["data"] = {"n": 42}
-    await tamper(
-        chain, f"UPDATE audit_events SET hash = '\\x{event_hash(row).hex()}' WHERE sequence = 5"
+    row = StoredEvent(**{**found, "data": {"n": 42}})
+    out = await verify_tampered(
+        chain,
+        capsys,
+        f"UPDATE audit_events SET hash = '\\x{event_hash(row).hex()}' WHERE sequence = 5",
     )
-    code, out = await verify(capsys)
-    assert code == 1 and "sequence 6" in out and "prev_hash" in out
+    assert "sequence 6" in out and "prev_hash" in out
     assert select and audit_events is not None
 
 
 async def test_a_deleted_event_is_named(chain, capsys):
-    await tamper(chain, "DELETE FROM audit_events WHERE sequence = 4")
-    code, out = await verify(capsys)
-    assert code == 1, out
+    out = await verify_tampered(chain, capsys, "DELETE FROM audit_events WHERE sequence = 4")
     assert "sequence 4" in out and "missing" in out
 
 
 async def test_an_event_deleted_at_the_tail_is_caught_by_the_signed_checkpoint(chain, capsys):
-    await tamper(
+    out = await verify_tampered(
         chain,
+        capsys,
         "DELETE FROM audit_events WHERE sequence >= 9;"
         "UPDATE audit_chain_state SET sequence = 8 WHERE service = 'consent'",
     )
-    code, out = await verify(capsys)
-    assert code == 1 and "checkpoint" in out
+    assert "checkpoint" in out
 
 
 async def test_an_inserted_event_is_named(chain, capsys):
-    await tamper(
+    out = await verify_tampered(
         chain,
+        capsys,
         """
         UPDATE audit_events SET sequence = -sequence WHERE sequence > 6;
         UPDATE audit_events SET sequence = 1 - sequence WHERE sequence < 0;
@@ -143,54 +150,50 @@ async def test_an_inserted_event_is_named(chain, capsys):
         SELECT gen_random_uuid(), 'consent', type, time, '{"n": 1000}', 7, hash, hash
         FROM audit_events WHERE sequence = 6""",
     )
-    code, out = await verify(capsys)
-    assert code == 1, out
     assert "sequence 7" in out
 
 
 async def test_reordered_events_are_named(chain, capsys):
-    await tamper(
+    out = await verify_tampered(
         chain,
+        capsys,
         """
         UPDATE audit_events SET sequence = -1 WHERE sequence = 3;
         UPDATE audit_events SET sequence = 3 WHERE sequence = 4;
         UPDATE audit_events SET sequence = 4 WHERE sequence = -1""",
     )
-    code, out = await verify(capsys)
-    assert code == 1, out
     assert "sequence 3" in out and "re-ordered" in out
 
 
 async def test_a_forged_checkpoint_signature_is_named(chain, capsys):
-    await tamper(chain, "UPDATE audit_checkpoints SET token = token || 'x' WHERE sequence = 6")
-    code, out = await verify(capsys)
-    assert code == 1, out
+    out = await verify_tampered(
+        chain, capsys, "UPDATE audit_checkpoints SET token = token || 'x' WHERE sequence = 6"
+    )
     assert "sequence 6" in out and "signature" in out
 
 
 async def test_an_inserted_event_with_a_correct_hash_is_caught_at_the_next_link(chain, capsys):
     six = (await rows_from(chain, 6))[0]
-    forged = {
-        **six,
-        "event_id": "00000000-0000-4000-8000-000000000001",
-        "data": {"n": 1000},
-        "sequence": 7,
-        "prev_hash": six["hash"],
-    }
+    forged = replace(
+        six,
+        event_id="00000000-0000-4000-8000-000000000001",
+        data={"n": 1000},
+        sequence=7,
+        prev_hash=six.hash,
+    )
     forged_hash = event_hash(forged)
-    await tamper(
+    out = await verify_tampered(
         chain,
+        capsys,
         f"""
         UPDATE audit_events SET sequence = -sequence WHERE sequence > 6;
         UPDATE audit_events SET sequence = 1 - sequence WHERE sequence < 0;
         INSERT INTO audit_events (event_id, service, type, time, data, recorded_at,
                                   sequence, prev_hash, hash)
-        SELECT '{forged["event_id"]}', 'consent', type, time, '{{"n": 1000}}', recorded_at,
+        SELECT '{forged.event_id}', 'consent', type, time, '{{"n": 1000}}', recorded_at,
                7, hash, '\\x{forged_hash.hex()}'
         FROM audit_events WHERE sequence = 6""",
     )
-    code, out = await verify(capsys)
-    assert code == 1, out
     assert "sequence 8" in out and "prev_hash" in out  # the forged row itself links and hashes
 
 
