@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import ORMExecuteState, Session
 
 from shared.db.engine import create_session_factory
+from shared.db.statements import CHANGED_TABLES, note_changes
 from shared.db.tables import audit_events
 
 EVENT_TYPE_PREFIX = "fi.lupa."
@@ -92,21 +93,19 @@ def _text_write_target(sql: str) -> str | None:
 
 def _track_writes(state: ORMExecuteState) -> None:
     table = _changed_table(state)
-    if table is not None and table not in EXEMPT_TABLES:
-        state.session.info["changed_tables"] = state.session.info.get("changed_tables", set()) | {
-            table
-        }
+    if table is not None:
+        note_changes(state.session.info, {table})
 
 
 def _require_event(session: Session) -> None:
-    changed = session.info.pop("changed_tables", None)
+    changed = session.info.pop(CHANGED_TABLES, frozenset()) - EXEMPT_TABLES
     events = session.info.pop("audit_events", 0)
     if changed and not events:
         raise MissingAuditEvent(f"changes to {sorted(changed)} without an audit event")
 
 
 def _reset(session: Session, *_: Any) -> None:
-    session.info.pop("changed_tables", None)
+    session.info.pop(CHANGED_TABLES, None)
     session.info.pop("audit_events", None)
 
 

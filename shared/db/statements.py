@@ -1,0 +1,83 @@
+"""Prepared statements on a session's own connection, for write paths that run many times a
+second: building a SQLAlchemy statement per call costs more than the database's own work.
+
+A ``Statement`` is plain SQL with ``$n`` parameters, run through asyncpg on the connection (and
+so in the transaction) the session holds: it commits or rolls back with everything else, and
+asyncpg prepares each text once per connection. The tables a statement changes are read from
+its SQL once and noted on the session (``CHANGED_TABLES``), so the outbox guard sees these
+writes exactly as it sees SQLAlchemy's.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, MutableMapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+from sqlalchemy.ext.asyncio import AsyncSession
+
+# session.info key: the tables a transaction changed (the outbox guard reads it at commit).
+CHANGED_TABLES = "changed_tables"
+# The target of INSERT INTO / UPDATE / DELETE FROM, wherever it stands (CTEs included); the
+# UPDATE of "DO UPDATE", "FOR UPDATE" and "FOR NO KEY UPDATE" changes no other table.
+_WRITE_TARGET = re.compile(
+    r"\b(?:insert\s+into|(?<!do )(?<!for )(?<!key )update|delete\s+from)\s+\"?(\w+)",
+    re.IGNORECASE,
+)
+
+
+def written_tables(sql: str) -> frozenset[str]:
+    return frozenset(name.lower() for name in _WRITE_TARGET.findall(sql))
+
+
+@dataclass(frozen=True)
+class Statement:
+    sql: str
+    writes: frozenset[str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "writes", written_tables(self.sql))
+
+
+def note_changes(info: MutableMapping[str, Any], tables: Iterable[str]) -> None:
+    """Record in a session's ``info`` that its transaction changed ``tables`` (for the outbox
+    guard)."""
+    changed = frozenset(tables)
+    if changed:
+        info[CHANGED_TABLES] = info.get(CHANGED_TABLES, frozenset()) | changed
+
+
+async def driver_connection(session: AsyncSession) -> asyncpg.Connection:
+    """The asyncpg connection under the session's transaction (begun if it was not yet)."""
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    adapter: Any = raw.dbapi_connection
+    if getattr(adapter, "_transaction", True) is None:
+        # SQLAlchemy's asyncpg adapter sends BEGIN lazily, with its own first statement: one
+        # sent straight to asyncpg must not run before it, outside the transaction. (Tests
+        # prove the rollback; a SQLAlchemy that renamed this would fail them.)
+        await adapter._start_transaction()
+    driver: asyncpg.Connection = raw.driver_connection
+    return driver
+
+
+async def fetchrow(
+    session: AsyncSession, statement: Statement, *args: Any
+) -> asyncpg.Record | None:
+    note_changes(session.info, statement.writes)
+    return await (await driver_connection(session)).fetchrow(statement.sql, *args)
+
+
+async def fetch(session: AsyncSession, statement: Statement, *args: Any) -> list[asyncpg.Record]:
+    note_changes(session.info, statement.writes)
+    rows: list[asyncpg.Record] = await (await driver_connection(session)).fetch(
+        statement.sql, *args
+    )
+    return rows
+
+
+async def execute(session: AsyncSession, statement: Statement, *args: Any) -> None:
+    note_changes(session.info, statement.writes)
+    await (await driver_connection(session)).execute(statement.sql, *args)
