@@ -7,19 +7,20 @@ no audit event raises ``MissingAuditEvent`` (so the transaction rolls back).
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import TextClause, event, insert
+from sqlalchemy import TextClause, event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import ORMExecuteState, Session
 
+from shared.db import statements
 from shared.db.engine import create_session_factory
-from shared.db.statements import CHANGED_TABLES, note_changes
-from shared.db.tables import audit_events
+from shared.db.statements import CHANGED_TABLES, Statement, note_changes
 
 EVENT_TYPE_PREFIX = "fi.lupa."
 # Tables whose rows are bookkeeping for another write (which carries the event).
@@ -54,17 +55,25 @@ class AuditEvent:
         return f"{EVENT_TYPE_PREFIX}{self.service}.{self.type}"
 
 
+_RECORD = Statement(
+    "INSERT INTO audit_events (event_id, service, type, subject, time, data)"
+    " VALUES ($1, $2, $3, $4, $5, $6)"
+)
+
+
 async def record_event(session: AsyncSession, audit: AuditEvent) -> None:
-    """Add ``audit`` to the session's transaction; it commits or rolls back with the change."""
-    await session.execute(
-        insert(audit_events).values(
-            event_id=audit.id,
-            service=audit.service,
-            type=audit.full_type,
-            subject=audit.subject,
-            time=audit.time,
-            data=audit.data,
-        )
+    """Add ``audit`` to the session's transaction; it commits or rolls back with the change.
+
+    A prepared statement: every write records one, so it is on every write's path."""
+    await statements.execute(
+        session,
+        _RECORD,
+        audit.id,
+        audit.service,
+        audit.full_type,
+        audit.subject,
+        audit.time,
+        json.dumps(audit.data),  # jsonb, as text: the session's connections take it so
     )
     session.info["audit_events"] = session.info.get("audit_events", 0) + 1
 

@@ -38,9 +38,11 @@ async def test_a_prepared_write_commits_with_its_event(session_factory):
     key = f"prep-{uuid.uuid4().hex[:8]}"
     async with session_factory() as session, session.begin():
         await statements.execute(session, INSERT_PURPOSE, key)
-        await record_event(
-            session, AuditEvent(service="consent", type="purpose.created", subject=None, data={})
+        # Shaped like the service's own event: other tests read every purpose.created.
+        event = AuditEvent(
+            service="consent", type="purpose.created", subject=None, data={"purpose": key}
         )
+        await record_event(session, event)
     assert await _exists(session_factory, key)
 
 
