@@ -18,11 +18,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.consent.db import ledger as repo
 from services.consent.db import purposes as purpose_repo
 from services.consent.domain.errors import ConfirmationSuperseded
-from services.consent.service.consents import CONFIRM_TYP, Evidence
+from services.consent.service.consents import CONFIRM_TYP
+from services.consent.service.evidence import Evidence, hash_evidence
 from services.consent.service.ledger import LedgerWriter, NewEvent
 from services.consent.service.receipts import IssuedReceipt, LedgerContext, localised
 from shared.auth.tokens import InvalidToken, verify_with_rotation
-from shared.crypto import keyed_hash
 from shared.errors import InvalidLink, LinkExpired
 from shared.keys import Keyring
 
@@ -138,6 +138,7 @@ class ConfirmationService:
     ) -> IssuedReceipt:
         purpose = await purpose_repo.get(self.session, pending["purpose_key"])
         assert purpose is not None  # the ledger row's foreign key keeps the purpose alive
+        hashes = hash_evidence(self.keyring, evidence)
         appended = await LedgerWriter(self.session, self.keyring, self.context).append(
             subject,
             NewEvent(
@@ -152,11 +153,8 @@ class ConfirmationService:
                 collection_method="email_link",
                 occurred_at=datetime.now(UTC),
                 page=pending["page"],
-                ip_hash=self._hash(evidence.ip),
-                ua_hash=self._hash(evidence.user_agent),
+                ip_hash=hashes.ip_hash,
+                ua_hash=hashes.ua_hash,
             ),
         )
         return appended.receipt
-
-    def _hash(self, value: str | None) -> bytes | None:
-        return keyed_hash(self.keyring.evidence_key, value) if value else None

@@ -21,24 +21,16 @@ from services.consent.domain.consents import (
 )
 from services.consent.domain.errors import UnknownPurpose
 from services.consent.domain.subjects import age_on
+from services.consent.service.evidence import Evidence, hash_evidence
 from services.consent.service.ledger import REASON_FIELD, LedgerWriter, NewEvent, public_event
 from services.consent.service.receipts import IssuedReceipt, LedgerContext
 from services.consent.service.vault import SubjectVault
 from shared.auth.tokens import sign_claims
-from shared.crypto import keyed_hash
 from shared.errors import NotFound
 from shared.keys import Keyring
 
 CONFIRM_TYP = "confirm"
 CONFIRM_TTL = timedelta(days=7)
-
-
-@dataclass(frozen=True)
-class Evidence:
-    """How the request reached us; hashed with the evidence key before it is stored."""
-
-    ip: str | None
-    user_agent: str | None
 
 
 @dataclass(frozen=True)
@@ -102,6 +94,7 @@ class ConsentService:
         now = datetime.now(UTC)
         age = await self._age(subject, terms, now) if request.action == "grant" else None
         decision = decide(request, terms, stored, age, now)
+        hashes = hash_evidence(self.keyring, evidence)
         appended = await LedgerWriter(self.session, self.keyring, self.context).append(
             subject,
             NewEvent(
@@ -117,8 +110,8 @@ class ConsentService:
                 occurred_at=now,
                 page=request.page,
                 reason=request.reason,
-                ip_hash=self._hash(evidence.ip),
-                ua_hash=self._hash(evidence.user_agent),
+                ip_hash=hashes.ip_hash,
+                ua_hash=hashes.ua_hash,
             ),
         )
         state_row = await repo.current_state(
@@ -178,9 +171,6 @@ class ConsentService:
         dek = await self.vault.data_key(subject["id"])
         birth = self.vault.open_field(dek, subject["id"], "birth_date", subject["birth_date_ct"])
         return age_on(date.fromisoformat(birth), now.date()) if birth else None
-
-    def _hash(self, value: str | None) -> bytes | None:
-        return keyed_hash(self.keyring.evidence_key, value) if value else None
 
     def _confirmation_url(self, subject_id: uuid.UUID, event: dict[str, Any], now: datetime) -> str:
         token = sign_claims(

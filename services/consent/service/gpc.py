@@ -23,11 +23,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.consent.db import ledger as ledger_repo
 from services.consent.db import subjects as subject_repo
 from services.consent.db.tables import purposes, subjects
-from services.consent.service.consents import Evidence
+from services.consent.service.evidence import Evidence, hash_evidence
 from services.consent.service.ledger import LedgerWriter, NewEvent
 from services.consent.service.receipts import LedgerContext
 from shared.audit.outbox import AuditEvent, record_event
-from shared.crypto import keyed_hash
 from shared.keys import Keyring
 
 SOURCE = "gpc"
@@ -61,7 +60,7 @@ async def record_gpc_objection(
             if row is not None and row["state"] == "objected":
                 continue
             await writer.append(
-                subject, _objection(purpose, channel, row, actor, _hashed(keyring, evidence))
+                subject, _objection(purpose, channel, row, actor, hash_evidence(keyring, evidence))
             )
             if purpose["key"] not in objected:
                 objected.append(purpose["key"])
@@ -103,14 +102,6 @@ async def _sale_or_sharing(session: AsyncSession) -> list[dict[str, Any]]:
         select(purposes).where(purposes.c.sale_or_sharing.is_(True)).order_by(purposes.c.key)
     )
     return [dict(r) for r in rows.mappings().all()]
-
-
-def _hashed(keyring: Keyring, evidence: Evidence) -> tuple[bytes | None, bytes | None]:
-    """IP and user agent under the evidence key, as for every other ledger event."""
-    return tuple(
-        keyed_hash(keyring.evidence_key, v) if v else None  # type: ignore[return-value]
-        for v in (evidence.ip, evidence.user_agent)
-    )
 
 
 def _objection(

@@ -22,7 +22,8 @@ from services.consent.db import purposes as purpose_repo
 from services.consent.db.tables import subjects
 from services.consent.domain.consents import ConsentRequest
 from services.consent.domain.errors import ChannelNotAllowed, UnknownPurpose
-from services.consent.service.consents import ConsentService, Evidence
+from services.consent.service.consents import ConsentService
+from services.consent.service.evidence import Evidence
 from services.consent.service.receipts import LedgerContext
 from shared.auth.tokens import InvalidToken, sign_claims, verify_with_rotation
 from shared.errors import InvalidLink, LinkExpired
