@@ -5,46 +5,20 @@ GET only shows what would be confirmed, because mail scanners fetch links; POST 
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
-import msgspec
 from litestar import Controller, Request, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.consent.api.request_context import evidence_of, ledger_context
-from services.consent.service.confirmations import Confirmation, ConfirmationService
+from services.consent.service.confirmations import (
+    ConfirmationPreview,
+    ConfirmationResult,
+    ConfirmationService,
+)
 from shared.keys import Keyring
-
-
-class ConfirmationPreview(msgspec.Struct):
-    purpose: str
-    title: str
-    titles: dict[str, str]
-    channel: str
-    purpose_version: int
-    awaiting_confirmation: bool
-    how: str
-
-
-class ConfirmationReceipt(msgspec.Struct):
-    id: uuid.UUID
-    jws: str
-
-
-class ConfirmationResult(msgspec.Struct, omit_defaults=True):
-    outcome: str
-    purpose: str
-    channel: str
-    state: str
-    receipt: ConfirmationReceipt | None = None
-
-    @classmethod
-    def from_confirmation(cls, done: Confirmation) -> ConfirmationResult:
-        receipt = ConfirmationReceipt(done.receipt.id, done.receipt.jws) if done.receipt else None
-        return cls(done.outcome, done.purpose, done.channel, done.state, receipt)
 
 
 class ConfirmController(Controller):
@@ -60,8 +34,7 @@ class ConfirmController(Controller):
         request: Request[Any, Any, Any],
         token: FromPath[str],
     ) -> ConfirmationPreview:
-        preview = await ConfirmationService(tx, keyring, ledger_context(request)).preview(token)
-        return ConfirmationPreview(**preview)
+        return await ConfirmationService(tx, keyring, ledger_context(request)).preview(token)
 
     @post(
         "/{token:str}",
@@ -75,7 +48,6 @@ class ConfirmController(Controller):
         request: Request[Any, Any, Any],
         token: FromPath[str],
     ) -> ConfirmationResult:
-        done = await ConfirmationService(tx, keyring, ledger_context(request)).confirm(
+        return await ConfirmationService(tx, keyring, ledger_context(request)).confirm(
             token, evidence_of(request)
         )
-        return ConfirmationResult.from_confirmation(done)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -21,7 +19,7 @@ from services.consent.api.subjects import ExternalId
 from services.consent.api.text import END, Paragraphs
 from services.consent.domain.consents import ConsentRequest, default_collection_method
 from services.consent.domain.vocabulary import Channel, CollectionMethod, Source
-from services.consent.service.consents import ConsentService, ConsentView, Recorded
+from services.consent.service.consents import ConsentService, ConsentState, HistoryEntry
 from shared.auth.guards import requires
 from shared.auth.tokens import Principal
 from shared.idempotency import idempotent
@@ -57,65 +55,6 @@ class ConsentWrite(msgspec.Struct, forbid_unknown_fields=True):
         )
 
 
-class ConsentState(msgspec.Struct):
-    purpose: str
-    channel: str
-    state: str
-    purpose_version: int
-    granted_at: datetime | None
-    expires_at: datetime | None
-    renewal_required: bool
-    updated_at: datetime
-
-    @classmethod
-    def from_view(cls, view: ConsentView) -> ConsentState:
-        return cls(**{f: getattr(view, f) for f in cls.__struct_fields__})
-
-
-class LedgerEvent(msgspec.Struct):
-    event_id: uuid.UUID
-    purpose_key: str
-    purpose_version: int
-    channel: str
-    action: str
-    state: str
-    source: str
-    actor: str
-    given_by: str
-    collection_method: str
-    page: str | None
-    occurred_at: datetime
-    recorded_at: datetime
-
-
-class HistoryEntry(LedgerEvent):
-    sequence: int
-    reason: str | None = None
-
-
-class ReceiptRef(msgspec.Struct):
-    id: uuid.UUID
-    jws: str
-
-
-class ConsentRecorded(msgspec.Struct, omit_defaults=True):
-    event: LedgerEvent
-    state: ConsentState
-    receipt: ReceiptRef
-    notice: str | None = None
-    confirmation_url: str | None = None
-
-    @classmethod
-    def from_result(cls, result: Recorded) -> ConsentRecorded:
-        return cls(
-            event=LedgerEvent(**result.event),
-            state=ConsentState.from_view(result.state),
-            receipt=ReceiptRef(result.receipt.id, result.receipt.jws),
-            notice=result.notice,
-            confirmation_url=result.confirmation_url,
-        )
-
-
 class ConsentController(Controller):
     path = "/v1/subjects/{external_id:str}/consents"
     tags = ["consents"]
@@ -138,7 +77,7 @@ class ConsentController(Controller):
                 external_id, data.to_request(principal), evidence_of(request), principal.actor
             )
             await honour_gpc(tx, keyring, request, principal, external_id)
-            return 201, msgspec.to_builtins(ConsentRecorded.from_result(result))
+            return 201, msgspec.to_builtins(result)
 
         return await idempotent(tx, request, principal, run)
 
@@ -153,8 +92,7 @@ class ConsentController(Controller):
         request: Request[Any, Any, Any],
         external_id: ExternalId,
     ) -> list[ConsentState]:
-        views = await ConsentService(tx, keyring, ledger_context(request)).states(external_id)
-        return [ConsentState.from_view(v) for v in views]
+        return await ConsentService(tx, keyring, ledger_context(request)).states(external_id)
 
     @get(
         "/history",
@@ -173,10 +111,9 @@ class ConsentController(Controller):
         ] = 0,
         limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 500,
     ) -> list[HistoryEntry]:
-        rows = await ConsentService(tx, keyring, ledger_context(request)).history(
+        return await ConsentService(tx, keyring, ledger_context(request)).history(
             external_id,
             reveal_reason=principal.role in REVEAL_REASON_ROLES,
             after=after,
             limit=limit,
         )
-        return [HistoryEntry(**row) for row in rows]

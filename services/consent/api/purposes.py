@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 import msgspec
 from litestar import Controller, Response, get, put
@@ -12,7 +11,7 @@ from litestar.params import JSONBody, Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.consent.api.text import END, OneLine, Paragraphs
-from services.consent.domain.purposes import PurposeSpec
+from services.consent.domain.purposes import Purpose, PurposeSpec, PurposeVersion
 from services.consent.domain.vocabulary import Channel, LegalBasis
 from services.consent.service.purposes import PurposeService
 from shared.auth.guards import requires
@@ -68,48 +67,6 @@ class PurposeWrite(msgspec.Struct, forbid_unknown_fields=True):
         )
 
 
-class Purpose(msgspec.Struct):
-    key: str
-    legal_basis: str
-    title: dict[str, str]
-    description: dict[str, str]
-    channels: list[str]
-    double_opt_in_channels: list[str]
-    validity_days: int | None
-    min_age: int | None
-    sale_or_sharing: bool
-    version: int
-    min_accepted_version: int
-    created_at: datetime
-    updated_at: datetime
-
-    @classmethod
-    def from_row(cls, row: dict[str, Any]) -> Purpose:
-        return cls(
-            key=row["key"],
-            legal_basis=row["legal_basis"],
-            title=row["title"],
-            description=row["description"],
-            channels=list(row["channels"]),
-            double_opt_in_channels=list(row["double_opt_in_channels"]),
-            validity_days=row["validity_days"],
-            min_age=row["min_age"],
-            sale_or_sharing=row["sale_or_sharing"],
-            version=row["current_version"],
-            min_accepted_version=row["min_accepted_version"],
-            created_at=row["created_at"],
-            updated_at=row["updated_at"],
-        )
-
-
-class PurposeVersion(msgspec.Struct):
-    version: int
-    title: dict[str, str]
-    description: dict[str, str]
-    requires_renewal: bool
-    created_at: datetime
-
-
 class PurposeController(Controller):
     path = "/v1/purposes"
     tags = ["purposes"]
@@ -128,14 +85,14 @@ class PurposeController(Controller):
         key: Annotated[str, PURPOSE_KEY],
     ) -> Response[Purpose]:
         saved = await PurposeService(tx).put(key, data.to_spec(), principal.actor)
-        return Response(Purpose.from_row(saved.purpose), status_code=201 if saved.created else 200)
+        return Response(saved.purpose, status_code=201 if saved.created else 200)
 
     @get(
         guards=[requires("admin", "portal", "marketing", "officer", "cx")],
         summary="List purposes with their current version",
     )
     async def list_purposes(self, tx: NamedDependency[AsyncSession]) -> list[Purpose]:
-        return [Purpose.from_row(r) for r in await PurposeService(tx).list_all()]
+        return await PurposeService(tx).list_all()
 
     @get(
         "/{key:str}",
@@ -145,7 +102,7 @@ class PurposeController(Controller):
     async def get_purpose(
         self, tx: NamedDependency[AsyncSession], key: Annotated[str, PURPOSE_KEY]
     ) -> Purpose:
-        return Purpose.from_row(await PurposeService(tx).get(key))
+        return await PurposeService(tx).get(key)
 
     @get(
         "/{key:str}/versions",
@@ -155,17 +112,7 @@ class PurposeController(Controller):
     async def list_versions(
         self, tx: NamedDependency[AsyncSession], key: Annotated[str, PURPOSE_KEY]
     ) -> list[PurposeVersion]:
-        rows = await PurposeService(tx).versions(key)
-        return [
-            PurposeVersion(
-                version=r["version"],
-                title=r["title"],
-                description=r["description"],
-                requires_renewal=r["requires_renewal"],
-                created_at=r["created_at"],
-            )
-            for r in rows
-        ]
+        return await PurposeService(tx).versions(key)
 
 
-__all__ = ["Purpose", "PurposeController", "PurposeWrite"]
+__all__ = ["PurposeController", "PurposeWrite"]

@@ -7,7 +7,7 @@ from typing import Any
 from litestar import Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.consent.service.consents import Evidence
+from services.consent.service.evidence import Evidence
 from services.consent.service.gpc import object_if_gpc
 from services.consent.service.receipts import LedgerContext
 from shared.auth.tokens import Principal

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
@@ -23,7 +22,7 @@ from services.consent.domain.subjects import (
     clean_phone,
 )
 from services.consent.domain.vocabulary import Locale
-from services.consent.service.subjects import SubjectService, SubjectView
+from services.consent.service.subjects import Subject, SubjectService
 from shared.auth.guards import requires
 from shared.auth.tokens import Principal
 from shared.keys import Keyring
@@ -64,22 +63,6 @@ class EmailLookup(msgspec.Struct, forbid_unknown_fields=True):
     email: Short
 
 
-class Subject(msgspec.Struct):
-    id: uuid.UUID
-    external_id: str
-    email: str | None
-    phone: str | None
-    name: str | None
-    birth_date: date | None
-    locale: str
-    created_at: datetime
-    updated_at: datetime
-
-    @classmethod
-    def from_view(cls, view: SubjectView) -> Subject:
-        return cls(**{f: getattr(view, f) for f in cls.__struct_fields__})
-
-
 class SubjectController(Controller):
     path = "/v1/subjects"
     tags = ["subjects"]
@@ -99,11 +82,11 @@ class SubjectController(Controller):
         data: JSONBody[SubjectWrite],
         external_id: ExternalId,
     ) -> Response[Subject]:
-        view, created = await SubjectService(tx, keyring).put(
+        subject, created = await SubjectService(tx, keyring).put(
             external_id, data.to_changes(), principal.actor
         )
         await honour_gpc(tx, keyring, request, principal, external_id)
-        return Response(Subject.from_view(view), status_code=201 if created else 200)
+        return Response(subject, status_code=201 if created else 200)
 
     @get(
         "/{external_id:str}",
@@ -116,7 +99,7 @@ class SubjectController(Controller):
         keyring: NamedDependency[Keyring],
         external_id: ExternalId,
     ) -> Subject:
-        return Subject.from_view(await SubjectService(tx, keyring).get(external_id))
+        return await SubjectService(tx, keyring).get(external_id)
 
     @post(
         "/lookup",
@@ -130,7 +113,4 @@ class SubjectController(Controller):
         keyring: NamedDependency[Keyring],
         data: JSONBody[EmailLookup],
     ) -> list[Subject]:
-        return [
-            Subject.from_view(v)
-            for v in await SubjectService(tx, keyring).find_by_email(data.email)
-        ]
+        return await SubjectService(tx, keyring).find_by_email(data.email)

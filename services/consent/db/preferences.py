@@ -4,26 +4,34 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
 
+import msgspec
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.consent.db.tables import preferences, purposes
+from services.consent.db.tables import preferences, purposes, row_reader
+from services.consent.domain.preferences import Document
 
 
-async def get(session: AsyncSession, subject_id: uuid.UUID) -> dict[str, Any] | None:
-    """The stored row (``doc``, ``version``, ``updated_at``), or ``None`` if never saved."""
-    row = (
-        (await session.execute(select(preferences).where(preferences.c.subject_id == subject_id)))
-        .mappings()
-        .first()
-    )
-    return dict(row) if row else None
+class StoredPreferences(msgspec.Struct, frozen=True):
+    """The document as last saved and its version (the ETag is made from it)."""
+
+    doc: Document
+    version: int
+
+
+_read_preferences = row_reader(preferences.c.keys(), StoredPreferences)
+
+
+async def get(session: AsyncSession, subject_id: uuid.UUID) -> StoredPreferences | None:
+    """The stored document, or ``None`` if the subject never saved one."""
+    query = select(preferences).where(preferences.c.subject_id == subject_id)
+    row = (await session.execute(query)).first()
+    return _read_preferences(row) if row else None
 
 
 async def insert_first(
-    session: AsyncSession, subject_id: uuid.UUID, doc: dict[str, Any], now: datetime
+    session: AsyncSession, subject_id: uuid.UUID, doc: Document, now: datetime
 ) -> int:
     """Store the first document; version 1 follows the defaults' version 0."""
     await session.execute(
@@ -35,7 +43,7 @@ async def insert_first(
 async def replace(
     session: AsyncSession,
     subject_id: uuid.UUID,
-    doc: dict[str, Any],
+    doc: Document,
     expected_version: int,
     now: datetime,
 ) -> int | None:

@@ -5,16 +5,19 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import Select, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.consent.db.tables import purpose_versions, purposes
-from services.consent.domain.purposes import PurposeSpec
+from services.consent.db.tables import purpose_versions, purposes, row_reader
+from services.consent.domain.purposes import Purpose, PurposeSpec, PurposeVersion
 
+# A purpose with its current version's title and description.
 PURPOSE_COLUMNS = (purposes, purpose_versions.c.title, purpose_versions.c.description)
+_read_purpose = row_reader(select(*PURPOSE_COLUMNS).selected_columns.keys(), Purpose)
+_read_version = row_reader(purpose_versions.c.keys(), PurposeVersion)
 
 
-def _joined() -> Any:
+def _with_current_text() -> Select[Any]:
     return select(*PURPOSE_COLUMNS).join(
         purpose_versions,
         (purpose_versions.c.purpose_key == purposes.c.key)
@@ -22,31 +25,47 @@ def _joined() -> Any:
     )
 
 
-async def get(
-    session: AsyncSession, key: str, *, for_update: bool = False
-) -> dict[str, Any] | None:
-    query = _joined().where(purposes.c.key == key)
+async def get(session: AsyncSession, key: str, *, for_update: bool = False) -> Purpose | None:
+    query = _with_current_text().where(purposes.c.key == key)
     if for_update:
         query = query.with_for_update(of=purposes)
-    row = (await session.execute(query)).mappings().first()
-    return dict(row) if row else None
+    row = (await session.execute(query)).first()
+    return _read_purpose(row) if row else None
 
 
-async def list_all(session: AsyncSession) -> list[dict[str, Any]]:
-    rows = (await session.execute(_joined().order_by(purposes.c.key))).mappings().all()
-    return [dict(r) for r in rows]
+async def list_all(session: AsyncSession) -> list[Purpose]:
+    return await _purposes(session, _with_current_text().order_by(purposes.c.key))
 
 
-async def versions(session: AsyncSession, key: str) -> list[dict[str, Any]]:
+async def list_sale_or_sharing(session: AsyncSession) -> list[Purpose]:
+    """The purposes that sell or share personal data (a GPC signal objects to each)."""
+    query = _with_current_text().where(purposes.c.sale_or_sharing.is_(True))
+    return await _purposes(session, query.order_by(purposes.c.key))
+
+
+async def _purposes(session: AsyncSession, query: Select[Any]) -> list[Purpose]:
+    return [_read_purpose(row) for row in (await session.execute(query)).all()]
+
+
+async def versions(session: AsyncSession, key: str) -> list[PurposeVersion]:
     query = (
         select(purpose_versions)
         .where(purpose_versions.c.purpose_key == key)
         .order_by(purpose_versions.c.version)
     )
-    return [dict(r) for r in (await session.execute(query)).mappings().all()]
+    return [_read_version(row) for row in (await session.execute(query)).all()]
+
+
+async def get_version(session: AsyncSession, key: str, version: int) -> PurposeVersion:
+    """A version that exists (a ledger row's foreign key, or the purpose's current one)."""
+    query = select(purpose_versions).where(
+        purpose_versions.c.purpose_key == key, purpose_versions.c.version == version
+    )
+    return _read_version((await session.execute(query)).one())
 
 
 def _attributes(spec: PurposeSpec) -> dict[str, Any]:
+    """The purpose's own columns (not its text) as ``spec`` sets them."""
     return {
         "legal_basis": spec.legal_basis,
         "channels": list(spec.channels),

@@ -3,33 +3,88 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+import msgspec
+from sqlalchemy import Select, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.consent.db.tables import subject_keys, subjects
+from services.consent.db.tables import row_reader, subject_keys, subjects
+
+# Personal fields that also carry a blind index and a suppression hash.
+SEARCHABLE_FIELDS = ("email", "phone")
+
+
+class SubjectRow(msgspec.Struct, frozen=True):
+    """A subject as stored: its personal fields only as ciphertext (``<field>_ct``)."""
+
+    id: uuid.UUID
+    external_id: str
+    email_ct: bytes | None
+    phone_ct: bytes | None
+    name_ct: bytes | None
+    birth_date_ct: bytes | None
+    locale: str
+    created_at: datetime
+    updated_at: datetime
+    erased_at: datetime | None
+    gpc_at: datetime | None
+
+    def sealed(self, field: str) -> bytes | None:
+        """The ciphertext of personal field ``field`` (``email``, ``phone``, ``name``, ...)."""
+        ciphertext: bytes | None = getattr(self, f"{field}_ct")
+        return ciphertext
+
+
+class SealedField(msgspec.Struct, frozen=True):
+    """A personal field as it is to be stored; ``None`` throughout clears it."""
+
+    ciphertext: bytes | None
+    index: bytes | None = None  # blind index, for SEARCHABLE_FIELDS
+    suppression: bytes | None = None  # suppression hash, for SEARCHABLE_FIELDS
+
+
+class WrappedKey(msgspec.Struct, frozen=True):
+    """A subject's data key, wrapped by the key-encryption key ``kek_id``."""
+
+    kek_id: str
+    wrapped_dek: bytes
+
+
+_read_subject = row_reader(subjects.c.keys(), SubjectRow)
+_read_key = row_reader(subject_keys.c.keys(), WrappedKey)
+
+
+async def get_by_id(
+    session: AsyncSession, subject_id: uuid.UUID, *, for_update: bool = False
+) -> SubjectRow | None:
+    return await _first(session, select(subjects).where(subjects.c.id == subject_id), for_update)
 
 
 async def get_by_external_id(
     session: AsyncSession, external_id: str, *, for_update: bool = False
-) -> dict[str, Any] | None:
+) -> SubjectRow | None:
     """The subject row; ``for_update`` serialises writers of one subject (ledger, preferences)."""
     query = select(subjects).where(subjects.c.external_id == external_id)
+    return await _first(session, query, for_update)
+
+
+async def _first(session: AsyncSession, query: Select[Any], for_update: bool) -> SubjectRow | None:
     if for_update:
         query = query.with_for_update()
-    row = (await session.execute(query)).mappings().first()
-    return dict(row) if row else None
+    row = (await session.execute(query)).first()
+    return _read_subject(row) if row else None
 
 
-async def find_by_email_index(session: AsyncSession, index: bytes) -> list[dict[str, Any]]:
+async def find_by_email_index(session: AsyncSession, index: bytes) -> list[SubjectRow]:
     query = (
         select(subjects)
         .where(subjects.c.email_index == index, subjects.c.erased_at.is_(None))
         .order_by(subjects.c.created_at)
     )
-    return [dict(r) for r in (await session.execute(query)).mappings().all()]
+    return [_read_subject(row) for row in (await session.execute(query)).all()]
 
 
 async def wait_for_creators(session: AsyncSession, external_id: str) -> None:
@@ -55,9 +110,22 @@ async def insert_subject(
 
 
 async def update_subject(
-    session: AsyncSession, subject_id: uuid.UUID, values: dict[str, Any]
+    session: AsyncSession,
+    subject_id: uuid.UUID,
+    fields: Mapping[str, SealedField],
+    locale: str | None,
+    now: datetime,
 ) -> None:
-    await session.execute(update(subjects).where(subjects.c.id == subject_id).values(**values))
+    """Store ``fields`` (keyed by personal field name) and ``locale`` unless ``None``."""
+    values: dict[str, object] = {"updated_at": now}
+    for name, sealed in fields.items():
+        values[f"{name}_ct"] = sealed.ciphertext
+        if name in SEARCHABLE_FIELDS:
+            values[f"{name}_index"] = sealed.index
+            values[f"{name}_suppression"] = sealed.suppression
+    if locale is not None:
+        values["locale"] = locale
+    await session.execute(update(subjects).where(subjects.c.id == subject_id).values(values))
 
 
 async def insert_key(
@@ -70,10 +138,7 @@ async def insert_key(
     )
 
 
-async def get_key(session: AsyncSession, subject_id: uuid.UUID) -> dict[str, Any] | None:
-    row = (
-        (await session.execute(select(subject_keys).where(subject_keys.c.subject_id == subject_id)))
-        .mappings()
-        .first()
-    )
-    return dict(row) if row else None
+async def get_key(session: AsyncSession, subject_id: uuid.UUID) -> WrappedKey | None:
+    query = select(subject_keys).where(subject_keys.c.subject_id == subject_id)
+    row = (await session.execute(query)).first()
+    return _read_key(row) if row else None

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import operator
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, TypeVar
+
+import msgspec
 from sqlalchemy import (
     ARRAY,
     BigInteger,
@@ -18,6 +23,21 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 
 metadata = MetaData()
+RowType = TypeVar("RowType", bound=msgspec.Struct)
+
+
+def row_reader(
+    columns: Iterable[str], row_type: type[RowType]
+) -> Callable[[Sequence[Any]], RowType]:
+    """Builds ``row_type`` (two fields or more) from rows whose columns are named ``columns``.
+
+    Each field takes the column of its name, found once here, so a query keeps selecting whole
+    tables (cheapest for SQLAlchemy to build) and no row becomes a mapping on the way.
+    """
+    names = list(columns)
+    pick = operator.itemgetter(*(names.index(field) for field in row_type.__struct_fields__))
+    return lambda row: row_type(*pick(row))
+
 
 purposes = Table(
     "purposes",

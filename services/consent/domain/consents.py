@@ -1,16 +1,20 @@
 """Consent ledger rules: which event a request makes, and what a stored state means at read time.
 
 Pure: no storage, no framework. The service feeds it the purpose's terms, the stored state and
-the subject's age, and writes whatever it decides.
+the subject's age, and writes whatever it decides. A ledger event is ``NewEvent`` on its way in
+and ``LedgerEvent`` once recorded; every layer uses these two.
 """
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+
+import msgspec
 
 from services.consent.domain.errors import ChannelNotAllowed, GuardianRequired, NotConsentBased
+from services.consent.domain.purposes import Purpose
 from shared.errors import InvalidInput
 
 # The collection method implied by a source when the caller does not name one.
@@ -70,16 +74,16 @@ class PurposeTerms:
     min_accepted_version: int
 
     @classmethod
-    def from_row(cls, row: dict[str, Any]) -> PurposeTerms:
+    def of(cls, purpose: Purpose) -> PurposeTerms:
         return cls(
-            key=row["key"],
-            legal_basis=row["legal_basis"],
-            channels=tuple(row["channels"]),
-            double_opt_in_channels=tuple(row["double_opt_in_channels"]),
-            validity_days=row["validity_days"],
-            min_age=row["min_age"],
-            current_version=row["current_version"],
-            min_accepted_version=row["min_accepted_version"],
+            key=purpose.key,
+            legal_basis=purpose.legal_basis,
+            channels=tuple(purpose.channels),
+            double_opt_in_channels=tuple(purpose.double_opt_in_channels),
+            validity_days=purpose.validity_days,
+            min_age=purpose.min_age,
+            current_version=purpose.current_version,
+            min_accepted_version=purpose.min_accepted_version,
         )
 
 
@@ -90,6 +94,46 @@ class StoredState:
     state: str
     purpose_version: int
     granted_at: datetime | None
+
+
+class LedgerEvent(msgspec.Struct, frozen=True):
+    """One ledger event as recorded, without its evidence hashes or sealed reason."""
+
+    event_id: uuid.UUID
+    purpose_key: str
+    purpose_version: int
+    channel: str
+    action: str
+    state: str
+    source: str
+    actor: str
+    given_by: str
+    collection_method: str
+    page: str | None
+    occurred_at: datetime
+    recorded_at: datetime
+
+
+class NewEvent(msgspec.Struct, frozen=True, kw_only=True):
+    """A ledger event to append: the database gives it its id and ``recorded_at``.
+
+    ``purpose`` carries the terms its receipt states; ``reason`` is sealed before it is stored.
+    """
+
+    purpose: Purpose
+    version: int
+    channel: str
+    action: str
+    state: str
+    source: str
+    actor: str
+    given_by: str
+    collection_method: str
+    occurred_at: datetime
+    page: str | None = None
+    ip_hash: bytes | None = None
+    ua_hash: bytes | None = None
+    reason: str | None = None
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ class PreferenceChange:
     """The fields that changed (dotted paths), their new non-personal values, and the verdicts."""
 
     fields: list[str]
-    values: dict[str, Any]
+    values: dict[str, Any]  # dotted path -> new JSON value, as the audit event carries it
     send_less: list[str] = field(default_factory=list)
     marketing_resumed: bool = False
 

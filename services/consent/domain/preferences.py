@@ -36,7 +36,10 @@ CLOCK = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
 MAX_PAUSE_YEARS = 100
 MAX_PAUSE = timedelta(days=365 * MAX_PAUSE_YEARS)
 
+# JSON objects by design: the document is stored as jsonb, a patch is RFC 7396 merge-patch JSON.
+# The functions here check their shape instead of a schema type.
 Document = dict[str, Any]
+MergePatch = dict[str, Any]
 
 
 def default_document() -> Document:

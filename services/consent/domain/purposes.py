@@ -3,9 +3,40 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime
+
+import msgspec
 
 from shared.errors import InvalidInput
+
+
+class Purpose(msgspec.Struct, frozen=True):
+    """A purpose in the catalogue at its current version, with that version's text."""
+
+    key: str
+    legal_basis: str
+    title: dict[str, str]
+    description: dict[str, str]
+    channels: list[str]
+    double_opt_in_channels: list[str]
+    validity_days: int | None
+    min_age: int | None
+    sale_or_sharing: bool
+    # The API has always called the current version just ``version``.
+    current_version: int = msgspec.field(name="version")
+    min_accepted_version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class PurposeVersion(msgspec.Struct, frozen=True):
+    """One immutable version of a purpose's text."""
+
+    version: int
+    title: dict[str, str]
+    description: dict[str, str]
+    requires_renewal: bool
+    created_at: datetime
 
 
 @dataclass(frozen=True)
@@ -56,18 +87,18 @@ class PurposeChange:
         return self.new_version or self.attributes_changed
 
 
-def plan_change(current: dict[str, Any], text: dict[str, Any], spec: PurposeSpec) -> PurposeChange:
+def plan_change(current: Purpose, spec: PurposeSpec) -> PurposeChange:
     """A changed title or description makes a new immutable version; the rest updates in place."""
-    new_version = text["title"] != spec.title or text["description"] != spec.description
+    new_version = current.title != spec.title or current.description != spec.description
     attributes_changed = (
-        current["legal_basis"] != spec.legal_basis
-        or tuple(current["channels"]) != spec.channels
-        or tuple(current["double_opt_in_channels"]) != spec.double_opt_in_channels
-        or current["validity_days"] != spec.validity_days
-        or current["min_age"] != spec.min_age
-        or current["sale_or_sharing"] != spec.sale_or_sharing
+        current.legal_basis != spec.legal_basis
+        or tuple(current.channels) != spec.channels
+        or tuple(current.double_opt_in_channels) != spec.double_opt_in_channels
+        or current.validity_days != spec.validity_days
+        or current.min_age != spec.min_age
+        or current.sale_or_sharing != spec.sale_or_sharing
     )
-    min_accepted = current["min_accepted_version"]
+    min_accepted = current.min_accepted_version
     if new_version and spec.require_renewal:
-        min_accepted = current["current_version"] + 1
+        min_accepted = current.current_version + 1
     return PurposeChange(new_version, attributes_changed, min_accepted)

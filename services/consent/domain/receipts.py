@@ -12,6 +12,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from services.consent.domain.consents import LedgerEvent
+from services.consent.domain.purposes import Purpose
+
 RECEIPT_VERSION = "KI-CR-v1.1.0"
 RECEIPT_TYP = "consent-receipt"
 LEGAL_BASIS_ARTICLES = {
@@ -32,27 +35,16 @@ class ControllerIdentity:
     policy_url: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ReceiptFacts:
-    """One ledger event and the purpose text it points at; no personal data."""
+    """One ledger event, its purpose's terms and the title of its version; no personal data."""
 
     receipt_id: uuid.UUID
     subject_id: uuid.UUID
     language: str
-    event_id: uuid.UUID
-    action: str
-    state: str
-    purpose_key: str
-    purpose_version: int
+    event: LedgerEvent
+    purpose: Purpose
     purpose_title: str
-    legal_basis: str
-    channel: str
-    collection_method: str
-    source: str
-    given_by: str
-    validity_days: int | None
-    sale_or_sharing: bool
-    occurred_at: datetime
 
 
 def termination(validity_days: int | None) -> str:
@@ -69,29 +61,31 @@ def withdrawal_method(channel: str) -> str:
 
 
 def _purpose(facts: ReceiptFacts) -> dict[str, Any]:
+    event, purpose = facts.event, facts.purpose
     return {
         "purpose": facts.purpose_title,
-        "purposeCategory": [facts.purpose_key],
-        "purposeVersion": facts.purpose_version,
-        "consentType": "EXPLICIT" if facts.legal_basis == "consent" else "NOT_CONSENT",
-        "legalBasis": LEGAL_BASIS_ARTICLES.get(facts.legal_basis, facts.legal_basis),
+        "purposeCategory": [event.purpose_key],
+        "purposeVersion": event.purpose_version,
+        "consentType": "EXPLICIT" if purpose.legal_basis == "consent" else "NOT_CONSENT",
+        "legalBasis": LEGAL_BASIS_ARTICLES.get(purpose.legal_basis, purpose.legal_basis),
         "piiCategory": ["contact details"],
         "primaryPurpose": True,
-        "termination": termination(facts.validity_days),
-        "thirdPartyDisclosure": facts.sale_or_sharing,
-        "channel": facts.channel,
+        "termination": termination(purpose.validity_days),
+        "thirdPartyDisclosure": purpose.sale_or_sharing,
+        "channel": event.channel,
     }
 
 
 def receipt_claims(
     facts: ReceiptFacts, controller: ControllerIdentity, issued_at: datetime
 ) -> dict[str, Any]:
-    """The claim set signed into the receipt's compact JWS."""
+    """The claim set signed into the receipt's compact JWS (a JSON object by definition)."""
+    event = facts.event
     return {
         "version": RECEIPT_VERSION,
         "jurisdiction": controller.jurisdiction,
-        "consentTimestamp": int(facts.occurred_at.timestamp()),
-        "collectionMethod": facts.collection_method,
+        "consentTimestamp": int(event.occurred_at.timestamp()),
+        "collectionMethod": event.collection_method,
         "consentReceiptID": str(facts.receipt_id),
         "language": facts.language,
         "piiPrincipalId": str(facts.subject_id),
@@ -99,18 +93,18 @@ def receipt_claims(
             {"piiController": controller.name, "contact": controller.contact, "onBehalf": False}
         ],
         "policyUrl": controller.policy_url,
-        "services": [{"service": facts.purpose_key, "purposes": [_purpose(facts)]}],
+        "services": [{"service": event.purpose_key, "purposes": [_purpose(facts)]}],
         "sensitive": False,
         "spiCat": [],
         "event": {
-            "id": str(facts.event_id),
-            "type": facts.action,
-            "state": facts.state,
-            "time": facts.occurred_at.isoformat(),
-            "source": facts.source,
-            "givenBy": facts.given_by,
+            "id": str(event.event_id),
+            "type": event.action,
+            "state": event.state,
+            "time": event.occurred_at.isoformat(),
+            "source": event.source,
+            "givenBy": event.given_by,
         },
-        "withdrawalMethod": withdrawal_method(facts.channel),
+        "withdrawalMethod": withdrawal_method(event.channel),
         "retention": "Kept as evidence for as long as the consent is relied on, then as "
         "long as claims about it can be made.",
         "sub": str(facts.subject_id),

@@ -11,26 +11,30 @@ import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
+import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.consent.db import ledger as repo
 from services.consent.db import purposes as purpose_repo
+from services.consent.db.ledger import StoredEvent
+from services.consent.db.subjects import SubjectRow
+from services.consent.domain.consents import NewEvent
 from services.consent.domain.errors import ConfirmationSuperseded
-from services.consent.service.consents import CONFIRM_TYP, Evidence
-from services.consent.service.ledger import LedgerWriter, NewEvent
+from services.consent.service.consents import CONFIRM_TYP
+from services.consent.service.evidence import Evidence, hash_evidence
+from services.consent.service.ledger import LedgerWriter
 from services.consent.service.receipts import IssuedReceipt, LedgerContext, localised
 from shared.auth.tokens import InvalidToken, verify_with_rotation
-from shared.crypto import keyed_hash
 from shared.errors import InvalidLink, LinkExpired
 from shared.keys import Keyring
 
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$")
 CONFIRM_ACTOR = "link:confirm"
+HOW_TO_CONFIRM = "POST to this same URL to confirm."
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class LinkTarget:
     subject_id: uuid.UUID
     event_id: uuid.UUID
@@ -38,13 +42,30 @@ class LinkTarget:
     channel: str
 
 
-@dataclass(frozen=True)
-class Confirmation:
+class ConfirmationPreview(msgspec.Struct, frozen=True):
+    """What a link would confirm, shown without changing anything."""
+
+    purpose: str
+    title: str
+    titles: dict[str, str]
+    channel: str
+    purpose_version: int
+    awaiting_confirmation: bool
+    how: str
+
+
+class ConfirmationReceipt(IssuedReceipt, frozen=True):
+    """The confirm event's receipt, under the name the OpenAPI document has always given it."""
+
+
+class ConfirmationResult(msgspec.Struct, frozen=True, omit_defaults=True):
+    """What confirming did; a receipt only when this call recorded the confirmation."""
+
     outcome: str  # "confirmed" or "already_confirmed"
     purpose: str
     channel: str
     state: str
-    receipt: IssuedReceipt | None
+    receipt: ConfirmationReceipt | None = None
 
 
 def read_link(keyring: Keyring, token: str) -> LinkTarget:
@@ -73,90 +94,87 @@ class ConfirmationService:
         self.keyring = keyring
         self.context = context
 
-    async def preview(self, token: str) -> dict[str, Any]:
+    async def preview(self, token: str) -> ConfirmationPreview:
         """What the link confirms, for a page a mail scanner may fetch: it changes nothing."""
         target = read_link(self.keyring, token)
         pending = await self._pending_event(target)
-        text = await repo.purpose_text(self.session, target.purpose, pending["purpose_version"])
+        version = pending.event.purpose_version
+        text = await purpose_repo.get_version(self.session, target.purpose, version)
         state = await repo.current_state(
             self.session, target.subject_id, target.purpose, target.channel
         )
-        waiting = state is not None and state["last_event_id"] == pending["id"]
-        return {
-            "purpose": target.purpose,
-            "title": localised(text["title"], "en"),
-            "titles": text["title"],
-            "channel": target.channel,
-            "purpose_version": pending["purpose_version"],
-            "awaiting_confirmation": waiting,
-            "how": "POST to this same URL to confirm.",
-        }
+        return ConfirmationPreview(
+            purpose=target.purpose,
+            title=localised(text.title, "en"),
+            titles=text.title,
+            channel=target.channel,
+            purpose_version=version,
+            awaiting_confirmation=state is not None and state.last_event_id == pending.id,
+            how=HOW_TO_CONFIRM,
+        )
 
-    async def confirm(self, token: str, evidence: Evidence) -> Confirmation:
+    async def confirm(self, token: str, evidence: Evidence) -> ConfirmationResult:
         target = read_link(self.keyring, token)
         subject = await repo.lock_subject(self.session, target.subject_id)
-        if subject is None or subject["erased_at"] is not None:
+        if subject is None or subject.erased_at is not None:
             raise ConfirmationSuperseded("This confirmation link no longer applies.")
         pending = await self._pending_event(target)
         state = await repo.current_state(
             self.session, target.subject_id, target.purpose, target.channel
         )
-        if (
-            state is not None
-            and state["last_event_id"] == pending["id"]
-            and state["state"] == "pending"
-        ):
+        if state is not None and state.last_event_id == pending.id and state.state == "pending":
             receipt = await self._append_confirm(subject, pending, evidence)
-            return Confirmation("confirmed", target.purpose, target.channel, "granted", receipt)
+            return ConfirmationResult(
+                "confirmed", target.purpose, target.channel, "granted", receipt
+            )
         if (
             state is not None
-            and state["state"] == "granted"
+            and state.state == "granted"
             and await repo.confirmed_after(self.session, pending)
         ):
-            return Confirmation(
-                "already_confirmed", target.purpose, target.channel, "granted", None
+            return ConfirmationResult(
+                "already_confirmed", target.purpose, target.channel, "granted"
             )
         raise ConfirmationSuperseded(
             "The consent changed after this link was sent (for example "
             "it was withdrawn), so the link no longer confirms anything."
         )
 
-    async def _pending_event(self, target: LinkTarget) -> dict[str, Any]:
-        event = await repo.event_by_uuid(self.session, target.event_id)
+    async def _pending_event(self, target: LinkTarget) -> StoredEvent:
+        stored = await repo.event_by_uuid(self.session, target.event_id)
         if (
-            event is None
-            or event["subject_id"] != target.subject_id
-            or event["state"] != "pending"
-            or event["purpose_key"] != target.purpose
-            or event["channel"] != target.channel
+            stored is None
+            or stored.subject_id != target.subject_id
+            or stored.event.state != "pending"
+            or stored.event.purpose_key != target.purpose
+            or stored.event.channel != target.channel
         ):
             raise InvalidLink("This confirmation link is not valid.")
-        return event
+        return stored
 
     async def _append_confirm(
-        self, subject: dict[str, Any], pending: dict[str, Any], evidence: Evidence
-    ) -> IssuedReceipt:
-        purpose = await purpose_repo.get(self.session, pending["purpose_key"])
+        self, subject: SubjectRow, pending: StoredEvent, evidence: Evidence
+    ) -> ConfirmationReceipt:
+        event = pending.event
+        purpose = await purpose_repo.get(self.session, event.purpose_key)
         assert purpose is not None  # the ledger row's foreign key keeps the purpose alive
+        hashes = hash_evidence(self.keyring, evidence)
         appended = await LedgerWriter(self.session, self.keyring, self.context).append(
             subject,
             NewEvent(
                 purpose=purpose,
-                version=pending["purpose_version"],
-                channel=pending["channel"],
+                version=event.purpose_version,
+                channel=event.channel,
                 action="confirm",
                 state="granted",
                 source="double_opt_in",
                 actor=CONFIRM_ACTOR,
-                given_by=pending["given_by"],
+                given_by=event.given_by,
                 collection_method="email_link",
                 occurred_at=datetime.now(UTC),
-                page=pending["page"],
-                ip_hash=self._hash(evidence.ip),
-                ua_hash=self._hash(evidence.user_agent),
+                page=event.page,
+                ip_hash=hashes.ip_hash,
+                ua_hash=hashes.ua_hash,
             ),
         )
-        return appended.receipt
-
-    def _hash(self, value: str | None) -> bytes | None:
-        return keyed_hash(self.keyring.evidence_key, value) if value else None
+        return ConfirmationReceipt(appended.receipt.id, appended.receipt.jws)

@@ -3,46 +3,38 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
 
+import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.consent.db import ledger as repo
 from services.consent.db import purposes as purpose_repo
-from services.consent.db import subjects as subject_repo
+from services.consent.db.ledger import ConsentStateRow, StoredEvent
+from services.consent.db.subjects import SubjectRow
 from services.consent.domain.consents import (
     ConsentRequest,
+    LedgerEvent,
+    NewEvent,
     PurposeTerms,
-    StoredState,
     decide,
     effective,
 )
 from services.consent.domain.errors import UnknownPurpose
 from services.consent.domain.subjects import age_on
-from services.consent.service.ledger import REASON_FIELD, LedgerWriter, NewEvent, public_event
+from services.consent.service.evidence import Evidence, hash_evidence
+from services.consent.service.ledger import REASON_FIELD, LedgerWriter
 from services.consent.service.receipts import IssuedReceipt, LedgerContext
+from services.consent.service.subjects import live_subject
 from services.consent.service.vault import SubjectVault
 from shared.auth.tokens import sign_claims
-from shared.crypto import keyed_hash
-from shared.errors import NotFound
 from shared.keys import Keyring
 
 CONFIRM_TYP = "confirm"
 CONFIRM_TTL = timedelta(days=7)
 
 
-@dataclass(frozen=True)
-class Evidence:
-    """How the request reached us; hashed with the evidence key before it is stored."""
-
-    ip: str | None
-    user_agent: str | None
-
-
-@dataclass(frozen=True)
-class ConsentView:
+class ConsentState(msgspec.Struct, frozen=True):
     """Current state of one purpose and channel, with expiry and renewal read at this moment."""
 
     purpose: str
@@ -54,29 +46,41 @@ class ConsentView:
     renewal_required: bool
     updated_at: datetime
 
+    @classmethod
+    def read(cls, row: ConsentStateRow, terms: PurposeTerms, now: datetime) -> ConsentState:
+        """What the projection row ``row`` means at ``now`` under the purpose's ``terms``."""
+        seen = effective(row.stored, terms, now)
+        return cls(
+            purpose=terms.key,
+            channel=row.channel,
+            state=seen.state,
+            purpose_version=row.purpose_version,
+            granted_at=row.granted_at,
+            expires_at=seen.expires_at,
+            renewal_required=seen.renewal_required,
+            updated_at=row.updated_at,
+        )
 
-@dataclass(frozen=True)
-class Recorded:
-    event: dict[str, Any]
-    state: ConsentView
+
+class ConsentRecorded(msgspec.Struct, frozen=True, omit_defaults=True):
+    """What a grant or withdrawal wrote, as the API answers it."""
+
+    event: LedgerEvent
+    state: ConsentState
     receipt: IssuedReceipt
-    notice: str | None
-    confirmation_url: str | None
+    notice: str | None = None
+    confirmation_url: str | None = None
 
 
-def view_of(row: dict[str, Any], terms: PurposeTerms, now: datetime) -> ConsentView:
-    stored = StoredState(row["state"], row["purpose_version"], row["granted_at"])
-    seen = effective(stored, terms, now)
-    return ConsentView(
-        purpose=terms.key,
-        channel=row["channel"],
-        state=seen.state,
-        purpose_version=row["purpose_version"],
-        granted_at=row["granted_at"],
-        expires_at=seen.expires_at,
-        renewal_required=seen.renewal_required,
-        updated_at=row["updated_at"],
-    )
+class HistoryEntry(LedgerEvent, frozen=True):
+    """A ledger event in a subject's history: its place in the ledger, its reason if shown."""
+
+    sequence: int
+    reason: str | None = None
+
+    @classmethod
+    def of(cls, stored: StoredEvent, reason: str | None = None) -> HistoryEntry:
+        return cls(**msgspec.structs.asdict(stored.event), sequence=stored.id, reason=reason)
 
 
 class ConsentService:
@@ -88,20 +92,18 @@ class ConsentService:
 
     async def record(
         self, external_id: str, request: ConsentRequest, evidence: Evidence, actor: str
-    ) -> Recorded:
+    ) -> ConsentRecorded:
         """Append a grant or withdrawal for the subject, serialised by the subject's row lock."""
-        subject = await self._subject(external_id, for_update=True)
+        subject = await live_subject(self.session, external_id, for_update=True)
         purpose = await purpose_repo.get(self.session, request.purpose)
         if purpose is None:
             raise UnknownPurpose(f"There is no purpose '{request.purpose}'.", field="purpose")
-        terms = PurposeTerms.from_row(purpose)
-        row = await repo.current_state(self.session, subject["id"], terms.key, request.channel)
-        stored = (
-            StoredState(row["state"], row["purpose_version"], row["granted_at"]) if row else None
-        )
+        terms = PurposeTerms.of(purpose)
+        row = await repo.current_state(self.session, subject.id, terms.key, request.channel)
         now = datetime.now(UTC)
         age = await self._age(subject, terms, now) if request.action == "grant" else None
-        decision = decide(request, terms, stored, age, now)
+        decision = decide(request, terms, row.stored if row else None, age, now)
+        hashes = hash_evidence(self.keyring, evidence)
         appended = await LedgerWriter(self.session, self.keyring, self.context).append(
             subject,
             NewEvent(
@@ -117,79 +119,65 @@ class ConsentService:
                 occurred_at=now,
                 page=request.page,
                 reason=request.reason,
-                ip_hash=self._hash(evidence.ip),
-                ua_hash=self._hash(evidence.user_agent),
+                ip_hash=hashes.ip_hash,
+                ua_hash=hashes.ua_hash,
             ),
         )
-        state_row = await repo.current_state(
-            self.session, subject["id"], terms.key, request.channel
-        )
+        state_row = await repo.current_state(self.session, subject.id, terms.key, request.channel)
         assert state_row is not None  # written just above, in this transaction
         url = (
-            self._confirmation_url(subject["id"], appended.event, now)
+            self._confirmation_url(subject.id, appended.event, now)
             if decision.needs_confirmation
             else None
         )
-        return Recorded(
-            public_event(appended.event),
-            view_of(state_row, terms, now),
+        return ConsentRecorded(
+            appended.event,
+            ConsentState.read(state_row, terms, now),
             appended.receipt,
             decision.notice,
             url,
         )
 
-    async def states(self, external_id: str) -> list[ConsentView]:
-        subject = await self._subject(external_id)
+    async def states(self, external_id: str) -> list[ConsentState]:
+        subject = await live_subject(self.session, external_id)
         now = datetime.now(UTC)
         return [
-            view_of(row, PurposeTerms.from_row({**row, "key": row["purpose_key"]}), now)
-            for row in await repo.states_for_subject(self.session, subject["id"])
+            ConsentState.read(row, terms, now)
+            for row, terms in await repo.states_for_subject(self.session, subject.id)
         ]
 
     async def history(
         self, external_id: str, *, reveal_reason: bool, after: int = 0, limit: int = 500
-    ) -> list[dict[str, Any]]:
+    ) -> list[HistoryEntry]:
         """Ledger rows in order; the withdrawal reason is opened only when ``reveal_reason``."""
-        subject = await self._subject(external_id)
-        rows = await repo.history(self.session, subject["id"], after, limit)
-        dek = await self.vault.data_key(subject["id"]) if reveal_reason else None
-        out = []
-        for row in rows:
-            entry = {**public_event(row), "sequence": row["id"]}
-            if dek is not None:
-                entry["reason"] = self.vault.open_field(
-                    dek, subject["id"], REASON_FIELD, row["reason_ct"]
-                )
-            out.append(entry)
-        return out
+        subject = await live_subject(self.session, external_id)
+        rows = await repo.history(self.session, subject.id, after, limit)
+        if not reveal_reason:
+            return [HistoryEntry.of(row) for row in rows]
+        dek = await self.vault.data_key(subject.id)
+        return [
+            HistoryEntry.of(
+                row, self.vault.open_field(dek, subject.id, REASON_FIELD, row.reason_ct)
+            )
+            for row in rows
+        ]
 
-    async def _subject(self, external_id: str, *, for_update: bool = False) -> dict[str, Any]:
-        subject = await subject_repo.get_by_external_id(
-            self.session, external_id, for_update=for_update
-        )
-        if subject is None or subject["erased_at"] is not None:
-            raise NotFound("There is no such subject.")
-        return subject
-
-    async def _age(self, subject: dict[str, Any], terms: PurposeTerms, now: datetime) -> int | None:
+    async def _age(self, subject: SubjectRow, terms: PurposeTerms, now: datetime) -> int | None:
         """Completed years, only when the purpose has a minimum age and a birth date is known."""
-        if terms.min_age is None or subject["birth_date_ct"] is None:
+        if terms.min_age is None or subject.birth_date_ct is None:
             return None
-        dek = await self.vault.data_key(subject["id"])
-        birth = self.vault.open_field(dek, subject["id"], "birth_date", subject["birth_date_ct"])
+        dek = await self.vault.data_key(subject.id)
+        birth = self.vault.open_field(dek, subject.id, "birth_date", subject.birth_date_ct)
         return age_on(date.fromisoformat(birth), now.date()) if birth else None
 
-    def _hash(self, value: str | None) -> bytes | None:
-        return keyed_hash(self.keyring.evidence_key, value) if value else None
-
-    def _confirmation_url(self, subject_id: uuid.UUID, event: dict[str, Any], now: datetime) -> str:
+    def _confirmation_url(self, subject_id: uuid.UUID, event: LedgerEvent, now: datetime) -> str:
         token = sign_claims(
             self.keyring,
             {
                 "sub": str(subject_id),
-                "purpose": event["purpose_key"],
-                "channel": event["channel"],
-                "event": str(event["event_id"]),
+                "purpose": event.purpose_key,
+                "channel": event.channel,
+                "event": str(event.event_id),
                 "iat": int(now.timestamp()),
                 "exp": int((now + CONFIRM_TTL).timestamp()),
             },

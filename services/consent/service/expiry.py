@@ -5,14 +5,14 @@ writes the ``expire`` events so the history shows when each consent ran out.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.consent.db import ledger as repo
 from services.consent.db import purposes as purpose_repo
-from services.consent.domain.consents import PurposeTerms, StoredState, expiry_due
-from services.consent.service.ledger import LedgerWriter, NewEvent
+from services.consent.db.ledger import ExpiryCandidate
+from services.consent.domain.consents import NewEvent, PurposeTerms, expiry_due
+from services.consent.service.ledger import LedgerWriter
 from services.consent.service.receipts import LedgerContext
 from shared.db.engine import session_scope
 from shared.keys import Keyring
@@ -25,21 +25,19 @@ async def expire_one(
     session: AsyncSession,
     keyring: Keyring,
     context: LedgerContext,
-    candidate: dict[str, Any],
+    candidate: ExpiryCandidate,
     now: datetime,
 ) -> bool:
     """Append an expire event if the candidate is still the same lapsed grant under the lock."""
-    subject = await repo.lock_subject(session, candidate["subject_id"])
-    if subject is None or subject["erased_at"] is not None:
+    subject = await repo.lock_subject(session, candidate.subject_id)
+    if subject is None or subject.erased_at is not None:
         return False
-    state = await repo.current_state(
-        session, subject["id"], candidate["purpose_key"], candidate["channel"]
-    )
-    purpose = await purpose_repo.get(session, candidate["purpose_key"])
-    if state is None or purpose is None or state["last_event_id"] != candidate["last_event_id"]:
+    state = await repo.current_state(session, subject.id, candidate.purpose_key, candidate.channel)
+    purpose = await purpose_repo.get(session, candidate.purpose_key)
+    if state is None or purpose is None or state.last_event_id != candidate.last_event_id:
         return False  # changed since it was listed: someone else wrote a newer event
-    terms = PurposeTerms.from_row(purpose)
-    stored = StoredState(state["state"], state["purpose_version"], state["granted_at"])
+    terms = PurposeTerms.of(purpose)
+    stored = state.stored
     if not expiry_due(stored, terms, now):
         return False
     assert terms.validity_days is not None and stored.granted_at is not None
@@ -48,7 +46,7 @@ async def expire_one(
         NewEvent(
             purpose=purpose,
             version=stored.purpose_version,
-            channel=candidate["channel"],
+            channel=candidate.channel,
             action="expire",
             state="expired",
             source="system",
@@ -80,4 +78,4 @@ async def expire_due(
         for candidate in batch:
             async with session_scope(factory) as session:
                 recorded += await expire_one(session, keyring, context, candidate, now)
-        cursor = batch[-1]["last_event_id"]
+        cursor = batch[-1].last_event_id

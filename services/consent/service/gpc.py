@@ -15,19 +15,21 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.consent.db import ledger as ledger_repo
+from services.consent.db import purposes as purpose_repo
 from services.consent.db import subjects as subject_repo
-from services.consent.db.tables import purposes, subjects
-from services.consent.service.consents import Evidence
-from services.consent.service.ledger import LedgerWriter, NewEvent
+from services.consent.db.ledger import ConsentStateRow
+from services.consent.db.tables import subjects
+from services.consent.domain.consents import NewEvent
+from services.consent.domain.purposes import Purpose
+from services.consent.service.evidence import Evidence, hash_evidence
+from services.consent.service.ledger import LedgerWriter
 from services.consent.service.receipts import LedgerContext
 from shared.audit.outbox import AuditEvent, record_event
-from shared.crypto import keyed_hash
 from shared.keys import Keyring
 
 SOURCE = "gpc"
@@ -49,22 +51,22 @@ async def record_gpc_objection(
 ) -> list[str]:
     """Object to every sale/sharing purpose; returns the purpose keys newly objected to."""
     subject = await subject_repo.get_by_external_id(session, external_id, for_update=True)
-    if subject is None or subject["erased_at"] is not None:
+    if subject is None or subject.erased_at is not None:
         return []
-    if subject["gpc_at"] is None:
-        await _remember_signal(session, subject["id"], actor)
+    if subject.gpc_at is None:
+        await _remember_signal(session, subject.id, actor)
     writer = LedgerWriter(session, keyring, context)
     objected: list[str] = []
-    for purpose in await _sale_or_sharing(session):
-        for channel in purpose["channels"]:
-            row = await ledger_repo.current_state(session, subject["id"], purpose["key"], channel)
-            if row is not None and row["state"] == "objected":
+    for purpose in await purpose_repo.list_sale_or_sharing(session):
+        for channel in purpose.channels:
+            row = await ledger_repo.current_state(session, subject.id, purpose.key, channel)
+            if row is not None and row.state == "objected":
                 continue
             await writer.append(
-                subject, _objection(purpose, channel, row, actor, _hashed(keyring, evidence))
+                subject, _objection(purpose, channel, row, actor, hash_evidence(keyring, evidence))
             )
-            if purpose["key"] not in objected:
-                objected.append(purpose["key"])
+            if purpose.key not in objected:
+                objected.append(purpose.key)
     return objected
 
 
@@ -98,29 +100,14 @@ async def _remember_signal(session: AsyncSession, subject_id: uuid.UUID, actor: 
     )
 
 
-async def _sale_or_sharing(session: AsyncSession) -> list[dict[str, Any]]:
-    rows = await session.execute(
-        select(purposes).where(purposes.c.sale_or_sharing.is_(True)).order_by(purposes.c.key)
-    )
-    return [dict(r) for r in rows.mappings().all()]
-
-
-def _hashed(keyring: Keyring, evidence: Evidence) -> tuple[bytes | None, bytes | None]:
-    """IP and user agent under the evidence key, as for every other ledger event."""
-    return tuple(
-        keyed_hash(keyring.evidence_key, v) if v else None  # type: ignore[return-value]
-        for v in (evidence.ip, evidence.user_agent)
-    )
-
-
 def _objection(
-    purpose: dict[str, Any],
+    purpose: Purpose,
     channel: str,
-    row: dict[str, Any] | None,
+    row: ConsentStateRow | None,
     actor: str,
     hashes: tuple[bytes | None, bytes | None],
 ) -> NewEvent:
-    version = row["purpose_version"] if row is not None else purpose["current_version"]
+    version = row.purpose_version if row is not None else purpose.current_version
     return NewEvent(
         purpose=purpose,
         version=version,

@@ -14,7 +14,8 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.consent.db import ledger as repo
-from services.consent.domain.consents import audit_type
+from services.consent.db.subjects import SubjectRow
+from services.consent.domain.consents import LedgerEvent, NewEvent, audit_type
 from services.consent.service.receipts import IssuedReceipt, LedgerContext, ReceiptService
 from services.consent.service.vault import SubjectVault
 from shared.audit.outbox import AuditEvent, record_event
@@ -24,29 +25,9 @@ SERVICE = "consent"
 REASON_FIELD = "consent_reason"
 
 
-@dataclass(frozen=True)
-class NewEvent:
-    """A ledger event to append; ``reason`` is sealed before it is stored."""
-
-    purpose: dict[str, Any]
-    version: int
-    channel: str
-    action: str
-    state: str
-    source: str
-    actor: str
-    given_by: str
-    collection_method: str
-    occurred_at: datetime
-    page: str | None = None
-    ip_hash: bytes | None = None
-    ua_hash: bytes | None = None
-    reason: str | None = None
-
-
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Appended:
-    event: dict[str, Any]
+    event: LedgerEvent
     receipt: IssuedReceipt
 
 
@@ -56,52 +37,32 @@ class LedgerWriter:
         self.vault = SubjectVault(session, keyring)
         self.receipts = ReceiptService(session, keyring, context)
 
-    async def append(self, subject: dict[str, Any], new: NewEvent) -> Appended:
+    async def append(self, subject: SubjectRow, new: NewEvent) -> Appended:
         """Append ``new`` for ``subject`` (whose row the caller has locked)."""
-        subject_id: uuid.UUID = subject["id"]
         reason_ct = None
         if new.reason:
-            dek = await self.vault.data_key(subject_id)
-            reason_ct = self.vault.seal_field(dek, subject_id, REASON_FIELD, new.reason)
-        event = await repo.append_event(
-            self.session,
-            {
-                "event_id": uuid.uuid4(),
-                "subject_id": subject_id,
-                "purpose_key": new.purpose["key"],
-                "purpose_version": new.version,
-                "channel": new.channel,
-                "action": new.action,
-                "state": new.state,
-                "source": new.source,
-                "actor": new.actor,
-                "given_by": new.given_by,
-                "collection_method": new.collection_method,
-                "page": new.page,
-                "ip_hash": new.ip_hash,
-                "ua_hash": new.ua_hash,
-                "reason_ct": reason_ct,
-                "occurred_at": new.occurred_at,
-            },
-        )
+            dek = await self.vault.data_key(subject.id)
+            reason_ct = self.vault.seal_field(dek, subject.id, REASON_FIELD, new.reason)
+        stored = await repo.append_event(self.session, subject.id, new, reason_ct)
         now = datetime.now(UTC)
         granted_at = new.occurred_at if new.state == "granted" else None
-        await repo.upsert_state(self.session, event, granted_at, now)
-        receipt = await self.receipts.issue(subject, new.purpose, event)
-        await self._audit(subject_id, new, event, receipt)
-        return Appended(event, receipt)
+        await repo.upsert_state(self.session, stored, granted_at, now)
+        receipt = await self.receipts.issue(subject, new.purpose, stored.event)
+        await self._audit(subject.id, new, stored.event, receipt)
+        return Appended(stored.event, receipt)
 
     async def _audit(
-        self, subject_id: uuid.UUID, new: NewEvent, event: dict[str, Any], receipt: IssuedReceipt
+        self, subject_id: uuid.UUID, new: NewEvent, event: LedgerEvent, receipt: IssuedReceipt
     ) -> None:
+        # Audit data is free-form JSON by design; each event type documents its own keys.
         data: dict[str, Any] = {
-            "purpose": new.purpose["key"],
+            "purpose": new.purpose.key,
             "version": new.version,
             "channel": new.channel,
             "source": new.source,
             "actor": new.actor,
             "given_by": new.given_by,
-            "ledger_event_id": str(event["event_id"]),
+            "ledger_event_id": str(event.event_id),
             "receipt_id": str(receipt.id),
         }
         if new.reason:
@@ -118,25 +79,3 @@ class LedgerWriter:
                 data=data,
             ),
         )
-
-
-def public_event(event: dict[str, Any]) -> dict[str, Any]:
-    """A ledger row without evidence hashes or sealed text, for responses."""
-    return {
-        k: event[k]
-        for k in (
-            "event_id",
-            "purpose_key",
-            "purpose_version",
-            "channel",
-            "action",
-            "state",
-            "source",
-            "actor",
-            "given_by",
-            "collection_method",
-            "page",
-            "occurred_at",
-            "recorded_at",
-        )
-    }

@@ -10,23 +10,24 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.consent.db import preferences as repo
-from services.consent.db import subjects as subjects_repo
 from services.consent.domain.preference_changes import PreferenceChange, describe_change
 from services.consent.domain.preferences import (
     Document,
+    MergePatch,
     apply_patch,
     etag,
     from_stored,
     if_match_allows,
 )
+from services.consent.service.subjects import live_subject
 from shared.audit.outbox import AuditEvent, record_event
 from shared.auth.tokens import Principal
-from shared.errors import InvalidInput, NotFound, PreconditionFailed, PreconditionRequired
+from shared.errors import InvalidInput, PreconditionFailed, PreconditionRequired
 
 SERVICE = "consent"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PreferencesView:
     """The document and the version its ETag is made from."""
 
@@ -43,11 +44,11 @@ class PreferenceService:
         self.session = session
 
     async def get(self, external_id: str) -> PreferencesView:
-        subject_id = await self._subject_id(external_id, for_update=False)
-        return await self._current(subject_id)
+        subject = await live_subject(self.session, external_id)
+        return await self._current(subject.id)
 
     async def patch(
-        self, external_id: str, patch: dict[str, Any], if_match: str | None, principal: Principal
+        self, external_id: str, patch: MergePatch, if_match: str | None, principal: Principal
     ) -> PreferencesView:
         """Apply ``patch`` if ``if_match`` still names the stored version (never a lost update)."""
         if not if_match:
@@ -55,7 +56,7 @@ class PreferenceService:
                 "Send If-Match with the ETag from GET (or '*') so a concurrent change is not lost."
             )
         # The subject row lock serialises writers; the version is compared under it.
-        subject_id = await self._subject_id(external_id, for_update=True)
+        subject_id = (await live_subject(self.session, external_id, for_update=True)).id
         current = await self._current(subject_id)
         if not if_match_allows(if_match, current.version):
             raise PreconditionFailed(
@@ -71,19 +72,11 @@ class PreferenceService:
         await self._record(subject_id, change, version, principal.actor)
         return PreferencesView(new_doc, version)
 
-    async def _subject_id(self, external_id: str, *, for_update: bool) -> uuid.UUID:
-        row = await subjects_repo.get_by_external_id(
-            self.session, external_id, for_update=for_update
-        )
-        if row is None or row["erased_at"] is not None:
-            raise NotFound("There is no such subject.")
-        return row["id"]  # type: ignore[no-any-return]
-
     async def _current(self, subject_id: uuid.UUID) -> PreferencesView:
         row = await repo.get(self.session, subject_id)
         if row is None:
             return PreferencesView(from_stored(None), 0)
-        return PreferencesView(from_stored(row["doc"]), row["version"])
+        return PreferencesView(from_stored(row.doc), row.version)
 
     async def _require_known_purposes(self, new_doc: Document, old_doc: Document) -> None:
         added = sorted(set(new_doc["topics"]) - set(old_doc["topics"]))
@@ -135,6 +128,7 @@ class PreferenceService:
             )
 
     async def _event(self, type_: str, subject_id: uuid.UUID, data: dict[str, Any]) -> None:
+        # Audit data is free-form JSON by design; each event type documents its own keys.
         await record_event(
             self.session,
             AuditEvent(service=SERVICE, type=type_, subject=str(subject_id), data=data),

@@ -4,21 +4,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.consent.db import purposes as repo
-from services.consent.domain.purposes import PurposeSpec, plan_change
+from services.consent.domain.purposes import Purpose, PurposeSpec, PurposeVersion, plan_change
 from shared.audit.outbox import AuditEvent, record_event
 from shared.errors import NotFound
 
 SERVICE = "consent"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PurposeSaved:
-    purpose: dict[str, Any]
+    purpose: Purpose
     created: bool
 
 
@@ -40,10 +39,10 @@ class PurposeService:
             await repo.insert_purpose(self.session, key, spec, now)
             await self._event("purpose.created", key, 1, actor, renewal=False)
             return PurposeSaved(await self.get(key), created=True)
-        change = plan_change(current, current, spec)
+        change = plan_change(current, spec)
         if not change.changed:
             return PurposeSaved(current, created=False)
-        version = current["current_version"] + (1 if change.new_version else 0)
+        version = current.current_version + (1 if change.new_version else 0)
         if change.new_version:
             await repo.insert_version(self.session, key, version, spec, now)
         await repo.update_purpose(
@@ -58,16 +57,16 @@ class PurposeService:
         )
         return PurposeSaved(await self.get(key), created=False)
 
-    async def get(self, key: str) -> dict[str, Any]:
+    async def get(self, key: str) -> Purpose:
         purpose = await repo.get(self.session, key)
         if purpose is None:
             raise NotFound(f"There is no purpose '{key}'.")
         return purpose
 
-    async def list_all(self) -> list[dict[str, Any]]:
+    async def list_all(self) -> list[Purpose]:
         return await repo.list_all(self.session)
 
-    async def versions(self, key: str) -> list[dict[str, Any]]:
+    async def versions(self, key: str) -> list[PurposeVersion]:
         await self.get(key)
         return await repo.versions(self.session, key)
 

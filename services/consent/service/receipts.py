@@ -7,9 +7,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import jwt
+import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.consent.db import ledger as repo
+from services.consent.db import purposes as purpose_repo
+from services.consent.db.subjects import SubjectRow
+from services.consent.domain.consents import LedgerEvent
+from services.consent.domain.purposes import Purpose
 from services.consent.domain.receipts import (
     RECEIPT_TYP,
     ControllerIdentity,
@@ -42,18 +48,22 @@ class LedgerContext:
         return cls(public_base_url=base, controller=identity)
 
 
-@dataclass(frozen=True)
-class IssuedReceipt:
+class IssuedReceipt(msgspec.Struct, frozen=True):
+    """A receipt just signed for a ledger event: its id and compact JWS."""
+
     id: uuid.UUID
     jws: str
 
 
-@dataclass(frozen=True)
-class StoredReceipt:
+class Receipt(msgspec.Struct, frozen=True):
+    """A stored receipt handed back, its claims decoded for convenience."""
+
     id: uuid.UUID
     event_id: uuid.UUID
     jws: str
+    claims: dict[str, Any]  # the signed claim set, a free-form JSON object
     created_at: datetime
+    verify_with: str = "/.well-known/jwks.json"
 
 
 def localised(title: dict[str, str], language: str) -> str:
@@ -68,45 +78,38 @@ class ReceiptService:
         self.context = context
 
     async def issue(
-        self, subject: dict[str, Any], purpose: dict[str, Any], event: dict[str, Any]
+        self, subject: SubjectRow, purpose: Purpose, event: LedgerEvent
     ) -> IssuedReceipt:
-        """Sign and store the receipt of ``event`` (a ledger row) in the current transaction."""
-        text = await repo.purpose_text(self.session, event["purpose_key"], event["purpose_version"])
+        """Sign and store the receipt of ``event`` in the current transaction."""
+        text = await purpose_repo.get_version(
+            self.session, event.purpose_key, event.purpose_version
+        )
         facts = ReceiptFacts(
             receipt_id=uuid.uuid4(),
-            subject_id=subject["id"],
-            language=subject["locale"],
-            event_id=event["event_id"],
-            action=event["action"],
-            state=event["state"],
-            purpose_key=event["purpose_key"],
-            purpose_version=event["purpose_version"],
-            purpose_title=localised(text["title"], subject["locale"]),
-            legal_basis=purpose["legal_basis"],
-            channel=event["channel"],
-            collection_method=event["collection_method"],
-            source=event["source"],
-            given_by=event["given_by"],
-            validity_days=purpose["validity_days"],
-            sale_or_sharing=purpose["sale_or_sharing"],
-            occurred_at=event["occurred_at"],
+            subject_id=subject.id,
+            language=subject.locale,
+            event=event,
+            purpose=purpose,
+            purpose_title=localised(text.title, subject.locale),
         )
         now = datetime.now(UTC)
         jws = sign_claims(
             self.keyring, receipt_claims(facts, self.context.controller, now), typ=RECEIPT_TYP
         )
         await repo.insert_receipt(
-            self.session, facts.receipt_id, subject["id"], event["event_id"], jws, now
+            self.session, facts.receipt_id, subject.id, event.event_id, jws, now
         )
         return IssuedReceipt(facts.receipt_id, jws)
 
-    async def get(self, receipt_id: uuid.UUID, principal: Principal) -> StoredReceipt:
+    async def get(self, receipt_id: uuid.UUID, principal: Principal) -> Receipt:
         """A stored receipt; a subject-bound portal token sees only its own subject's (others
         read as absent), like the guard's rule on routes that name their subject."""
         row = await repo.get_receipt(self.session, receipt_id)
-        if row is None or row["erased_at"] is not None:
+        if row is None or row.erased_at is not None:
             raise NotFound("There is no such receipt.")
         bound = principal.role == "portal" and principal.subject is not None
-        if bound and principal.subject != row["external_id"]:
+        if bound and principal.subject != row.external_id:
             raise NotFound("There is no such receipt.")
-        return StoredReceipt(row["id"], row["event_id"], row["jws"], row["created_at"])
+        # Claims decoded for convenience only; the JWS is the evidence and verifies on its own.
+        claims = jwt.decode(row.jws, options={"verify_signature": False})
+        return Receipt(row.id, row.event_id, row.jws, claims, row.created_at)

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any
 
+import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.consent.db import subjects as repo
-from services.consent.domain.subjects import SubjectChanges, clean_email
+from services.consent.db.subjects import SealedField, SubjectRow
+from services.consent.domain.subjects import PERSONAL_FIELDS, SubjectChanges, clean_email
 from services.consent.service.suppression import suppression_hash
 from services.consent.service.vault import SubjectVault
 from shared.audit.outbox import AuditEvent, record_event
@@ -21,8 +21,7 @@ from shared.keys import Keyring
 SERVICE = "consent"
 
 
-@dataclass(frozen=True)
-class SubjectView:
+class Subject(msgspec.Struct, frozen=True):
     """A subject with its personal data decrypted, for the API edge only."""
 
     id: uuid.UUID
@@ -36,6 +35,21 @@ class SubjectView:
     updated_at: datetime
 
 
+async def live_subject(
+    session: AsyncSession, external_id: str, *, for_update: bool = False
+) -> SubjectRow:
+    """The subject's row; an unknown and an erased subject are both simply not found."""
+    row = await repo.get_by_external_id(session, external_id, for_update=for_update)
+    if row is None or row.erased_at is not None:
+        raise NotFound("There is no such subject.")
+    return row
+
+
+def _as_text(value: str | date | None) -> str | None:
+    """A personal field's value as it is sealed (a date in ISO form)."""
+    return value.isoformat() if isinstance(value, date) else value
+
+
 class SubjectService:
     def __init__(self, session: AsyncSession, keyring: Keyring) -> None:
         self.session = session
@@ -44,8 +58,8 @@ class SubjectService:
 
     async def put(
         self, external_id: str, changes: SubjectChanges, actor: str
-    ) -> tuple[SubjectView, bool]:
-        """Create the subject or apply ``changes``; returns the view and whether it was created."""
+    ) -> tuple[Subject, bool]:
+        """Create the subject or apply ``changes``; returns the subject and whether it is new."""
         now = datetime.now(UTC)
         row = await repo.get_by_external_id(self.session, external_id, for_update=True)
         if row is None:
@@ -71,17 +85,16 @@ class SubjectService:
         await self._save(subject_id, dek, changes, changed, "subject.created", actor, now)
 
     async def _update(
-        self, row: dict[str, Any], changes: SubjectChanges, actor: str, now: datetime
+        self, row: SubjectRow, changes: SubjectChanges, actor: str, now: datetime
     ) -> None:
-        if row["erased_at"] is not None:
+        if row.erased_at is not None:
             raise NotFound("This subject was erased.")
-        subject_id = row["id"]
-        dek = await self.vault.data_key(subject_id)
+        dek = await self.vault.data_key(row.id)
         changed = self._changed_fields(row, dek, changes)
-        if changes.locale is not None and changes.locale != row["locale"]:
+        if changes.locale is not None and changes.locale != row.locale:
             changed.append("locale")
         if changed:
-            await self._save(subject_id, dek, changes, changed, "subject.updated", actor, now)
+            await self._save(row.id, dek, changes, changed, "subject.updated", actor, now)
 
     async def _save(
         self,
@@ -93,8 +106,11 @@ class SubjectService:
         actor: str,
         now: datetime,
     ) -> None:
-        values = self._column_values(subject_id, dek, changes)
-        await repo.update_subject(self.session, subject_id, {**values, "updated_at": now})
+        sealed = {
+            name: self._seal(subject_id, dek, name, _as_text(value))
+            for name, value in changes.fields.items()
+        }
+        await repo.update_subject(self.session, subject_id, sealed, changes.locale, now)
         await record_event(
             self.session,
             AuditEvent(
@@ -105,74 +121,48 @@ class SubjectService:
             ),
         )
 
-    async def get(self, external_id: str) -> SubjectView:
-        row = await repo.get_by_external_id(self.session, external_id)
-        if row is None or row["erased_at"] is not None:
-            raise NotFound("There is no such subject.")
-        return await self._view(row)
+    async def get(self, external_id: str) -> Subject:
+        return await self._open(await live_subject(self.session, external_id))
 
-    async def find_by_email(self, email: str) -> list[SubjectView]:
+    async def find_by_email(self, email: str) -> list[Subject]:
         index = keyed_hash(self.keyring.index_key, clean_email(email))
         return [
-            await self._view(row) for row in await repo.find_by_email_index(self.session, index)
+            await self._open(row) for row in await repo.find_by_email_index(self.session, index)
         ]
 
-    async def _view(self, row: dict[str, Any]) -> SubjectView:
-        subject_id = row["id"]
-        dek = await self.vault.data_key(subject_id)
-        opened = {
-            f: self.vault.open_field(dek, subject_id, f, row[f"{f}_ct"])
-            for f in ("email", "phone", "name", "birth_date")
-        }
-        birth = opened.pop("birth_date")
-        return SubjectView(
-            id=subject_id,
-            external_id=row["external_id"],
+    async def _open(self, row: SubjectRow) -> Subject:
+        dek = await self.vault.data_key(row.id)
+        opened = {f: self.vault.open_field(dek, row.id, f, row.sealed(f)) for f in PERSONAL_FIELDS}
+        birth = opened["birth_date"]
+        return Subject(
+            id=row.id,
+            external_id=row.external_id,
             email=opened["email"],
             phone=opened["phone"],
             name=opened["name"],
             birth_date=date.fromisoformat(birth) if birth else None,
-            locale=row["locale"],
-            created_at=row["created_at"],
-            updated_at=row["updated_at"],
+            locale=row.locale,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
         )
 
-    def _changed_fields(
-        self, row: dict[str, Any], dek: bytes, changes: SubjectChanges
-    ) -> list[str]:
-        changed = []
-        for name, value in changes.fields.items():
-            current = self.vault.open_field(dek, row["id"], name, row[f"{name}_ct"])
-            new = value.isoformat() if isinstance(value, date) else value
-            if current != new:
-                changed.append(name)
-        return changed
+    def _changed_fields(self, row: SubjectRow, dek: bytes, changes: SubjectChanges) -> list[str]:
+        return [
+            name
+            for name, value in changes.fields.items()
+            if self.vault.open_field(dek, row.id, name, row.sealed(name)) != _as_text(value)
+        ]
 
-    def _column_values(
-        self, subject_id: uuid.UUID, dek: bytes, changes: SubjectChanges
-    ) -> dict[str, Any]:
-        values: dict[str, Any] = {}
-        for name, value in changes.fields.items():
-            text = value.isoformat() if isinstance(value, date) else value
-            values[f"{name}_ct"] = (
-                None if text is None else self.vault.seal_field(dek, subject_id, name, text)
-            )
-            if name == "email":
-                values["email_index"] = (
-                    None if text is None else keyed_hash(self.keyring.index_key, text)
-                )
-                values["email_suppression"] = (
-                    None if text is None else suppression_hash(self.keyring, name, text)
-                )
-            if name == "phone":
-                values["phone_index"] = (
-                    None
-                    if text is None
-                    else keyed_hash(self.keyring.index_key, normalise_phone(text))
-                )
-                values["phone_suppression"] = (
-                    None if text is None else suppression_hash(self.keyring, name, text)
-                )
-        if changes.locale is not None:
-            values["locale"] = changes.locale
-        return values
+    def _seal(self, subject_id: uuid.UUID, dek: bytes, name: str, text: str | None) -> SealedField:
+        """``text`` sealed for field ``name``, with the blind index and suppression hash that
+        email and phone also carry."""
+        if text is None:
+            return SealedField(None)
+        ciphertext = self.vault.seal_field(dek, subject_id, name, text)
+        if name == "email":
+            index = keyed_hash(self.keyring.index_key, text)
+        elif name == "phone":
+            index = keyed_hash(self.keyring.index_key, normalise_phone(text))
+        else:
+            return SealedField(ciphertext)
+        return SealedField(ciphertext, index, suppression_hash(self.keyring, name, text))

@@ -22,7 +22,8 @@ from services.consent.db import purposes as purpose_repo
 from services.consent.db.tables import subjects
 from services.consent.domain.consents import ConsentRequest
 from services.consent.domain.errors import ChannelNotAllowed, UnknownPurpose
-from services.consent.service.consents import ConsentService, Evidence
+from services.consent.service.consents import ConsentService
+from services.consent.service.evidence import Evidence
 from services.consent.service.receipts import LedgerContext
 from shared.auth.tokens import InvalidToken, sign_claims, verify_with_rotation
 from shared.errors import InvalidLink, LinkExpired
@@ -112,7 +113,7 @@ class UnsubscribeService:
     ) -> list[str | None]:
         """One URL per requested subject, in order; ``None`` for a subject Lupa does not know."""
         terms = await purpose_repo.get(self.session, purpose)
-        ensure_linkable(purpose, channel, terms["channels"] if terms else None)
+        ensure_linkable(purpose, channel, terms.channels if terms else None)
         known = await subject_ids(self.session, external_ids)
         now = datetime.now(UTC)
         base = self.context.public_base_url
@@ -131,12 +132,12 @@ class UnsubscribeService:
         # The subject's row lock first, as every ledger writer takes it: a POST retried while
         # the first is still running then reads the first one's withdrawal, not the grant.
         subject = await ledger_repo.lock_subject(self.session, link.subject_id)
-        if subject is None or subject["erased_at"] is not None:
+        if subject is None or subject.erased_at is not None:
             return False  # erased since: there is no one left to mail
         row = await ledger_repo.current_state(
             self.session, link.subject_id, link.purpose, link.channel
         )
-        if row is not None and row["state"] == "withdrawn":
+        if row is not None and row.state == "withdrawn":
             return False  # a replayed POST (mailbox providers retry) changes nothing
         request = ConsentRequest(
             purpose=link.purpose,
@@ -146,6 +147,6 @@ class UnsubscribeService:
             collection_method="one_click",
         )
         await ConsentService(self.session, self.keyring, self.context).record(
-            subject["external_id"], request, evidence, ACTOR
+            subject.external_id, request, evidence, ACTOR
         )
         return True

@@ -33,7 +33,7 @@ class SubjectVault:
         row = await repo.get_key(self.session, subject_id)
         if row is None:
             raise Conflict("This subject's data has been erased.")
-        return unwrap_data_key(self._kek(row["kek_id"]), row["wrapped_dek"], subject_id)
+        return unwrap_data_key(self._kek(row.kek_id), row.wrapped_dek, subject_id)
 
     def _kek(self, kek_id: str) -> bytes:
         """The KEK ``kek_id``; an id this process lacks means a rotation: re-read the file."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from services.consent.service.consents import Evidence
+from services.consent.service.evidence import Evidence
 from services.consent.service.gpc import gpc_requested, record_gpc_objection
 from services.consent.service.receipts import LedgerContext
 from services.consent.settings import ControllerSettings
