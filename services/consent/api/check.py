@@ -32,18 +32,20 @@ from litestar.types import (
 
 from services.consent.domain.check import CheckDecision
 from services.consent.domain.subjects import EXTERNAL_ID_PATTERN
-from services.consent.domain.vocabulary import Channel
+from services.consent.domain.vocabulary import PURPOSE_KEY_PATTERN, TOPIC_SLUG_PATTERN, Channel
 from services.consent.service.check import CHECK_POOL_KEY, MAX_BATCH, BatchAnswer, CheckService
 from shared.auth.guards import authorize, requires
 from shared.errors import InvalidInput, LupaError, PayloadTooLarge
 
-PURPOSE_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
-TOPIC_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 SubjectParam = Annotated[
     str, QueryParameter(pattern=EXTERNAL_ID_PATTERN, description="external id")
 ]
-PurposeParam = Annotated[str, QueryParameter(pattern=PURPOSE_PATTERN, description="purpose key")]
-TopicParam = Annotated[str | None, QueryParameter(pattern=TOPIC_PATTERN, description="topic slug")]
+PurposeParam = Annotated[
+    str, QueryParameter(pattern=PURPOSE_KEY_PATTERN, description="purpose key")
+]
+TopicParam = Annotated[
+    str | None, QueryParameter(pattern=TOPIC_SLUG_PATTERN, description="topic slug")
+]
 ExternalId = Annotated[str, msgspec.Meta(pattern=EXTERNAL_ID_PATTERN)]
 # Senders schedule ahead, never back: a past instant could revive an expired consent. Ahead
 # is bounded too: a year covers any campaign schedule, and facts change long before then.
@@ -82,10 +84,10 @@ class BatchItem(msgspec.Struct):
 
 
 class BatchCheck(msgspec.Struct, forbid_unknown_fields=True):
-    purpose: Annotated[str, msgspec.Meta(pattern=PURPOSE_PATTERN)]
+    purpose: Annotated[str, msgspec.Meta(pattern=PURPOSE_KEY_PATTERN)]
     channel: Channel
     subjects: list[ExternalId]
-    topic: Annotated[str, msgspec.Meta(pattern=TOPIC_PATTERN)] | None = None
+    topic: Annotated[str, msgspec.Meta(pattern=TOPIC_SLUG_PATTERN)] | None = None
     at: datetime | None = None
 
 
@@ -146,9 +148,9 @@ class CheckQuery(msgspec.Struct):
     """The query of ``GET /v1/check``, with the same rules as the handler's parameters."""
 
     subject: Annotated[str, msgspec.Meta(pattern=EXTERNAL_ID_PATTERN)]
-    purpose: Annotated[str, msgspec.Meta(pattern=PURPOSE_PATTERN)]
+    purpose: Annotated[str, msgspec.Meta(pattern=PURPOSE_KEY_PATTERN)]
     channel: Channel
-    topic: Annotated[str, msgspec.Meta(pattern=TOPIC_PATTERN)] | None = None
+    topic: Annotated[str, msgspec.Meta(pattern=TOPIC_SLUG_PATTERN)] | None = None
     at: datetime | None = None
 
 

@@ -16,9 +16,9 @@ from litestar.di import NamedDependency
 from litestar.params import JSONBody, PathParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.consent.api.check import CHECK_ROLES, PURPOSE_PATTERN, ExternalId
+from services.consent.api.check import CHECK_ROLES, ExternalId
 from services.consent.api.request_context import evidence_of, ledger_context
-from services.consent.domain.vocabulary import Channel
+from services.consent.domain.vocabulary import PURPOSE_KEY_PATTERN, Channel
 from services.consent.service.check import MAX_BATCH
 from services.consent.service.unsubscribe import UnsubscribeService, read_token
 from shared.auth.guards import requires
@@ -42,7 +42,7 @@ DONE = """<!doctype html>
 
 
 class LinkRequest(msgspec.Struct, forbid_unknown_fields=True):
-    purpose: Annotated[str, msgspec.Meta(pattern=PURPOSE_PATTERN)]
+    purpose: Annotated[str, msgspec.Meta(pattern=PURPOSE_KEY_PATTERN)]
     channel: Channel
     subjects: list[ExternalId]
 
