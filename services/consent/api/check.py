@@ -47,6 +47,8 @@ TopicParam = Annotated[
     str | None, QueryParameter(pattern=TOPIC_SLUG_PATTERN, description="topic slug")
 ]
 ExternalId = Annotated[str, msgspec.Meta(pattern=EXTERNAL_ID_PATTERN)]
+PurposeKey = Annotated[str, msgspec.Meta(pattern=PURPOSE_KEY_PATTERN)]
+TopicSlug = Annotated[str, msgspec.Meta(pattern=TOPIC_SLUG_PATTERN)]
 # Senders schedule ahead, never back: a past instant could revive an expired consent. Ahead
 # is bounded too: a year covers any campaign schedule, and facts change long before then.
 PAST_TOLERANCE = timedelta(minutes=5)
@@ -58,7 +60,9 @@ CHECK_ROLES = ("marketing", "admin")
 _ENCODE = msgspec.json.Encoder().encode
 
 
-class CheckResult(msgspec.Struct):
+class CheckResult(msgspec.Struct, kw_only=True):
+    """The answer to one check (keyword-only, so that a ``BatchItem`` can put its subject first)."""
+
     allowed: bool
     reasons: list[str]
     purpose_version: int | None
@@ -69,25 +73,26 @@ class CheckResult(msgspec.Struct):
     @classmethod
     def of(cls, d: CheckDecision) -> CheckResult:
         return cls(
-            d.allowed, list(d.reasons), d.purpose_version, d.basis, d.evidence, d.deliver_after
+            allowed=d.allowed,
+            reasons=list(d.reasons),
+            purpose_version=d.purpose_version,
+            basis=d.basis,
+            evidence=d.evidence,
+            deliver_after=d.deliver_after,
         )
 
 
-class BatchItem(msgspec.Struct):
+class BatchItem(CheckResult):
+    """One subject's answer in a batch: its id, then the same fields as ``CheckResult``."""
+
     subject: str
-    allowed: bool
-    reasons: list[str]
-    purpose_version: int | None
-    basis: str | None
-    evidence: uuid.UUID | None
-    deliver_after: datetime | None
 
 
 class BatchCheck(msgspec.Struct, forbid_unknown_fields=True):
-    purpose: Annotated[str, msgspec.Meta(pattern=PURPOSE_KEY_PATTERN)]
+    purpose: PurposeKey
     channel: Channel
     subjects: list[ExternalId]
-    topic: Annotated[str, msgspec.Meta(pattern=TOPIC_SLUG_PATTERN)] | None = None
+    topic: TopicSlug | None = None
     at: datetime | None = None
 
 
@@ -116,12 +121,10 @@ def encode_batch(subjects: Sequence[str], answers: Sequence[BatchAnswer]) -> byt
 
 
 def _around_evidence(d: CheckDecision) -> tuple[bytes, bytes]:
-    """A decision's item without subject and evidence: what comes before and after the id."""
-    item = BatchItem(
-        "", d.allowed, list(d.reasons), d.purpose_version, d.basis, None, d.deliver_after
-    )
-    head, tail = _ENCODE(item).removeprefix(b'{"subject":""').split(b',"evidence":null')
-    return head + b',"evidence":', tail + b","
+    """A decision's item without subject and evidence: what comes after each of them."""
+    result = _ENCODE(CheckResult.of(d._replace(evidence=None)))
+    head, tail = result.removeprefix(b"{").split(b',"evidence":null')
+    return b"," + head + b',"evidence":', tail + b","
 
 
 def check_service(request: Request[Any, Any, Any]) -> CheckService:
@@ -147,10 +150,10 @@ def evaluation_time(at: datetime | None) -> datetime | None:
 class CheckQuery(msgspec.Struct):
     """The query of ``GET /v1/check``, with the same rules as the handler's parameters."""
 
-    subject: Annotated[str, msgspec.Meta(pattern=EXTERNAL_ID_PATTERN)]
-    purpose: Annotated[str, msgspec.Meta(pattern=PURPOSE_KEY_PATTERN)]
+    subject: ExternalId
+    purpose: PurposeKey
     channel: Channel
-    topic: Annotated[str, msgspec.Meta(pattern=TOPIC_SLUG_PATTERN)] | None = None
+    topic: TopicSlug | None = None
     at: datetime | None = None
 
 
