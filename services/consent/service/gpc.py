@@ -17,12 +17,11 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.consent.db import ledger as ledger_repo
+from services.consent.db import purposes as purpose_repo
 from services.consent.db import subjects as subject_repo
-from services.consent.db.tables import purposes, subjects
 from services.consent.service.consents import Evidence
 from services.consent.service.ledger import LedgerWriter, NewEvent
 from services.consent.service.receipts import LedgerContext
@@ -84,9 +83,7 @@ async def object_if_gpc(
 
 
 async def _remember_signal(session: AsyncSession, subject_id: uuid.UUID, actor: str) -> None:
-    await session.execute(
-        update(subjects).where(subjects.c.id == subject_id).values(gpc_at=datetime.now(UTC))
-    )
+    await subject_repo.update_subject(session, subject_id, {"gpc_at": datetime.now(UTC)})
     await record_event(
         session,
         AuditEvent(
@@ -99,18 +96,17 @@ async def _remember_signal(session: AsyncSession, subject_id: uuid.UUID, actor: 
 
 
 async def _sale_or_sharing(session: AsyncSession) -> list[dict[str, Any]]:
-    rows = await session.execute(
-        select(purposes).where(purposes.c.sale_or_sharing.is_(True)).order_by(purposes.c.key)
-    )
-    return [dict(r) for r in rows.mappings().all()]
+    """The purposes marked sale/sharing, by key (the catalogue is small: read it whole)."""
+    return [p for p in await purpose_repo.list_all(session) if p["sale_or_sharing"]]
 
 
 def _hashed(keyring: Keyring, evidence: Evidence) -> tuple[bytes | None, bytes | None]:
     """IP and user agent under the evidence key, as for every other ledger event."""
-    return tuple(
-        keyed_hash(keyring.evidence_key, v) if v else None  # type: ignore[return-value]
-        for v in (evidence.ip, evidence.user_agent)
-    )
+
+    def hashed(value: str | None) -> bytes | None:
+        return keyed_hash(keyring.evidence_key, value) if value else None
+
+    return hashed(evidence.ip), hashed(evidence.user_agent)
 
 
 def _objection(
