@@ -7,8 +7,7 @@ import argparse
 import asyncio
 from typing import Any
 
-from services.consent.domain.preferences import PURPOSE_KEY
-from services.consent.domain.vocabulary import CHANNELS
+from services.consent.domain.vocabulary import CHANNELS, PURPOSE_KEY
 from services.consent.settings import DEFAULT_PORT, SERVICE, ConsentSettings
 from shared.db.location import database_url
 from shared.keys import b64u, load_keyring
@@ -117,19 +116,19 @@ def print_suppression_key(_: argparse.Namespace) -> int:
 
 async def _link_facts(url: str, external_id: str, purpose: str) -> tuple[Any, list[str] | None]:
     """The live subject's internal id and the purpose's channels (``None`` where unknown)."""
-    import asyncpg
+    from services.consent.db import purposes as purpose_repo
+    from services.consent.db.unsubscribe import live_subject_ids
+    from shared.db.engine import create_engine, create_session_factory
+    from shared.settings import DatabaseSettings, sqlalchemy_url
 
-    from shared.settings import asyncpg_dsn
-
-    conn = await asyncpg.connect(asyncpg_dsn(url))
+    engine = create_engine(DatabaseSettings(url=sqlalchemy_url(url), pool_size=1))
     try:
-        subject_id = await conn.fetchval(
-            "SELECT id FROM subjects WHERE external_id = $1 AND erased_at IS NULL", external_id
-        )
-        channels = await conn.fetchval("SELECT channels FROM purposes WHERE key = $1", purpose)
+        async with create_session_factory(engine)() as session:
+            known = await live_subject_ids(session, [external_id])
+            terms = await purpose_repo.get(session, purpose)
     finally:
-        await conn.close()
-    return subject_id, channels
+        await engine.dispose()
+    return known.get(external_id), (list(terms.channels) if terms else None)
 
 
 def _purpose_key(text: str) -> str:

@@ -9,13 +9,13 @@ from litestar.params import FromQuery, QueryParameter
 from litestar.response import Stream
 
 from services.consent.api.check import CHECK_ROLES, PurposeParam, TopicParam
-from services.consent.domain.vocabulary import Channel
+from services.consent.domain.vocabulary import PURPOSE_KEY_PATTERN, Channel
 from services.consent.service.exports import Export, ExportService, ExportSettings, choose_format
 from shared.auth.guards import requires
 
 OptionalPurpose = Annotated[
     str | None,
-    QueryParameter(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$", description="limit to one purpose"),
+    QueryParameter(pattern=PURPOSE_KEY_PATTERN, description="limit to one purpose"),
 ]
 
 

@@ -32,19 +32,23 @@ from litestar.types import (
 
 from services.consent.domain.check import CheckDecision
 from services.consent.domain.subjects import EXTERNAL_ID_PATTERN
-from services.consent.domain.vocabulary import Channel
+from services.consent.domain.vocabulary import PURPOSE_KEY_PATTERN, TOPIC_SLUG_PATTERN, Channel
 from services.consent.service.check import CHECK_POOL_KEY, MAX_BATCH, BatchAnswer, CheckService
 from shared.auth.guards import authorize, requires
 from shared.errors import InvalidInput, LupaError, PayloadTooLarge
 
-PURPOSE_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
-TOPIC_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 SubjectParam = Annotated[
     str, QueryParameter(pattern=EXTERNAL_ID_PATTERN, description="external id")
 ]
-PurposeParam = Annotated[str, QueryParameter(pattern=PURPOSE_PATTERN, description="purpose key")]
-TopicParam = Annotated[str | None, QueryParameter(pattern=TOPIC_PATTERN, description="topic slug")]
+PurposeParam = Annotated[
+    str, QueryParameter(pattern=PURPOSE_KEY_PATTERN, description="purpose key")
+]
+TopicParam = Annotated[
+    str | None, QueryParameter(pattern=TOPIC_SLUG_PATTERN, description="topic slug")
+]
 ExternalId = Annotated[str, msgspec.Meta(pattern=EXTERNAL_ID_PATTERN)]
+PurposeKey = Annotated[str, msgspec.Meta(pattern=PURPOSE_KEY_PATTERN)]
+TopicSlug = Annotated[str, msgspec.Meta(pattern=TOPIC_SLUG_PATTERN)]
 # Senders schedule ahead, never back: a past instant could revive an expired consent. Ahead
 # is bounded too: a year covers any campaign schedule, and facts change long before then.
 PAST_TOLERANCE = timedelta(minutes=5)
@@ -56,7 +60,9 @@ CHECK_ROLES = ("marketing", "admin")
 _ENCODE = msgspec.json.Encoder().encode
 
 
-class CheckResult(msgspec.Struct):
+class CheckResult(msgspec.Struct, kw_only=True):
+    """The answer to one check (keyword-only, so that a ``BatchItem`` can put its subject first)."""
+
     allowed: bool
     reasons: list[str]
     purpose_version: int | None
@@ -67,25 +73,26 @@ class CheckResult(msgspec.Struct):
     @classmethod
     def of(cls, d: CheckDecision) -> CheckResult:
         return cls(
-            d.allowed, list(d.reasons), d.purpose_version, d.basis, d.evidence, d.deliver_after
+            allowed=d.allowed,
+            reasons=list(d.reasons),
+            purpose_version=d.purpose_version,
+            basis=d.basis,
+            evidence=d.evidence,
+            deliver_after=d.deliver_after,
         )
 
 
-class BatchItem(msgspec.Struct):
+class BatchItem(CheckResult):
+    """One subject's answer in a batch: its id, then the same fields as ``CheckResult``."""
+
     subject: str
-    allowed: bool
-    reasons: list[str]
-    purpose_version: int | None
-    basis: str | None
-    evidence: uuid.UUID | None
-    deliver_after: datetime | None
 
 
 class BatchCheck(msgspec.Struct, forbid_unknown_fields=True):
-    purpose: Annotated[str, msgspec.Meta(pattern=PURPOSE_PATTERN)]
+    purpose: PurposeKey
     channel: Channel
     subjects: list[ExternalId]
-    topic: Annotated[str, msgspec.Meta(pattern=TOPIC_PATTERN)] | None = None
+    topic: TopicSlug | None = None
     at: datetime | None = None
 
 
@@ -114,12 +121,10 @@ def encode_batch(subjects: Sequence[str], answers: Sequence[BatchAnswer]) -> byt
 
 
 def _around_evidence(d: CheckDecision) -> tuple[bytes, bytes]:
-    """A decision's item without subject and evidence: what comes before and after the id."""
-    item = BatchItem(
-        "", d.allowed, list(d.reasons), d.purpose_version, d.basis, None, d.deliver_after
-    )
-    head, tail = _ENCODE(item).removeprefix(b'{"subject":""').split(b',"evidence":null')
-    return head + b',"evidence":', tail + b","
+    """A decision's item without subject and evidence: what comes after each of them."""
+    result = _ENCODE(CheckResult.of(d._replace(evidence=None)))
+    head, tail = result.removeprefix(b"{").split(b',"evidence":null')
+    return b"," + head + b',"evidence":', tail + b","
 
 
 def check_service(request: Request[Any, Any, Any]) -> CheckService:
@@ -145,10 +150,10 @@ def evaluation_time(at: datetime | None) -> datetime | None:
 class CheckQuery(msgspec.Struct):
     """The query of ``GET /v1/check``, with the same rules as the handler's parameters."""
 
-    subject: Annotated[str, msgspec.Meta(pattern=EXTERNAL_ID_PATTERN)]
-    purpose: Annotated[str, msgspec.Meta(pattern=PURPOSE_PATTERN)]
+    subject: ExternalId
+    purpose: PurposeKey
     channel: Channel
-    topic: Annotated[str, msgspec.Meta(pattern=TOPIC_PATTERN)] | None = None
+    topic: TopicSlug | None = None
     at: datetime | None = None
 
 

@@ -18,14 +18,19 @@ from services.consent.api.request_context import (
 from services.consent.api.subjects import ExternalId
 from services.consent.api.text import END, Paragraphs
 from services.consent.domain.consents import ConsentRequest, default_collection_method
-from services.consent.domain.vocabulary import Channel, CollectionMethod, Source
+from services.consent.domain.vocabulary import (
+    PURPOSE_KEY_SHAPE,
+    Channel,
+    CollectionMethod,
+    Source,
+)
 from services.consent.service.consents import ConsentService, ConsentState, HistoryEntry
 from shared.auth.guards import requires
 from shared.auth.tokens import Principal
 from shared.idempotency import idempotent
 from shared.keys import Keyring
 
-PurposeKey = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}" + END)]
+PurposeKey = Annotated[str, msgspec.Meta(pattern=f"^{PURPOSE_KEY_SHAPE}" + END)]
 PageId = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=r"^[\x21-\x7e]+" + END)]
 Reason = Annotated[Paragraphs, msgspec.Meta(min_length=1, max_length=500)]
 REVEAL_REASON_ROLES = ("admin", "portal", "officer")

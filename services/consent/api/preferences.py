@@ -17,15 +17,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.consent.api.request_context import honour_gpc
 from services.consent.api.subjects import ExternalId
-from services.consent.domain.vocabulary import Locale
+from services.consent.domain.vocabulary import PURPOSE_KEY_PATTERN, TOPIC_SLUG_PATTERN, Locale
 from services.consent.service.preferences import PreferenceService, PreferencesView
 from shared.auth.guards import requires
 from shared.auth.tokens import Principal
 from shared.keys import Keyring
 
 Frequency = Literal["immediately", "daily", "weekly", "monthly"]
-PurposeKey = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")]
-TopicSlug = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
+PurposeKey = Annotated[str, msgspec.Meta(pattern=PURPOSE_KEY_PATTERN)]
+TopicSlug = Annotated[str, msgspec.Meta(pattern=TOPIC_SLUG_PATTERN)]
 Clock = Annotated[str, msgspec.Meta(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$", examples=["21:00"])]
 Zone = Annotated[str, msgspec.Meta(min_length=1, max_length=64, examples=["Europe/Helsinki"])]
 Instant = Annotated[datetime, msgspec.Meta(tz=True)]

@@ -12,13 +12,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.consent.api.text import END, OneLine, Paragraphs
 from services.consent.domain.purposes import Purpose, PurposeSpec, PurposeVersion
-from services.consent.domain.vocabulary import Channel, LegalBasis
+from services.consent.domain.vocabulary import PURPOSE_KEY_SHAPE, Channel, LegalBasis
 from services.consent.service.purposes import PurposeService
 from shared.auth.guards import requires
 from shared.auth.tokens import Principal
 
 PURPOSE_KEY = Parameter(
-    pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}" + END, description="Lower-case key, e.g. newsletter"
+    pattern=f"^{PURPOSE_KEY_SHAPE}" + END, description="Lower-case key, e.g. newsletter"
 )
 TEXT_LENGTH = msgspec.Meta(min_length=1, max_length=4000)
 Title = Annotated[OneLine, TEXT_LENGTH]

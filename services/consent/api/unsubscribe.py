@@ -16,7 +16,7 @@ from litestar.di import NamedDependency
 from litestar.params import JSONBody, PathParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.consent.api.check import CHECK_ROLES, PURPOSE_PATTERN, ExternalId
+from services.consent.api.check import BATCH_BODY_LIMIT, CHECK_ROLES, ExternalId, PurposeKey
 from services.consent.api.request_context import evidence_of, ledger_context
 from services.consent.domain.vocabulary import Channel
 from services.consent.service.check import MAX_BATCH
@@ -42,7 +42,7 @@ DONE = """<!doctype html>
 
 
 class LinkRequest(msgspec.Struct, forbid_unknown_fields=True):
-    purpose: Annotated[str, msgspec.Meta(pattern=PURPOSE_PATTERN)]
+    purpose: PurposeKey
     channel: Channel
     subjects: list[ExternalId]
 
@@ -101,7 +101,7 @@ class UnsubscribeController(Controller):
         "/v1/unsubscribe-links",
         guards=[requires(*CHECK_ROLES)],
         status_code=200,
-        request_max_body_size=MAX_BATCH * 132 + 4096,
+        request_max_body_size=BATCH_BODY_LIMIT,
         summary="Mint per-recipient one-click unsubscribe URLs (List-Unsubscribe headers)",
     )
     async def mint_links(

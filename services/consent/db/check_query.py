@@ -11,6 +11,7 @@ costs several times the CPU per request on this path.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -18,12 +19,33 @@ from typing import Any
 import asyncpg
 import msgspec
 
+from services.consent.db.check_facts_layout import entry_key
+from services.consent.db.records import Column, TypedRecord
 from services.consent.domain.check import CheckFacts, Consent, Preferences, Purpose
 
+# The subject's id, sealed birth date, and the data key's id and wrapped key.
+SealedBirthDate = tuple[uuid.UUID, bytes | None, str | None, bytes | None]
+
+
+class CheckRow(TypedRecord):
+    """One row of the check statement, columns in order (the batch loop unpacks it by position)."""
+
+    __slots__ = ()
+    known = Column[bool]()
+    erased = Column[bool]()
+    restricted = Column[bool]()
+    objected = Column[bool]()
+    gpc_at = Column[datetime | None]()
+    consent = Column[str | None]()  # the projection entry (check_facts_layout), as JSON
+    preferences = Column[str | None]()  # the preference document, as JSON
+    purpose = Column[str | None]()  # the purpose's terms as JSON, on the first row only
+    sealed_birth_date = Column[SealedBirthDate | None]()  # only for a purpose with a minimum age
+
+
 # $2 purpose key, $3 channel; the subject(s) and their order come from the FROM clause.
-_COLUMNS = """
+_COLUMNS = f"""
     f.subject_id IS NOT NULL AS known, f.erased, f.restricted, f.objected, f.gpc_at,
-    (f.consents -> ($2::text || '/' || $3::text))::text AS consent,
+    (f.consents -> ({entry_key("$2::text", "$3::text")}))::text AS consent,
     f.preferences::text AS preferences,
     CASE WHEN r.ord = 1 AND p.key IS NOT NULL THEN json_build_object(
         'legal_basis', p.legal_basis, 'channels', p.channels, 'validity_days', p.validity_days,
@@ -34,7 +56,7 @@ _COLUMNS = """
         SELECT row(s.id, s.birth_date_ct, k.kek_id, k.wrapped_dek)
         FROM subjects s LEFT JOIN subject_keys k ON k.subject_id = s.id
         WHERE s.id = f.subject_id) END AS sealed_birth_date
-"""
+"""  # noqa: S608 (the entry key's SQL is a constant; the values are bind parameters)
 _JOINS = """
     LEFT JOIN check_facts f ON f.external_id = r.external_id
     LEFT JOIN purposes p ON p.key = $2::text
@@ -48,20 +70,10 @@ BATCH = (
     f"SELECT {_COLUMNS} FROM unnest(string_to_array($1::text, chr(10))) WITH ORDINALITY "  # noqa: S608
     f"AS r(external_id, ord) {_JOINS} ORDER BY r.ord"
 )
-# The columns in order, for readers that unpack rows positionally (tests hold the two equal).
-ROW_FIELDS = (
-    "known",
-    "erased",
-    "restricted",
-    "objected",
-    "gpc_at",
-    "consent",
-    "preferences",
-    "purpose",
-    "sealed_birth_date",
-)
+# The columns in order, for readers that unpack rows positionally (tests hold the SQL to it).
+ROW_FIELDS = CheckRow.column_names
 
-# The projection entry ``[state, version, granted_at, event_id, given_by]`` as a ``Consent``.
+# A projection entry, laid out as check_facts_layout says, read by position into a ``Consent``.
 read_consent = msgspec.json.Decoder(Consent).decode
 _read_purpose = msgspec.json.Decoder(Purpose).decode
 _read_document = msgspec.json.Decoder(dict[str, Any]).decode
@@ -69,46 +81,49 @@ _read_document = msgspec.json.Decoder(dict[str, Any]).decode
 
 async def fetch_one(
     conn: asyncpg.Connection, external_id: str, purpose: str, channel: str
-) -> asyncpg.Record:
+) -> CheckRow:
     """The facts row for one subject (always exactly one row: unknown subjects come back empty)."""
-    return await conn.fetchrow(SINGLE, external_id, purpose, channel)
+    row: CheckRow = await conn.fetchrow(
+        SINGLE, external_id, purpose, channel, record_class=CheckRow
+    )
+    return row
 
 
 async def fetch_batch(
     conn: asyncpg.Connection, external_ids: Sequence[str], purpose: str, channel: str
-) -> list[asyncpg.Record]:
+) -> list[CheckRow]:
     """One row per requested id, in request order (duplicates repeat)."""
     if not external_ids:
         return []
     joined = "\n".join(external_ids)
     if joined.count("\n") != len(external_ids) - 1:
         raise ValueError("an external id holds a newline")
-    rows: list[asyncpg.Record] = await conn.fetch(BATCH, joined, purpose, channel)
+    rows: list[CheckRow] = await conn.fetch(BATCH, joined, purpose, channel, record_class=CheckRow)
     return rows
 
 
-def purpose_of(first_row: Any) -> Purpose | None:
+def purpose_of(first_row: CheckRow) -> Purpose | None:
     """The purpose's terms, carried by the first row; ``None`` for an unknown purpose."""
-    text = first_row["purpose"]
+    text = first_row.purpose
     return None if text is None else _read_purpose(text)
 
 
 def facts_of(
-    row: Any, purpose: Purpose | None, preferences: Preferences | None, age: int | None
+    row: CheckRow, purpose: Purpose | None, preferences: Preferences | None, age: int | None
 ) -> CheckFacts:
     """The decision's input from one row; the purpose and preferences are read by the caller."""
-    if not row["known"]:
+    if not row.known:
         return CheckFacts(subject_known=False, purpose=purpose)
     return CheckFacts(
         subject_known=True,
-        erased=row["erased"],
-        restricted=row["restricted"],
-        objected=row["objected"],
+        erased=row.erased,
+        restricted=row.restricted,
+        objected=row.objected,
         purpose=purpose,
-        consent=consent_of(row["consent"]),
+        consent=consent_of(row.consent),
         preferences=preferences,
         age=age,
-        gpc_at=row["gpc_at"],
+        gpc_at=row.gpc_at,
     )
 
 

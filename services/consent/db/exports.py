@@ -8,13 +8,19 @@ birth date is sealed).
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import asyncpg
 
+from services.consent.db.records import Column, TypedRecord
+
 CHUNK_ROWS = 5_000
+# Where ``COPY ... TO STDOUT`` hands each socket read (asyncpg waits for it before the next).
+CopyOutput = Callable[[bytearray], Awaitable[None]]
 
 # $1 purpose, $2 channel, $3 topic (or NULL), $4 now.
 # Validity is counted in hours: a "day" added to a timestamptz is a calendar day in the session's
@@ -34,9 +40,11 @@ _GPC_ALLOWS = """
     AND (NOT p.sale_or_sharing OR s.gpc_at IS NULL
          OR coalesce(c.state = 'granted' AND c.granted_at > s.gpc_at, false))
 """
+# What the age rule reads, in ``AgedCandidate``'s order after the external id.
 _AGE_COLUMNS = """
-    , s.id, CASE WHEN p.min_age IS NOT NULL THEN s.birth_date_ct END, k.kek_id, k.wrapped_dek,
-    e.given_by, p.min_age
+    , s.id AS subject_id,
+    CASE WHEN p.min_age IS NOT NULL THEN s.birth_date_ct END AS birth_date_ct,
+    k.kek_id, k.wrapped_dek, e.given_by, p.min_age
 """
 # Only the age rule reads the last event (guardian) and the data key. ``last_event_id`` is NOT
 # NULL with a foreign key, so leaving the event out of the other exports drops no row.
@@ -93,18 +101,56 @@ SUPPRESSION_COLUMNS = {
 }
 
 
+class AudienceTerms(TypedRecord):
+    """What an audience export needs of its purpose."""
+
+    __slots__ = ()
+    legal_basis = Column[str]()
+    min_age = Column[int | None]()
+
+
+class AgedCandidate(TypedRecord):
+    """An audience row of a purpose with a minimum age: the subject, and what the age rule reads."""
+
+    __slots__ = ()
+    external_id = Column[str]()
+    subject_id = Column[uuid.UUID]()
+    birth_date_ct = Column[bytes | None]()
+    kek_id = Column[str | None]()
+    wrapped_dek = Column[bytes | None]()
+    given_by = Column[str | None]()  # of the consent's last event; None without a consent row
+    min_age = Column[int]()
+
+
+@dataclass(frozen=True, slots=True)
+class AudienceQuery:
+    """Whom an audience export lists: the statements' parameters $1 to $4."""
+
+    purpose: str
+    channel: str
+    topic: str | None
+    now: datetime
+
+    def args(self) -> tuple[str, str, str | None, datetime]:
+        return (self.purpose, self.channel, self.topic, self.now)
+
+
 async def begin_snapshot(conn: asyncpg.Connection) -> None:
     """One consistent snapshot for the whole file; nothing an export does may write."""
     await conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
 
 
+PURPOSE_TERMS = "SELECT legal_basis, min_age FROM purposes WHERE key = $1"
+
+
 async def purpose_terms(
     conn: asyncpg.Connection, purpose: str, read_timeout_s: float
-) -> asyncpg.Record | None:
+) -> AudienceTerms | None:
     """The purpose's legal basis and minimum age (``None`` for an unknown purpose)."""
-    return await conn.fetchrow(
-        "SELECT legal_basis, min_age FROM purposes WHERE key = $1", purpose, timeout=read_timeout_s
+    terms: AudienceTerms | None = await conn.fetchrow(
+        PURPOSE_TERMS, purpose, timeout=read_timeout_s, record_class=AudienceTerms
     )
+    return terms
 
 
 def audience_sql(legal_basis: str, with_age: bool) -> str:
@@ -135,43 +181,56 @@ CSV_LINE = """CASE WHEN strpos(s.external_id, ',') > 0 OR strpos(s.external_id, 
 COPY_OPTIONS = {"format": "csv", "delimiter": "\x02", "quote": "\x01"}
 
 
-def audience_copy_sql(legal_basis: str, line: str) -> str:
-    """The no-age audience query selecting one rendered output line per subject."""
-    return audience_sql(legal_basis, False).replace("SELECT s.external_id", f"SELECT {line}", 1)
+async def copy_audience(
+    conn: asyncpg.Connection,
+    query: AudienceQuery,
+    legal_basis: str,
+    csv: bool,
+    output: CopyOutput,
+) -> None:
+    """The audience of a purpose without a minimum age, one rendered line per subject, into
+    ``output`` one socket read at a time (``COPY (...) TO STDOUT``).
+
+    The whole export is this one statement, so the connection's ``statement_timeout`` (meant
+    for one chunk) would cut long lists and slow readers short: it is lifted for this
+    transaction, and the caller bounds the wait for each read instead.
+    """
+    line = CSV_LINE if csv else NDJSON_LINE
+    sql = audience_sql(legal_basis, False).replace("SELECT s.external_id", f"SELECT {line}", 1)
+    await conn.execute("SET LOCAL statement_timeout = 0")
+    await conn.copy_from_query(sql, *query.args(), output=output, **COPY_OPTIONS)
 
 
-def suppression_sql(channel: str) -> str:
-    return SUPPRESSION.format(column=SUPPRESSION_COLUMNS[channel])
+async def aged_audience(
+    conn: asyncpg.Connection, query: AudienceQuery, legal_basis: str, read_timeout_s: float
+) -> AsyncIterator[list[AgedCandidate]]:
+    """The audience of a purpose with a minimum age, before the age rule (the caller's)."""
+    sql = audience_sql(legal_basis, with_age=True)
+    async for rows in _chunks(conn, sql, query.args(), read_timeout_s, AgedCandidate):
+        yield rows
 
 
-async def chunks(
-    conn: asyncpg.Connection, sql: str, args: tuple[Any, ...], read_timeout_s: float
+async def suppression_hashes(
+    conn: asyncpg.Connection, channel: str, purpose: str | None, read_timeout_s: float
+) -> AsyncIterator[list[str]]:
+    """The hex keyed hashes of the addresses not to contact on ``channel`` (see SUPPRESSION)."""
+    sql = SUPPRESSION.format(column=SUPPRESSION_COLUMNS[channel])
+    async for rows in _chunks(conn, sql, (channel, purpose), read_timeout_s, None):
+        yield [row[0] for row in rows]
+
+
+async def _chunks(
+    conn: asyncpg.Connection,
+    sql: str,
+    args: tuple[Any, ...],
+    read_timeout_s: float,
+    record_class: type[TypedRecord] | None,
 ) -> AsyncIterator[list[Any]]:
     """Rows in chunks through a server-side cursor: memory stays flat however many there are.
 
     ``read_timeout_s`` bounds each fetch, not the export: a list of any length streams as long
     as every chunk comes in time. The caller holds ``conn`` in a transaction (cursors need one).
     """
-    cursor = await conn.cursor(sql, *args, timeout=read_timeout_s)
+    cursor = await conn.cursor(sql, *args, timeout=read_timeout_s, record_class=record_class)
     while rows := await cursor.fetch(CHUNK_ROWS, timeout=read_timeout_s):
         yield rows
-
-
-async def copy_lines(
-    conn: asyncpg.Connection,
-    sql: str,
-    args: tuple[Any, ...],
-    output: Callable[[bytearray], Awaitable[None]],
-) -> None:
-    """``COPY (sql) TO STDOUT`` into ``output``, one socket read at a time.
-
-    The whole export is this one statement, so the connection's ``statement_timeout`` (meant
-    for one chunk) would cut long lists and slow readers short: it is lifted for this
-    transaction, and the caller bounds the wait for each read instead.
-    """
-    await conn.execute("SET LOCAL statement_timeout = 0")
-    await conn.copy_from_query(sql, *args, output=output, **COPY_OPTIONS)
-
-
-def audience_args(purpose: str, channel: str, topic: str | None, now: datetime) -> tuple[Any, ...]:
-    return (purpose, channel, topic, now)

@@ -128,6 +128,11 @@ async def update_subject(
     await session.execute(update(subjects).where(subjects.c.id == subject_id).values(values))
 
 
+async def mark_gpc_signal(session: AsyncSession, subject_id: uuid.UUID, at: datetime) -> None:
+    """Keep the first Global Privacy Control signal on the subject (``gpc_at``)."""
+    await session.execute(update(subjects).where(subjects.c.id == subject_id).values(gpc_at=at))
+
+
 async def insert_key(
     session: AsyncSession, subject_id: uuid.UUID, kek_id: str, wrapped: bytes, now: datetime
 ) -> None:

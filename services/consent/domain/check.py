@@ -13,6 +13,8 @@ from datetime import UTC, datetime, time, timedelta
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
+from services.consent.domain.validity import expires_at
+
 # Stable reason codes (docs/check-api.md lists them with their meaning).
 UNKNOWN_SUBJECT = "unknown_subject"
 ERASED = "erased"
@@ -189,11 +191,11 @@ def _basis_reasons(purpose: Purpose, consent: Consent | None, now: datetime) -> 
 
 
 def expired(purpose: Purpose, consent: Consent, now: datetime) -> bool:
-    """A grant lapses ``validity_days`` whole days (of 24 hours) after it was given."""
+    """Past ``expires_at``; a grant without a grant time cannot show it is live, so it is not."""
     if purpose.validity_days is None:
         return False
     granted_at = consent.granted_at
-    return granted_at is None or granted_at + timedelta(days=purpose.validity_days) < now
+    return granted_at is None or expires_at(granted_at, purpose.validity_days) < now
 
 
 def gpc_objects(purpose: Purpose, consent: Consent | None, gpc_at: datetime | None) -> bool:

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import msgspec
 
+from services.consent.domain import validity
 from services.consent.domain.errors import ChannelNotAllowed, GuardianRequired, NotConsentBased
 from services.consent.domain.purposes import Purpose
 from shared.errors import InvalidInput
@@ -161,7 +162,7 @@ def effective(stored: StoredState, terms: PurposeTerms, now: datetime) -> Effect
         return Effective(stored.state, None, False)
     expires_at = None
     if terms.validity_days is not None and stored.granted_at is not None:
-        expires_at = stored.granted_at + timedelta(days=terms.validity_days)
+        expires_at = validity.expires_at(stored.granted_at, terms.validity_days)
         if expires_at < now:
             return Effective("expired", expires_at, False)
     return Effective("granted", expires_at, stored.purpose_version < terms.min_accepted_version)

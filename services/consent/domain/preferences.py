@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from services.consent.domain.vocabulary import CHANNELS, LOCALES
+from services.consent.domain.vocabulary import CHANNELS, LOCALES, PURPOSE_KEY, TOPIC_SLUG
 from shared.errors import Forbidden, InvalidInput
 
 FREQUENCIES: tuple[str, ...] = ("immediately", "daily", "weekly", "monthly")
@@ -26,8 +26,6 @@ CHANNEL_FIELDS = frozenset({"enabled", "frequency"})
 QUIET_HOURS_FIELDS = ("start", "end", "timezone")
 # Coming back to marketing after a global opt-out is an affirmative act by the person or an admin.
 RESUME_MARKETING_ROLES = frozenset({"admin", "portal"})
-PURPOSE_KEY = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
-TOPIC_SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 MAX_TOPICS_PER_PURPOSE = 100
 MAX_TOPIC_PURPOSES = 100
 CLOCK = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$")

@@ -1,8 +1,21 @@
-"""The fixed words of the consent domain: channels, locales, legal bases, sources."""
+"""The fixed words of the consent domain: channels, locales, legal bases, sources, key shapes."""
 
 from __future__ import annotations
 
+import re
 from typing import Literal
+
+# A purpose key and a topic slug: lower-case letters and digits, then also '_' and '-' (and '.'
+# in a key), 64 characters at most. The purposes table checks the same shape (migration c0001).
+PURPOSE_KEY_SHAPE = r"[a-z0-9][a-z0-9_.-]{0,63}"
+TOPIC_SLUG_SHAPE = r"[a-z0-9][a-z0-9_-]{0,63}"
+# Anchored with ``$``, which lets one final newline through, as these always were (the API
+# quotes them in its messages); the purpose catalogue and consent writes anchor the shape with
+# ``api.text.END`` instead, so that no stored key ends in a newline.
+PURPOSE_KEY_PATTERN = f"^{PURPOSE_KEY_SHAPE}$"
+TOPIC_SLUG_PATTERN = f"^{TOPIC_SLUG_SHAPE}$"
+PURPOSE_KEY = re.compile(PURPOSE_KEY_PATTERN)
+TOPIC_SLUG = re.compile(TOPIC_SLUG_PATTERN)
 
 Channel = Literal["email", "sms", "phone", "post", "push"]
 CHANNELS: tuple[str, ...] = ("email", "sms", "phone", "post", "push")

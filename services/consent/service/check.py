@@ -20,6 +20,7 @@ import asyncpg
 import structlog
 
 from services.consent.db import check_query
+from services.consent.db.check_query import CheckRow
 from services.consent.domain.check import CheckDecision, Purpose, consent_case, decide
 from services.consent.domain.subjects import age_on
 from services.consent.service.check_connections import BorrowedConnections
@@ -116,7 +117,7 @@ class CheckService:
             async with asyncio.timeout(self.deadline):
                 row = await self._run(check_query.fetch_one, external_id, purpose, channel)
             terms = check_query.purpose_of(row)
-            prefs = check_query.preferences_of(row["preferences"], purpose, channel)
+            prefs = check_query.preferences_of(row.preferences, purpose, channel)
             facts = check_query.facts_of(row, terms, prefs, self._age(row, terms))
             return decide(facts, channel, topic, at or datetime.now(UTC))
         except Exception as exc:
@@ -159,7 +160,7 @@ class CheckService:
         return result
 
     def _decide_rows(
-        self, rows: list[Any], purpose: str, channel: str, topic: str | None, now: datetime
+        self, rows: list[CheckRow], purpose: str, channel: str, topic: str | None, now: datetime
     ) -> list[BatchAnswer]:
         """``decide`` for every row, once per distinct case (``consent_case``).
 
@@ -194,10 +195,11 @@ class CheckService:
             answers.append((decision, consent.event_id if consent is not None else None))
         return answers
 
-    def _age(self, row: Any, terms: Purpose | None) -> int | None:
-        if terms is None or terms.min_age is None or row["sealed_birth_date"] is None:
+    def _age(self, row: CheckRow, terms: Purpose | None) -> int | None:
+        if terms is None or terms.min_age is None:
             return None
-        return self.ages.age(*row["sealed_birth_date"])
+        sealed = row.sealed_birth_date
+        return None if sealed is None else self.ages.age(*sealed)
 
 
 class AgeReader:

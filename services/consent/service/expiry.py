@@ -4,7 +4,7 @@ writes the ``expire`` events so the history shows when each consent ran out.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -12,6 +12,7 @@ from services.consent.db import ledger as repo
 from services.consent.db import purposes as purpose_repo
 from services.consent.db.ledger import ExpiryCandidate
 from services.consent.domain.consents import NewEvent, PurposeTerms, expiry_due
+from services.consent.domain.validity import expires_at
 from services.consent.service.ledger import LedgerWriter
 from services.consent.service.receipts import LedgerContext
 from shared.db.engine import session_scope
@@ -53,7 +54,7 @@ async def expire_one(
             actor=EXPIRY_ACTOR,
             given_by="subject",
             collection_method="automatic",
-            occurred_at=stored.granted_at + timedelta(days=terms.validity_days),
+            occurred_at=expires_at(stored.granted_at, terms.validity_days),
         ),
     )
     return True

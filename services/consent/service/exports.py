@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TypeVar
 
 import asyncpg
 import structlog
@@ -36,6 +36,7 @@ NDJSON = "application/x-ndjson"
 CSV = "text/csv; charset=utf-8"
 
 Lines = AsyncGenerator[bytes, None]
+_Row = TypeVar("_Row")
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,14 @@ def line_encoder(field: str, media_type: str) -> tuple[bytes, Callable[[list[str
     return b"", lambda values: "".join(f"{prefix}{_json_string(v)}}}\n" for v in values).encode()
 
 
+async def _encoded(
+    chunks: AsyncIterator[list[_Row]], encode: Callable[[list[_Row]], bytes]
+) -> Lines:
+    """Each chunk of rows read from PostgreSQL as one chunk of the body."""
+    async for rows in chunks:
+        yield encode(rows)
+
+
 def _as_is(chunk: bytearray) -> bytes:
     return bytes(chunk)  # asyncpg hands over a bytearray; the response wants bytes
 
@@ -119,13 +128,11 @@ class ExportService:
         if channel not in repo.SUPPRESSION_COLUMNS:
             raise InvalidInput("Suppression lists exist for email, sms and phone.", field="channel")
         header, encode = line_encoder("hash", media_type)
-        sql = repo.suppression_sql(channel)
+        timeout = self.settings.read_timeout_s
         return await self._export(
             media_type,
             header,
-            lambda conn: self._cursor_lines(
-                conn, sql, (channel, purpose), lambda rows: encode([r[0] for r in rows])
-            ),
+            lambda conn: _encoded(repo.suppression_hashes(conn, channel, purpose, timeout), encode),
         )
 
     async def _audience_lines(
@@ -134,28 +141,33 @@ class ExportService:
         terms = await repo.purpose_terms(conn, purpose, self.settings.read_timeout_s)
         if terms is None:
             raise UnknownPurpose(f"There is no purpose '{purpose}'.", field="purpose")
-        args = repo.audience_args(purpose, channel, topic, datetime.now(UTC))
-        if terms["min_age"] is None:
+        query = repo.AudienceQuery(purpose, channel, topic, datetime.now(UTC))
+        basis = terms.legal_basis
+        if terms.min_age is None:
             # No rule left for Python: PostgreSQL renders the lines and COPY streams them.
             csv = media == CSV
-            line = repo.CSV_LINE if csv else repo.NDJSON_LINE
-            sql = repo.audience_copy_sql(terms["legal_basis"], line)
-            lines = self._copy_lines(conn, sql, args, _csv_line_ends if csv else _as_is)
+            lines = self._copy_lines(
+                conn,
+                lambda output: repo.copy_audience(conn, query, basis, csv, output),
+                _csv_line_ends if csv else _as_is,
+            )
         else:
             _, encode = line_encoder("subject", media)
-            sql = repo.audience_sql(terms["legal_basis"], with_age=True)
-            lines = self._cursor_lines(
-                conn, sql, args, lambda rows: encode([r[0] for r in rows if self._old_enough(r)])
-            )
+            rows = repo.aged_audience(conn, query, basis, self.settings.read_timeout_s)
+            lines = _encoded(rows, lambda chunk: encode(self._old_enough_ids(chunk)))
         async with contextlib.aclosing(lines):
             async for chunk in lines:
                 yield chunk
 
-    def _old_enough(self, row: Any) -> bool:
-        if row[5] == "guardian":
+    def _old_enough_ids(self, rows: list[repo.AgedCandidate]) -> list[str]:
+        """The subjects of ``rows`` who meet the minimum age, or whose guardian consented."""
+        return [row.external_id for row in rows if self._meets_min_age(row)]
+
+    def _meets_min_age(self, row: repo.AgedCandidate) -> bool:
+        if row.given_by == "guardian":
             return True
-        age = self.ages.age(row[1], row[2], row[3], row[4])
-        return age is not None and age >= row[6]
+        age = self.ages.age(row.subject_id, row.birth_date_ct, row.kek_id, row.wrapped_dek)
+        return age is not None and age >= row.min_age
 
     async def _export(
         self, media_type: str, header: bytes, lines: Callable[[asyncpg.Connection], Lines]
@@ -223,24 +235,13 @@ class ExportService:
             with contextlib.suppress(Exception):
                 await conn.close(timeout=self.settings.connect_timeout_s)
 
-    async def _cursor_lines(
-        self,
-        conn: asyncpg.Connection,
-        sql: str,
-        args: tuple[Any, ...],
-        encode: Callable[[list[Any]], bytes],
-    ) -> Lines:
-        async for rows in repo.chunks(conn, sql, args, self.settings.read_timeout_s):
-            yield encode(rows)
-
     async def _copy_lines(
         self,
         conn: asyncpg.Connection,
-        sql: str,
-        args: tuple[Any, ...],
+        copy_to: Callable[[repo.CopyOutput], Awaitable[None]],
         finish: Callable[[bytearray], bytes],
     ) -> Lines:
-        """``COPY (sql) TO STDOUT`` relayed one socket read at a time.
+        """A ``COPY ... TO STDOUT`` (``copy_to``, on ``conn``) relayed one socket read at a time.
 
         Each read is sent on before the next is taken: when the client reads slowly, the copy
         waits, so memory stays flat (one read, at most a few hundred KiB). Only the wait for
@@ -256,7 +257,7 @@ class ExportService:
 
         async def copy() -> None:
             try:
-                await repo.copy_lines(conn, sql, args, hand_over)
+                await copy_to(hand_over)
             finally:
                 queue.put_nowait(None)
 

@@ -16,14 +16,12 @@ import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
-from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.consent.db import ledger as ledger_repo
 from services.consent.db import purposes as purpose_repo
 from services.consent.db import subjects as subject_repo
 from services.consent.db.ledger import ConsentStateRow
-from services.consent.db.tables import subjects
 from services.consent.domain.consents import NewEvent
 from services.consent.domain.purposes import Purpose
 from services.consent.service.evidence import Evidence, hash_evidence
@@ -86,9 +84,7 @@ async def object_if_gpc(
 
 
 async def _remember_signal(session: AsyncSession, subject_id: uuid.UUID, actor: str) -> None:
-    await session.execute(
-        update(subjects).where(subjects.c.id == subject_id).values(gpc_at=datetime.now(UTC))
-    )
+    await subject_repo.mark_gpc_signal(session, subject_id, datetime.now(UTC))
     await record_event(
         session,
         AuditEvent(

@@ -14,12 +14,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.consent.db import ledger as ledger_repo
 from services.consent.db import purposes as purpose_repo
-from services.consent.db.tables import subjects
+from services.consent.db import unsubscribe as link_repo
 from services.consent.domain.consents import ConsentRequest
 from services.consent.domain.errors import ChannelNotAllowed, UnknownPurpose
 from services.consent.service.consents import ConsentService
@@ -92,16 +91,6 @@ def read_token(keyring: Keyring, token: str) -> UnsubscribeLink:
         raise InvalidLink("This unsubscribe link is not valid.") from None
 
 
-async def subject_ids(session: AsyncSession, external_ids: Sequence[str]) -> dict[str, uuid.UUID]:
-    """Internal ids of the live subjects among ``external_ids``."""
-    rows = await session.execute(
-        select(subjects.c.external_id, subjects.c.id).where(
-            subjects.c.external_id.in_(set(external_ids)), subjects.c.erased_at.is_(None)
-        )
-    )
-    return {ext: sid for ext, sid in rows.all()}
-
-
 class UnsubscribeService:
     def __init__(self, session: AsyncSession, keyring: Keyring, context: LedgerContext) -> None:
         self.session = session
@@ -114,7 +103,7 @@ class UnsubscribeService:
         """One URL per requested subject, in order; ``None`` for a subject Lupa does not know."""
         terms = await purpose_repo.get(self.session, purpose)
         ensure_linkable(purpose, channel, terms.channels if terms else None)
-        known = await subject_ids(self.session, external_ids)
+        known = await link_repo.live_subject_ids(self.session, external_ids)
         now = datetime.now(UTC)
         base = self.context.public_base_url
         return [

@@ -2,86 +2,26 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
-import socket
-import subprocess
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 
+from benchmarks.stack import serve
 from shared.keys import Keyring
 from tests.ledger_helpers import PURPOSE
 
-REPO = Path(__file__).resolve().parents[3]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def start_service(database_url: str, keyring: Keyring, port: int) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "LUPA_KEYRING": keyring.to_json(),
-        "LUPA_LOG_LEVEL": "WARNING",
-    }
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "--factory",
-            "services.consent.app:create_app_from_env",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-        ],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-
-
-def wait_ready(base: str, proc: subprocess.Popen[bytes]) -> None:
-    """Poll readiness (an event, not a sleep: each try is a real request)."""
-    with httpx.Client(base_url=base, timeout=1.0) as client:
-        for _ in range(300):
-            if proc.poll() is not None:
-                raise RuntimeError(proc.stderr.read().decode() if proc.stderr else "exited")
-            try:
-                if client.get("/health/ready").status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(timeout=0.1)
-    raise RuntimeError("service did not become ready")
+LUPA = "services.consent.app:create_app_from_env"
 
 
 @pytest.fixture
 def two_services(database_url: str, keyring: Keyring) -> Iterator[tuple[str, str]]:
-    ports = [free_port(), free_port()]
-    procs = [start_service(database_url, keyring, p) for p in ports]
-    try:
-        bases = [f"http://127.0.0.1:{p}" for p in ports]
-        for base, proc in zip(bases, procs, strict=True):
-            wait_ready(base, proc)
-        yield bases[0], bases[1]
-    finally:
-        for proc in procs:
-            proc.terminate()
-            proc.wait(timeout=10)
+    """Two uvicorn processes of the consent service on the test's database."""
+    with (
+        serve(LUPA, database_url, keyring) as (writer_port, _),
+        serve(LUPA, database_url, keyring) as (reader_port, _),
+    ):
+        yield f"http://127.0.0.1:{writer_port}", f"http://127.0.0.1:{reader_port}"
 
 
 def test_a_withdrawal_acknowledged_by_one_replica_blocks_the_next_check_on_another(

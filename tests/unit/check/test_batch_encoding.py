@@ -27,7 +27,15 @@ def test_the_batch_answer_is_what_msgspec_writes_for_batch_results() -> None:
     ]
     expected = BatchResults(
         [
-            BatchItem(s, d.allowed, list(d.reasons), d.purpose_version, d.basis, e, d.deliver_after)
+            BatchItem(
+                s,
+                allowed=d.allowed,
+                reasons=list(d.reasons),
+                purpose_version=d.purpose_version,
+                basis=d.basis,
+                evidence=e,
+                deliver_after=d.deliver_after,
+            )
             for s, (d, e) in zip(subjects, answers, strict=True)
         ]
     )

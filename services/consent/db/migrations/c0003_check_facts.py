@@ -15,6 +15,7 @@ Revises: c0002
 Create Date: 2026-12-01
 """
 
+from services.consent.db.check_facts_layout import entry_key, entry_shape, entry_values
 from shared.db.script import execute_script
 
 revision = "c0003"
@@ -24,10 +25,14 @@ depends_on = None
 
 
 def upgrade() -> None:
-    execute_script("""
+    # Entry keys and values as check_facts_layout lays them out: the check decodes them so.
+    merged_key, merged_values = entry_key("n.purpose_key", "n.channel"), entry_values("n", "e")
+    dropped_key = entry_key("purpose_key", "channel")
+    filled_key, filled_values = entry_key("c.purpose_key", "c.channel"), entry_values("c", "e")
+    execute_script(f"""
     ALTER TABLE subjects ADD COLUMN gpc_at timestamptz;
 
-    -- consents: {"<purpose>/<channel>": [state, purpose_version, granted_at, event_id, given_by]}
+    -- consents: {entry_shape()}
     -- (purpose keys and channels never contain '/'). external_id compares bytewise ("C"):
     -- a check only ever asks for equality.
     CREATE TABLE check_facts (
@@ -37,7 +42,7 @@ def upgrade() -> None:
         restricted  boolean NOT NULL DEFAULT false,
         objected    boolean NOT NULL DEFAULT false,
         gpc_at      timestamptz,
-        consents    jsonb NOT NULL DEFAULT '{}',
+        consents    jsonb NOT NULL DEFAULT '{{}}',
         preferences jsonb
     );
     CREATE INDEX check_facts_by_external_id ON check_facts USING hash (external_id);
@@ -84,8 +89,8 @@ def upgrade() -> None:
         SET consents = f.consents || changed.entries
         FROM (
             SELECT n.subject_id,
-                   jsonb_object_agg(n.purpose_key || '/' || n.channel, jsonb_build_array(
-                       n.state, n.purpose_version, n.granted_at, e.event_id, e.given_by)) AS entries
+                   jsonb_object_agg({merged_key}, jsonb_build_array(
+                       {merged_values})) AS entries
             FROM new_rows n JOIN consent_events e ON e.id = n.last_event_id
             GROUP BY n.subject_id
         ) AS changed
@@ -104,7 +109,7 @@ def upgrade() -> None:
         UPDATE check_facts f
         SET consents = f.consents - gone.keys
         FROM (
-            SELECT subject_id, array_agg(purpose_key || '/' || channel) AS keys
+            SELECT subject_id, array_agg({dropped_key}) AS keys
             FROM old_rows GROUP BY subject_id
         ) AS gone
         WHERE f.subject_id = gone.subject_id;
@@ -142,13 +147,13 @@ def upgrade() -> None:
         (subject_id, external_id, erased, restricted, objected, gpc_at, consents, preferences)
     SELECT s.id, s.external_id, s.erased_at IS NOT NULL, s.restricted_at IS NOT NULL,
            s.objected_at IS NOT NULL, s.gpc_at,
-           coalesce((SELECT jsonb_object_agg(c.purpose_key || '/' || c.channel, jsonb_build_array(
-                         c.state, c.purpose_version, c.granted_at, e.event_id, e.given_by))
+           coalesce((SELECT jsonb_object_agg({filled_key}, jsonb_build_array(
+                         {filled_values}))
                      FROM consent_state c JOIN consent_events e ON e.id = c.last_event_id
-                     WHERE c.subject_id = s.id), '{}'),
+                     WHERE c.subject_id = s.id), '{{}}'),
            p.doc
     FROM subjects s LEFT JOIN preferences p ON p.subject_id = s.id;
-    """)
+    """)  # noqa: S608 (composed from the layout's constants; nothing comes from outside)
 
 
 def downgrade() -> None:
