@@ -11,8 +11,7 @@ from datetime import datetime
 from typing import Any
 
 import msgspec
-from sqlalchemy import Row, func, insert, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy import Row, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.consent.db import subjects as subject_repo
@@ -26,6 +25,8 @@ from services.consent.db.tables import (
     subjects,
 )
 from services.consent.domain.consents import LedgerEvent, NewEvent, PurposeTerms, StoredState
+from shared.db import statements
+from shared.db.statements import Statement
 
 
 class StoredEvent(msgspec.Struct, frozen=True):
@@ -88,6 +89,37 @@ TERMS_COLUMNS = (
     purposes.c.min_accepted_version,
 )
 
+_STATE_COLUMNS = ", ".join(ConsentStateRow.__struct_fields__)
+_EVENT_COLUMNS = ", ".join(LedgerEvent.__struct_fields__)
+_EVENT_FIELDS = len(LedgerEvent.__struct_fields__)
+_CURRENT_STATE = Statement(
+    f"SELECT {_STATE_COLUMNS} FROM consent_state"  # noqa: S608 (struct field names, no input)
+    " WHERE subject_id = $1 AND purpose_key = $2 AND channel = $3"
+)
+# One round trip appends the ledger row and points the projection at it (firing the check_facts
+# triggers); it answers with the event as recorded and the projection row.
+_APPEND = Statement(
+    "WITH ev AS ("  # noqa: S608 (struct field names, no input)
+    " INSERT INTO consent_events (event_id, subject_id, purpose_key, purpose_version, channel,"
+    " action, state, source, actor, given_by, collection_method, page, ip_hash, ua_hash,"
+    " reason_ct, occurred_at)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
+    f" RETURNING id, {_EVENT_COLUMNS}"
+    "), st AS ("
+    " INSERT INTO consent_state (subject_id, purpose_key, channel, state, purpose_version,"
+    " granted_at, last_event_id, updated_at)"
+    " SELECT $2, $3, $5, $7, $4, $17, ev.id, $18 FROM ev"
+    " ON CONFLICT (subject_id, purpose_key, channel) DO UPDATE SET state = EXCLUDED.state,"
+    " purpose_version = EXCLUDED.purpose_version, granted_at = EXCLUDED.granted_at,"
+    " last_event_id = EXCLUDED.last_event_id, updated_at = EXCLUDED.updated_at"
+    f" RETURNING {_STATE_COLUMNS}"
+    f") SELECT ev.id, {', '.join('ev.' + f for f in LedgerEvent.__struct_fields__)},"
+    f" {', '.join('st.' + f for f in ConsentStateRow.__struct_fields__)} FROM ev, st"
+)
+_INSERT_RECEIPT = Statement(
+    "INSERT INTO receipts (id, subject_id, event_id, jws, created_at) VALUES ($1, $2, $3, $4, $5)"
+)
+
 
 def _read_event(row: Row[*tuple[Any, ...]]) -> StoredEvent:
     return StoredEvent(row.id, row.subject_id, _read_public_event(row), row.reason_ct)
@@ -101,72 +133,47 @@ async def lock_subject(session: AsyncSession, subject_id: uuid.UUID) -> SubjectR
 async def current_state(
     session: AsyncSession, subject_id: uuid.UUID, purpose_key: str, channel: str
 ) -> ConsentStateRow | None:
-    query = select(consent_state).where(
-        consent_state.c.subject_id == subject_id,
-        consent_state.c.purpose_key == purpose_key,
-        consent_state.c.channel == channel,
-    )
-    row = (await session.execute(query)).first()
-    return _read_state(row) if row else None
+    row = await statements.fetchrow(session, _CURRENT_STATE, subject_id, purpose_key, channel)
+    return ConsentStateRow(*row) if row else None
 
 
-async def append_event(
-    session: AsyncSession, subject_id: uuid.UUID, new: NewEvent, reason_ct: bytes | None
-) -> StoredEvent:
-    """Insert one ledger row under a fresh event id; the database stamps ``recorded_at``."""
-    query = (
-        insert(consent_events)
-        .values(
-            event_id=uuid.uuid4(),
-            subject_id=subject_id,
-            purpose_key=new.purpose.key,
-            purpose_version=new.version,
-            channel=new.channel,
-            action=new.action,
-            state=new.state,
-            source=new.source,
-            actor=new.actor,
-            given_by=new.given_by,
-            collection_method=new.collection_method,
-            page=new.page,
-            ip_hash=new.ip_hash,
-            ua_hash=new.ua_hash,
-            reason_ct=reason_ct,
-            occurred_at=new.occurred_at,
-        )
-        .returning(consent_events)
+async def append(
+    session: AsyncSession,
+    subject_id: uuid.UUID,
+    new: NewEvent,
+    reason_ct: bytes | None,
+    now: datetime,
+) -> tuple[StoredEvent, ConsentStateRow]:
+    """Insert one ledger row under a fresh event id (the database stamps ``recorded_at``) and
+    point the projection at it; returns both as written."""
+    granted_at = new.occurred_at if new.state == "granted" else None
+    row = await statements.fetchrow(
+        session,
+        _APPEND,
+        uuid.uuid4(),
+        subject_id,
+        new.purpose.key,
+        new.version,
+        new.channel,
+        new.action,
+        new.state,
+        new.source,
+        new.actor,
+        new.given_by,
+        new.collection_method,
+        new.page,
+        new.ip_hash,
+        new.ua_hash,
+        reason_ct,
+        new.occurred_at,
+        granted_at,
+        now,
     )
-    return _read_event((await session.execute(query)).one())
-
-
-async def upsert_state(
-    session: AsyncSession, stored: StoredEvent, granted_at: datetime | None, now: datetime
-) -> None:
-    """Point the projection at ``stored``, the newest ledger row for its purpose and channel."""
-    event = stored.event
-    values = {
-        "state": event.state,
-        "purpose_version": event.purpose_version,
-        "granted_at": granted_at,
-        "last_event_id": stored.id,
-        "updated_at": now,
-    }
-    query = pg_insert(consent_state).values(
-        subject_id=stored.subject_id,
-        purpose_key=event.purpose_key,
-        channel=event.channel,
-        **values,
-    )
-    await session.execute(
-        query.on_conflict_do_update(
-            index_elements=[
-                consent_state.c.subject_id,
-                consent_state.c.purpose_key,
-                consent_state.c.channel,
-            ],
-            set_=values,
-        )
-    )
+    assert row is not None  # an INSERT ... RETURNING answers one row
+    values = tuple(row)
+    event = LedgerEvent(*values[1 : 1 + _EVENT_FIELDS])
+    state = ConsentStateRow(*values[1 + _EVENT_FIELDS :])
+    return StoredEvent(values[0], subject_id, event, reason_ct), state
 
 
 async def states_for_subject(
@@ -270,11 +277,7 @@ async def insert_receipt(
     jws: str,
     now: datetime,
 ) -> None:
-    await session.execute(
-        insert(receipts).values(
-            id=receipt_id, subject_id=subject_id, event_id=event_id, jws=jws, created_at=now
-        )
-    )
+    await statements.execute(session, _INSERT_RECEIPT, receipt_id, subject_id, event_id, jws, now)
 
 
 async def get_receipt(session: AsyncSession, receipt_id: uuid.UUID) -> ReceiptRow | None:

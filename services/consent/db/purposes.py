@@ -10,6 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.consent.db.tables import purpose_versions, purposes, row_reader
 from services.consent.domain.purposes import Purpose, PurposeSpec, PurposeVersion
+from shared.db import statements
+from shared.db.statements import Statement
 
 # A purpose with its current version's title and description.
 PURPOSE_COLUMNS = (purposes, purpose_versions.c.title, purpose_versions.c.description)
@@ -25,12 +27,23 @@ def _with_current_text() -> Select[Any]:
     )
 
 
+def _purpose_column(field: str) -> str:
+    return f"v.{field}" if field in ("title", "description") else f"p.{field}"
+
+
+# Every consent write reads its purpose: prepared, columns in Purpose's order.
+_GET = (
+    f"SELECT {', '.join(map(_purpose_column, Purpose.__struct_fields__))}"  # noqa: S608 (struct field names, no input)
+    " FROM purposes p JOIN purpose_versions v"
+    " ON v.purpose_key = p.key AND v.version = p.current_version WHERE p.key = $1"
+)
+_BY_KEY = Statement(_GET)
+_BY_KEY_LOCKED = Statement(_GET + " FOR UPDATE OF p")
+
+
 async def get(session: AsyncSession, key: str, *, for_update: bool = False) -> Purpose | None:
-    query = _with_current_text().where(purposes.c.key == key)
-    if for_update:
-        query = query.with_for_update(of=purposes)
-    row = (await session.execute(query)).first()
-    return _read_purpose(row) if row else None
+    row = await statements.fetchrow(session, _BY_KEY_LOCKED if for_update else _BY_KEY, key)
+    return Purpose(*row) if row else None
 
 
 async def list_all(session: AsyncSession) -> list[Purpose]:

@@ -5,13 +5,14 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
 
 import msgspec
-from sqlalchemy import Select, func, insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.consent.db.tables import row_reader, subject_keys, subjects
+from shared.db import statements
+from shared.db.statements import Statement
 
 # Personal fields that also carry a blind index and a suppression hash.
 SEARCHABLE_FIELDS = ("email", "phone")
@@ -54,28 +55,32 @@ class WrappedKey(msgspec.Struct, frozen=True):
 
 
 _read_subject = row_reader(subjects.c.keys(), SubjectRow)
-_read_key = row_reader(subject_keys.c.keys(), WrappedKey)
+
+# Every write reads its subject (most under the row lock): prepared statements, columns in
+# SubjectRow's order, so a record becomes the struct as it is.
+_SUBJECT = f"SELECT {', '.join(SubjectRow.__struct_fields__)} FROM subjects"  # noqa: S608 (struct field names, no input)
+_BY_ID = Statement(f"{_SUBJECT} WHERE id = $1")
+_BY_ID_LOCKED = Statement(f"{_SUBJECT} WHERE id = $1 FOR UPDATE")
+_BY_EXTERNAL_ID = Statement(f"{_SUBJECT} WHERE external_id = $1")
+_BY_EXTERNAL_ID_LOCKED = Statement(f"{_SUBJECT} WHERE external_id = $1 FOR UPDATE")
+_KEY = Statement("SELECT kek_id, wrapped_dek FROM subject_keys WHERE subject_id = $1")
 
 
 async def get_by_id(
     session: AsyncSession, subject_id: uuid.UUID, *, for_update: bool = False
 ) -> SubjectRow | None:
-    return await _first(session, select(subjects).where(subjects.c.id == subject_id), for_update)
+    statement = _BY_ID_LOCKED if for_update else _BY_ID
+    row = await statements.fetchrow(session, statement, subject_id)
+    return SubjectRow(*row) if row else None
 
 
 async def get_by_external_id(
     session: AsyncSession, external_id: str, *, for_update: bool = False
 ) -> SubjectRow | None:
     """The subject row; ``for_update`` serialises writers of one subject (ledger, preferences)."""
-    query = select(subjects).where(subjects.c.external_id == external_id)
-    return await _first(session, query, for_update)
-
-
-async def _first(session: AsyncSession, query: Select[Any], for_update: bool) -> SubjectRow | None:
-    if for_update:
-        query = query.with_for_update()
-    row = (await session.execute(query)).first()
-    return _read_subject(row) if row else None
+    statement = _BY_EXTERNAL_ID_LOCKED if for_update else _BY_EXTERNAL_ID
+    row = await statements.fetchrow(session, statement, external_id)
+    return SubjectRow(*row) if row else None
 
 
 async def find_by_email_index(session: AsyncSession, index: bytes) -> list[SubjectRow]:
@@ -144,6 +149,5 @@ async def insert_key(
 
 
 async def get_key(session: AsyncSession, subject_id: uuid.UUID) -> WrappedKey | None:
-    query = select(subject_keys).where(subject_keys.c.subject_id == subject_id)
-    row = (await session.execute(query)).first()
-    return _read_key(row) if row else None
+    row = await statements.fetchrow(session, _KEY, subject_id)
+    return WrappedKey(*row) if row else None

@@ -123,8 +123,6 @@ class ConsentService:
                 ua_hash=hashes.ua_hash,
             ),
         )
-        state_row = await repo.current_state(self.session, subject.id, terms.key, request.channel)
-        assert state_row is not None  # written just above, in this transaction
         url = (
             self._confirmation_url(subject.id, appended.event, now)
             if decision.needs_confirmation
@@ -132,7 +130,7 @@ class ConsentService:
         )
         return ConsentRecorded(
             appended.event,
-            ConsentState.read(state_row, terms, now),
+            ConsentState.read(appended.state, terms, now),
             appended.receipt,
             decision.notice,
             url,

@@ -6,6 +6,7 @@ transaction, so the ledger, the projection and the audit trail can never disagre
 
 from __future__ import annotations
 
+import base64
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -14,6 +15,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.consent.db import ledger as repo
+from services.consent.db.ledger import ConsentStateRow
 from services.consent.db.subjects import SubjectRow
 from services.consent.domain.consents import LedgerEvent, NewEvent, audit_type
 from services.consent.service.receipts import IssuedReceipt, LedgerContext, ReceiptService
@@ -28,6 +30,7 @@ REASON_FIELD = "consent_reason"
 @dataclass(frozen=True, slots=True)
 class Appended:
     event: LedgerEvent
+    state: ConsentStateRow  # the projection row as this append left it
     receipt: IssuedReceipt
 
 
@@ -39,20 +42,26 @@ class LedgerWriter:
 
     async def append(self, subject: SubjectRow, new: NewEvent) -> Appended:
         """Append ``new`` for ``subject`` (whose row the caller has locked)."""
-        reason_ct = None
+        reason_ct = reason_b64 = None
         if new.reason:
             dek = await self.vault.data_key(subject.id)
             reason_ct = self.vault.seal_field(dek, subject.id, REASON_FIELD, new.reason)
-        stored = await repo.append_event(self.session, subject.id, new, reason_ct)
+            # The audit trail's copy: another nonce under the same key, so erasure shreds it too.
+            sealed = self.vault.seal_field(dek, subject.id, REASON_FIELD, new.reason)
+            reason_b64 = base64.b64encode(sealed).decode()
         now = datetime.now(UTC)
-        granted_at = new.occurred_at if new.state == "granted" else None
-        await repo.upsert_state(self.session, stored, granted_at, now)
+        stored, state = await repo.append(self.session, subject.id, new, reason_ct, now)
         receipt = await self.receipts.issue(subject, new.purpose, stored.event)
-        await self._audit(subject.id, new, stored.event, receipt)
-        return Appended(stored.event, receipt)
+        await self._audit(subject.id, new, stored.event, receipt, reason_b64)
+        return Appended(stored.event, state, receipt)
 
     async def _audit(
-        self, subject_id: uuid.UUID, new: NewEvent, event: LedgerEvent, receipt: IssuedReceipt
+        self,
+        subject_id: uuid.UUID,
+        new: NewEvent,
+        event: LedgerEvent,
+        receipt: IssuedReceipt,
+        reason_sealed: str | None,
     ) -> None:
         # Audit data is free-form JSON by design; each event type documents its own keys.
         data: dict[str, Any] = {
@@ -65,11 +74,9 @@ class LedgerWriter:
             "ledger_event_id": str(event.event_id),
             "receipt_id": str(receipt.id),
         }
-        if new.reason:
+        if reason_sealed is not None:
             # Free text never enters the audit trail in the clear; erasure shreds this copy too.
-            data["reason_sealed"] = await self.vault.seal_text_b64(
-                subject_id, REASON_FIELD, new.reason
-            )
+            data["reason_sealed"] = reason_sealed
         await record_event(
             self.session,
             AuditEvent(

@@ -81,8 +81,12 @@ class ReceiptService:
         self, subject: SubjectRow, purpose: Purpose, event: LedgerEvent
     ) -> IssuedReceipt:
         """Sign and store the receipt of ``event`` in the current transaction."""
-        text = await purpose_repo.get_version(
-            self.session, event.purpose_key, event.purpose_version
+        title = (
+            purpose.title  # the purpose comes with its current version's text
+            if event.purpose_version == purpose.current_version
+            else (
+                await purpose_repo.get_version(self.session, purpose.key, event.purpose_version)
+            ).title
         )
         facts = ReceiptFacts(
             receipt_id=uuid.uuid4(),
@@ -90,7 +94,7 @@ class ReceiptService:
             language=subject.locale,
             event=event,
             purpose=purpose,
-            purpose_title=localised(text.title, subject.locale),
+            purpose_title=localised(title, subject.locale),
         )
         now = datetime.now(UTC)
         jws = sign_claims(
