@@ -14,18 +14,18 @@ sharing a role never see each other's keys).
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from litestar import Request, Response
-from sqlalchemy import select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.auth.tokens import Principal
-from shared.db.tables import idempotency_keys
+from shared.db import statements
+from shared.db.statements import Statement
 from shared.errors import IdempotencyInProgress, IdempotencyKeyReused, InvalidInput
 
 HEADER = "Idempotency-Key"
@@ -76,35 +76,32 @@ class StoredResponse:
     response: Any  # the handler's JSON body, whatever shape that endpoint answers with
 
 
+# Every keyed write runs these: prepared statements on the session's connection.
+_CLAIM = Statement(
+    "INSERT INTO idempotency_keys (principal, key, request_hash, status_code, response)"
+    " VALUES ($1, $2, $3, $4, '{}') ON CONFLICT (principal, key) DO NOTHING RETURNING key"
+)
+_STORED = Statement(
+    "SELECT request_hash, status_code, response FROM idempotency_keys"
+    " WHERE principal = $1 AND key = $2"
+)
+_REMEMBER = Statement(
+    "UPDATE idempotency_keys SET status_code = $3, response = $4 WHERE principal = $1 AND key = $2"
+)
+
+
 async def _stored(session: AsyncSession, claim: Claim) -> StoredResponse:
-    found = await session.execute(
-        select(
-            idempotency_keys.c.request_hash,
-            idempotency_keys.c.status_code,
-            idempotency_keys.c.response,
-        ).where(
-            idempotency_keys.c.principal == claim.principal,
-            idempotency_keys.c.key == claim.key,
-        )
-    )
-    return StoredResponse(**found.mappings().one())
+    row = await statements.fetchrow(session, _STORED, claim.principal, claim.key)
+    assert row is not None  # the conflicting row exists: keys are never deleted mid-request
+    return StoredResponse(*row)
 
 
 async def _claim(session: AsyncSession, claim: Claim) -> Response[Any] | None:
     """Take the key for this transaction, or return the stored response of an earlier request."""
-    inserted = await session.execute(
-        pg_insert(idempotency_keys)
-        .values(
-            principal=claim.principal,
-            key=claim.key,
-            request_hash=claim.request_hash,
-            status_code=_UNFINISHED,
-            response={},
-        )
-        .on_conflict_do_nothing(index_elements=["principal", "key"])
-        .returning(idempotency_keys.c.key)
+    taken = await statements.fetchrow(
+        session, _CLAIM, claim.principal, claim.key, claim.request_hash, _UNFINISHED
     )
-    if inserted.first() is not None:
+    if taken is not None:
         return None
     stored = await _stored(session, claim)
     if stored.request_hash != claim.request_hash:
@@ -120,13 +117,9 @@ async def _claim(session: AsyncSession, claim: Claim) -> Response[Any] | None:
 
 
 async def _remember(session: AsyncSession, claim: Claim, status: int, body: Any) -> None:
-    await session.execute(
-        update(idempotency_keys)
-        .where(
-            idempotency_keys.c.principal == claim.principal,
-            idempotency_keys.c.key == claim.key,
-        )
-        .values(status_code=status, response=body)
+    # jsonb as text: the session's connections take it so.
+    await statements.execute(
+        session, _REMEMBER, claim.principal, claim.key, status, json.dumps(body)
     )
 
 

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import datetime
 
 import msgspec
-from sqlalchemy import insert, select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.consent.db.tables import preferences, purposes, row_reader
+from services.consent.db.tables import purposes
 from services.consent.domain.preferences import Document
+from shared.db import statements
+from shared.db.statements import Statement
 
 
 class StoredPreferences(msgspec.Struct, frozen=True):
@@ -20,23 +23,29 @@ class StoredPreferences(msgspec.Struct, frozen=True):
     version: int
 
 
-_read_preferences = row_reader(preferences.c.keys(), StoredPreferences)
+# A preference centre reads and writes these on every change: prepared statements. The
+# document travels as JSON text (jsonb), as the session's connections take and give it.
+_GET = Statement("SELECT doc, version FROM preferences WHERE subject_id = $1")
+_INSERT_FIRST = Statement(
+    "INSERT INTO preferences (subject_id, doc, version, updated_at) VALUES ($1, $2, 1, $3)"
+)
+_REPLACE = Statement(
+    "UPDATE preferences SET doc = $2, version = version + 1, updated_at = $4"
+    " WHERE subject_id = $1 AND version = $3 RETURNING version"
+)
 
 
 async def get(session: AsyncSession, subject_id: uuid.UUID) -> StoredPreferences | None:
     """The stored document, or ``None`` if the subject never saved one."""
-    query = select(preferences).where(preferences.c.subject_id == subject_id)
-    row = (await session.execute(query)).first()
-    return _read_preferences(row) if row else None
+    row = await statements.fetchrow(session, _GET, subject_id)
+    return StoredPreferences(*row) if row else None
 
 
 async def insert_first(
     session: AsyncSession, subject_id: uuid.UUID, doc: Document, now: datetime
 ) -> int:
     """Store the first document; version 1 follows the defaults' version 0."""
-    await session.execute(
-        insert(preferences).values(subject_id=subject_id, doc=doc, version=1, updated_at=now)
-    )
+    await statements.execute(session, _INSERT_FIRST, subject_id, json.dumps(doc), now)
     return 1
 
 
@@ -48,14 +57,10 @@ async def replace(
     now: datetime,
 ) -> int | None:
     """Write ``doc`` only if the stored version is still ``expected_version``; the new version."""
-    result = await session.execute(
-        update(preferences)
-        .where(preferences.c.subject_id == subject_id, preferences.c.version == expected_version)
-        .values(doc=doc, version=preferences.c.version + 1, updated_at=now)
-        .returning(preferences.c.version)
+    row = await statements.fetchrow(
+        session, _REPLACE, subject_id, json.dumps(doc), expected_version, now
     )
-    version: int | None = result.scalar_one_or_none()
-    return version
+    return int(row[0]) if row else None
 
 
 async def known_purposes(session: AsyncSession, keys: list[str]) -> set[str]:
