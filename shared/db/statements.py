@@ -49,8 +49,25 @@ def note_changes(info: MutableMapping[str, Any], tables: Iterable[str]) -> None:
         info[CHANGED_TABLES] = info.get(CHANGED_TABLES, frozenset()) | changed
 
 
+_DRIVER = "lupa_driver_connection"
+
+
 async def driver_connection(session: AsyncSession) -> asyncpg.Connection:
-    """The asyncpg connection under the session's transaction (begun if it was not yet)."""
+    """The asyncpg connection under the session's transaction (begun if it was not yet).
+
+    Looked up once per transaction: asking SQLAlchemy each time costs more than a statement.
+    """
+    transaction = session.sync_session.get_transaction()
+    cached = session.info.get(_DRIVER)
+    if cached is not None and transaction is not None and cached[0] is transaction:
+        driver: asyncpg.Connection = cached[1]
+        return driver
+    driver = await _begin_driver(session)
+    session.info[_DRIVER] = (session.sync_session.get_transaction(), driver)
+    return driver
+
+
+async def _begin_driver(session: AsyncSession) -> asyncpg.Connection:
     connection = await session.connection()
     raw = await connection.get_raw_connection()
     adapter: Any = raw.dbapi_connection

@@ -73,3 +73,21 @@ async def test_a_prepared_write_rolls_back_with_the_transaction(session_factory)
 )
 def test_the_tables_a_statement_changes_are_read_from_its_sql(sql, tables):
     assert written_tables(sql) == tables
+
+
+async def test_a_second_transaction_on_one_session_runs_in_its_own_transaction(session_factory):
+    """The connection is looked up once per transaction, never carried into the next one."""
+    first, second = (f"prep-{uuid.uuid4().hex[:8]}" for _ in range(2))
+    event = AuditEvent(
+        service="consent", type="purpose.created", subject=None, data={"purpose": first}
+    )
+    async with session_factory() as session:
+        async with session.begin():
+            await statements.execute(session, INSERT_PURPOSE, first)
+            await record_event(session, event)
+        with pytest.raises(RuntimeError):
+            async with session.begin():
+                await statements.execute(session, INSERT_PURPOSE, second)
+                raise RuntimeError("the second job failed")
+    assert await _exists(session_factory, first)
+    assert not await _exists(session_factory, second)
