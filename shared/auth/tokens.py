@@ -6,16 +6,19 @@ minted for one job can never be presented for another.
 
 from __future__ import annotations
 
+import json
 import secrets
 import time
+from calendar import timegm
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import jwt
 
-from shared.keys import Keyring
+from shared.keys import Keyring, b64u
 
 ISSUER = "lupa"
 ROLES = ("admin", "portal", "marketing", "officer", "cx")
@@ -29,14 +32,32 @@ class InvalidToken(Exception):
     """Signature, expiry, issuer or purpose does not check out."""
 
 
+# The payload JSON exactly as PyJWT writes it: compact separators, the standard encoder's
+# defaults otherwise (non-ASCII escaped, members in the caller's order).
+_PAYLOAD_JSON = json.JSONEncoder(separators=(",", ":"))
+_TIME_CLAIMS = ("exp", "iat", "nbf")
+
+
 def sign_claims(keyring: Keyring, claims: Claims, typ: str) -> str:
+    """A compact JWS (EdDSA) over the claims, byte for byte what ``jwt.encode`` wrote, built
+    directly: the key's header segment is computed once, so a signature is JSON plus Ed25519."""
     key = keyring.active_signing
-    return jwt.encode(
-        {"iss": ISSUER, "typ": typ, **claims},
-        key.private_key,
-        algorithm="EdDSA",
-        headers={"kid": key.kid, "typ": "JWT"},
-    )
+    payload = _jwt_payload({"iss": ISSUER, "typ": typ, **claims})
+    signing_input = f"{key.jws_header_segment}.{b64u(_PAYLOAD_JSON.encode(payload).encode())}"
+    signature = key.private_key.sign(signing_input.encode())
+    return f"{signing_input}.{b64u(signature)}"
+
+
+def _jwt_payload(payload: dict[str, Any]) -> dict[str, Any]:
+    """PyJWT's two payload rules: a datetime in a time claim becomes its NumericDate, and the
+    issuer must be a string."""
+    for claim in _TIME_CLAIMS:
+        value = payload.get(claim)
+        if isinstance(value, datetime):
+            payload[claim] = timegm(value.utctimetuple())
+    if not isinstance(payload["iss"], str):
+        raise TypeError("Issuer (iss) must be a string.")
+    return payload
 
 
 def verify_claims(keyring: Keyring, token: str, typ: str) -> Claims:
@@ -47,7 +68,7 @@ def verify_claims(keyring: Keyring, token: str, typ: str) -> Claims:
             raise InvalidToken("unknown signing key")
         claims: Claims = jwt.decode(
             token,
-            key.private_key.public_key(),
+            key.public_key,
             algorithms=["EdDSA"],
             issuer=ISSUER,
             options={"require": ["iss", "typ", "iat"]},
