@@ -18,7 +18,7 @@ from typing import Any
 
 import jwt
 
-from shared.keys import Keyring, b64u
+from shared.keys import Keyring, SigningKey, b64u, unb64u
 
 ISSUER = "lupa"
 ROLES = ("admin", "portal", "marketing", "officer", "cx")
@@ -62,10 +62,7 @@ def _jwt_payload(payload: dict[str, Any]) -> dict[str, Any]:
 
 def verify_claims(keyring: Keyring, token: str, typ: str) -> Claims:
     try:
-        kid = jwt.get_unverified_header(token).get("kid")
-        key = keyring.signing_key(str(kid))
-        if key is None:
-            raise InvalidToken("unknown signing key")
+        key = _named_signing_key(keyring, token)
         claims: Claims = jwt.decode(
             token,
             key.public_key,
@@ -78,6 +75,32 @@ def verify_claims(keyring: Keyring, token: str, typ: str) -> Claims:
     if claims.get("typ") != typ:
         raise InvalidToken("token is meant for another use")
     return claims
+
+
+def _named_signing_key(keyring: Keyring, token: str) -> SigningKey:
+    """The key the token's header names, reading only the header segment when it names a key
+    we hold: ``jwt.decode`` then checks the whole token first thing, refusing a malformed one
+    for the very reason ``jwt.get_unverified_header`` would have (both start with PyJWT's
+    ``_load`` and header checks), so reading the token twice would only double the work.
+    Anything else takes PyJWT's own reading, so each refusal keeps its reason."""
+    key = keyring.signing_key(_header_kid(token))
+    if key is not None:
+        return key
+    kid = jwt.get_unverified_header(token).get("kid")
+    key = keyring.signing_key(str(kid))
+    if key is None:
+        raise InvalidToken("unknown signing key")
+    return key
+
+
+def _header_kid(token: str) -> str:
+    """The ``kid`` of a compact JWS's header; "" when the header does not read as one."""
+    try:
+        header = json.loads(unb64u(token.partition(".")[0]))
+    except (ValueError, TypeError, RecursionError):  # bad base64, UTF-8 or JSON
+        return ""
+    kid = header.get("kid") if isinstance(header, dict) else None
+    return kid if isinstance(kid, str) else ""
 
 
 def verify_with_rotation(keyring: Keyring, token: str, typ: str) -> Claims:
