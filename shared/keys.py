@@ -22,6 +22,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -49,20 +50,28 @@ def jwk_thumbprint(jwk: Mapping[str, str]) -> str:
 
 @dataclass(frozen=True)
 class SigningKey:
+    """An Ed25519 key; what derives from it is computed once, as every signature needs it."""
+
     private_key: Ed25519PrivateKey
     created: str
 
-    @property
+    @cached_property
+    def public_key(self) -> Ed25519PublicKey:
+        return self.private_key.public_key()
+
+    @cached_property
     def kid(self) -> str:
-        return jwk_thumbprint(public_jwk(self.private_key.public_key()))
+        return jwk_thumbprint(public_jwk(self.public_key))
+
+    @cached_property
+    def jws_header_segment(self) -> str:
+        """The protected header of every compact JWS this key signs, base64url-encoded: the
+        JSON PyJWT writes (members sorted, no spaces), so tokens read exactly as before."""
+        header = {"alg": "EdDSA", "kid": self.kid, "typ": "JWT"}
+        return b64u(json.dumps(header, separators=(",", ":"), sort_keys=True).encode())
 
     def jwk(self) -> dict[str, str]:
-        return {
-            **public_jwk(self.private_key.public_key()),
-            "kid": self.kid,
-            "alg": "EdDSA",
-            "use": "sig",
-        }
+        return {**public_jwk(self.public_key), "kid": self.kid, "alg": "EdDSA", "use": "sig"}
 
 
 @dataclass(frozen=True)
@@ -82,7 +91,12 @@ class Keyring:
         return self.signing[-1]
 
     def signing_key(self, kid: str) -> SigningKey | None:
-        return next((k for k in self.signing if k.kid == kid), None)
+        return self._signing_by_kid.get(kid)
+
+    @cached_property
+    def _signing_by_kid(self) -> Mapping[str, SigningKey]:
+        # Reversed, so that a key listed twice resolves to its first entry, as a scan would.
+        return {k.kid: k for k in reversed(self.signing)}
 
     def kek(self, kek_id: str) -> bytes:
         try:

@@ -6,16 +6,19 @@ minted for one job can never be presented for another.
 
 from __future__ import annotations
 
+import json
 import secrets
 import time
+from calendar import timegm
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import jwt
 
-from shared.keys import Keyring
+from shared.keys import Keyring, SigningKey, b64u, unb64u
 
 ISSUER = "lupa"
 ROLES = ("admin", "portal", "marketing", "officer", "cx")
@@ -29,25 +32,40 @@ class InvalidToken(Exception):
     """Signature, expiry, issuer or purpose does not check out."""
 
 
+# The payload JSON exactly as PyJWT writes it: compact separators, the standard encoder's
+# defaults otherwise (non-ASCII escaped, members in the caller's order).
+_PAYLOAD_JSON = json.JSONEncoder(separators=(",", ":"))
+_TIME_CLAIMS = ("exp", "iat", "nbf")
+
+
 def sign_claims(keyring: Keyring, claims: Claims, typ: str) -> str:
+    """A compact JWS (EdDSA) over the claims, byte for byte what ``jwt.encode`` wrote, built
+    directly: the key's header segment is computed once, so a signature is JSON plus Ed25519."""
     key = keyring.active_signing
-    return jwt.encode(
-        {"iss": ISSUER, "typ": typ, **claims},
-        key.private_key,
-        algorithm="EdDSA",
-        headers={"kid": key.kid, "typ": "JWT"},
-    )
+    payload = _jwt_payload({"iss": ISSUER, "typ": typ, **claims})
+    signing_input = f"{key.jws_header_segment}.{b64u(_PAYLOAD_JSON.encode(payload).encode())}"
+    signature = key.private_key.sign(signing_input.encode())
+    return f"{signing_input}.{b64u(signature)}"
+
+
+def _jwt_payload(payload: dict[str, Any]) -> dict[str, Any]:
+    """PyJWT's two payload rules: a datetime in a time claim becomes its NumericDate, and the
+    issuer must be a string."""
+    for claim in _TIME_CLAIMS:
+        value = payload.get(claim)
+        if isinstance(value, datetime):
+            payload[claim] = timegm(value.utctimetuple())
+    if not isinstance(payload["iss"], str):
+        raise TypeError("Issuer (iss) must be a string.")
+    return payload
 
 
 def verify_claims(keyring: Keyring, token: str, typ: str) -> Claims:
     try:
-        kid = jwt.get_unverified_header(token).get("kid")
-        key = keyring.signing_key(str(kid))
-        if key is None:
-            raise InvalidToken("unknown signing key")
+        key = _named_signing_key(keyring, token)
         claims: Claims = jwt.decode(
             token,
-            key.private_key.public_key(),
+            key.public_key,
             algorithms=["EdDSA"],
             issuer=ISSUER,
             options={"require": ["iss", "typ", "iat"]},
@@ -57,6 +75,32 @@ def verify_claims(keyring: Keyring, token: str, typ: str) -> Claims:
     if claims.get("typ") != typ:
         raise InvalidToken("token is meant for another use")
     return claims
+
+
+def _named_signing_key(keyring: Keyring, token: str) -> SigningKey:
+    """The key the token's header names, reading only the header segment when it names a key
+    we hold: ``jwt.decode`` then checks the whole token first thing, refusing a malformed one
+    for the very reason ``jwt.get_unverified_header`` would have (both start with PyJWT's
+    ``_load`` and header checks), so reading the token twice would only double the work.
+    Anything else takes PyJWT's own reading, so each refusal keeps its reason."""
+    key = keyring.signing_key(_header_kid(token))
+    if key is not None:
+        return key
+    kid = jwt.get_unverified_header(token).get("kid")
+    key = keyring.signing_key(str(kid))
+    if key is None:
+        raise InvalidToken("unknown signing key")
+    return key
+
+
+def _header_kid(token: str) -> str:
+    """The ``kid`` of a compact JWS's header; "" when the header does not read as one."""
+    try:
+        header = json.loads(unb64u(token.partition(".")[0]))
+    except (ValueError, TypeError, RecursionError):  # bad base64, UTF-8 or JSON
+        return ""
+    kid = header.get("kid") if isinstance(header, dict) else None
+    return kid if isinstance(kid, str) else ""
 
 
 def verify_with_rotation(keyring: Keyring, token: str, typ: str) -> Claims:
