@@ -20,6 +20,8 @@ from typing import Any
 
 import jwt
 
+from services.consent.domain.consents import LedgerEvent
+from services.consent.domain.purposes import Purpose
 from services.consent.domain.receipts import (
     RECEIPT_TYP,
     ControllerIdentity,
@@ -32,24 +34,43 @@ from shared.keys import Keyring, jwk_thumbprint, public_jwk
 
 def typical_receipt() -> dict[str, Any]:
     occurred = datetime.now(UTC)
+    event = LedgerEvent(
+        event_id=uuid.uuid4(),
+        purpose_key="newsletter",
+        purpose_version=3,
+        channel="email",
+        action="grant",
+        state="granted",
+        source="signup-page",
+        actor="api",
+        given_by="subject",
+        collection_method="web-form",
+        page=None,
+        occurred_at=occurred,
+        recorded_at=occurred,
+    )
+    purpose = Purpose(
+        key="newsletter",
+        legal_basis="consent",
+        title={"de": "Newsletter mit Angeboten für Sie"},
+        description={},
+        channels=["email"],
+        double_opt_in_channels=[],
+        validity_days=730,
+        min_age=None,
+        sale_or_sharing=False,
+        current_version=3,
+        min_accepted_version=1,
+        created_at=occurred,
+        updated_at=occurred,
+    )
     facts = ReceiptFacts(
         receipt_id=uuid.uuid4(),
         subject_id=uuid.uuid4(),
         language="de",
-        event_id=uuid.uuid4(),
-        action="grant",
-        state="granted",
-        purpose_key="newsletter",
-        purpose_version=3,
+        event=event,
+        purpose=purpose,
         purpose_title="Newsletter mit Angeboten für Sie",
-        legal_basis="consent",
-        channel="email",
-        collection_method="web-form",
-        source="signup-page",
-        given_by="subject",
-        validity_days=730,
-        sale_or_sharing=False,
-        occurred_at=occurred,
     )
     controller = ControllerIdentity(
         "Beispiel GmbH", "datenschutz@example.org", "DE", "https://example.org/privacy"

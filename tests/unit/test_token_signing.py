@@ -17,6 +17,8 @@ import jwt
 import pytest
 from cryptography.exceptions import InvalidSignature
 
+from services.consent.domain.consents import LedgerEvent
+from services.consent.domain.purposes import Purpose
 from services.consent.domain.receipts import (
     RECEIPT_TYP,
     ControllerIdentity,
@@ -43,24 +45,43 @@ def pyjwt_encode(keyring: Keyring, claims: dict[str, Any], typ: str) -> str:
 
 
 def a_receipt(title: str = "Newsletter", validity_days: int | None = 365) -> dict[str, Any]:
+    event = LedgerEvent(
+        event_id=uuid.uuid4(),
+        purpose_key="newsletter",
+        purpose_version=3,
+        channel="email",
+        action="grant",
+        state="granted",
+        source="signup",
+        actor="api",
+        given_by="subject",
+        collection_method="web-form",
+        page=None,
+        occurred_at=OCCURRED,
+        recorded_at=OCCURRED,
+    )
+    purpose = Purpose(
+        key="newsletter",
+        legal_basis="consent",
+        title={"de": title},
+        description={},
+        channels=["email"],
+        double_opt_in_channels=[],
+        validity_days=validity_days,
+        min_age=None,
+        sale_or_sharing=False,
+        current_version=3,
+        min_accepted_version=1,
+        created_at=OCCURRED,
+        updated_at=OCCURRED,
+    )
     facts = ReceiptFacts(
         receipt_id=uuid.uuid4(),
         subject_id=uuid.uuid4(),
         language="de",
-        event_id=uuid.uuid4(),
-        action="grant",
-        state="granted",
-        purpose_key="newsletter",
-        purpose_version=3,
+        event=event,
+        purpose=purpose,
         purpose_title=title,
-        legal_basis="consent",
-        channel="email",
-        collection_method="web-form",
-        source="signup",
-        given_by="subject",
-        validity_days=validity_days,
-        sale_or_sharing=False,
-        occurred_at=OCCURRED,
     )
     controller = ControllerIdentity("Beispiel GmbH", "dpo@example.org", "DE", "https://e.org/p")
     return receipt_claims(facts, controller, OCCURRED + timedelta(seconds=1))
