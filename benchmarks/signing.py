@@ -28,12 +28,17 @@ from services.consent.domain.receipts import (
     ReceiptFacts,
     receipt_claims,
 )
-from shared.auth.tokens import ISSUER, Claims, sign_claims, verify_claims
+from shared.auth.tokens import ISSUER, Claims, InvalidToken, sign_claims, verify_claims
 from shared.keys import Keyring, jwk_thumbprint, public_jwk
 
 
-def typical_receipt() -> dict[str, Any]:
-    occurred = datetime.now(UTC)
+def typical_receipt(
+    title: str = "Newsletter mit Angeboten für Sie",
+    validity_days: int | None = 730,
+    occurred: datetime | None = None,
+) -> dict[str, Any]:
+    """The claims of one consent receipt, built by ``receipt_claims`` itself."""
+    occurred = occurred or datetime.now(UTC)
     event = LedgerEvent(
         event_id=uuid.uuid4(),
         purpose_key="newsletter",
@@ -52,11 +57,11 @@ def typical_receipt() -> dict[str, Any]:
     purpose = Purpose(
         key="newsletter",
         legal_basis="consent",
-        title={"de": "Newsletter mit Angeboten für Sie"},
+        title={"de": title},
         description={},
         channels=["email"],
         double_opt_in_channels=[],
-        validity_days=730,
+        validity_days=validity_days,
         min_age=None,
         sale_or_sharing=False,
         current_version=3,
@@ -70,7 +75,7 @@ def typical_receipt() -> dict[str, Any]:
         language="de",
         event=event,
         purpose=purpose,
-        purpose_title="Newsletter mit Angeboten für Sie",
+        purpose_title=title,
     )
     controller = ControllerIdentity(
         "Beispiel GmbH", "datenschutz@example.org", "DE", "https://example.org/privacy"
@@ -78,11 +83,12 @@ def typical_receipt() -> dict[str, Any]:
     return receipt_claims(facts, controller, occurred + timedelta(milliseconds=3))
 
 
-def old_sign(keyring: Keyring, claims: dict[str, Any]) -> str:
-    """``sign_claims`` as it was: PyJWT, with the RFC 7638 thumbprint computed every call."""
+def old_sign(keyring: Keyring, claims: dict[str, Any], typ: str = RECEIPT_TYP) -> str:
+    """``sign_claims`` as it was: PyJWT, with the RFC 7638 thumbprint computed every call (the
+    reference the signing tests hold the new code to, byte for byte)."""
     key = keyring.active_signing
     return jwt.encode(
-        {"iss": ISSUER, "typ": RECEIPT_TYP, **claims},
+        {"iss": ISSUER, "typ": typ, **claims},
         key.private_key,
         algorithm="EdDSA",
         headers={"kid": jwk_thumbprint(public_jwk(key.private_key.public_key())), "typ": "JWT"},
@@ -93,18 +99,26 @@ def new_sign(keyring: Keyring, claims: dict[str, Any]) -> str:
     return sign_claims(keyring, claims, RECEIPT_TYP)
 
 
-def old_verify(keyring: Keyring, token: str) -> Claims:
-    """``verify_claims`` as it was, less the error mapping (the token is good)."""
-    kid = jwt.get_unverified_header(token).get("kid")
-    publics = (k.private_key.public_key() for k in keyring.signing)
-    public = next(p for p in publics if jwk_thumbprint(public_jwk(p)) == kid)
-    claims: Claims = jwt.decode(
-        token,
-        public,
-        algorithms=["EdDSA"],
-        issuer=ISSUER,
-        options={"require": ["iss", "typ", "iat"]},
-    )
+def old_verify(keyring: Keyring, token: str, typ: str = RECEIPT_TYP) -> Claims:
+    """``verify_claims`` as it was: the header read by PyJWT, kids recomputed in a scan (the
+    reference the verification tests hold the new code to, refusal reasons included)."""
+    try:
+        kid = jwt.get_unverified_header(token).get("kid")
+        publics = (k.private_key.public_key() for k in keyring.signing)
+        public = next((p for p in publics if jwk_thumbprint(public_jwk(p)) == str(kid)), None)
+        if public is None:
+            raise InvalidToken("unknown signing key")
+        claims: Claims = jwt.decode(
+            token,
+            public,
+            algorithms=["EdDSA"],
+            issuer=ISSUER,
+            options={"require": ["iss", "typ", "iat"]},
+        )
+    except jwt.PyJWTError as exc:
+        raise InvalidToken(type(exc).__name__) from None
+    if claims.get("typ") != typ:
+        raise InvalidToken("token is meant for another use")
     return claims
 
 

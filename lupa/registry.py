@@ -12,9 +12,12 @@ import importlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from services.consent import settings as consent
+
+if TYPE_CHECKING:  # the CLI starts without loading the rotation machinery
+    from shared.key_rotation import DataKeyStore
 
 SERVICES_ROOT = Path(__file__).resolve().parents[1] / "services"
 
@@ -35,8 +38,9 @@ class ServiceSpec:
         """Alembic version files: ``services/<name>/db/migrations``."""
         return SERVICES_ROOT / self.name / "db" / "migrations"
 
-    def data_key_store(self) -> Any | None:
-        return _load(self.data_keys)() if self.data_keys else None
+    def data_key_store(self) -> DataKeyStore | None:
+        store: DataKeyStore | None = _load(self.data_keys)() if self.data_keys else None
+        return store
 
 
 SERVICES: tuple[ServiceSpec, ...] = (

@@ -87,14 +87,6 @@ async def fetchrow(
     return await (await driver_connection(session)).fetchrow(statement.sql, *args)
 
 
-async def fetch(session: AsyncSession, statement: Statement, *args: Any) -> list[asyncpg.Record]:
-    note_changes(session.info, statement.writes)
-    rows: list[asyncpg.Record] = await (await driver_connection(session)).fetch(
-        statement.sql, *args
-    )
-    return rows
-
-
 async def execute(session: AsyncSession, statement: Statement, *args: Any) -> None:
     note_changes(session.info, statement.writes)
     await (await driver_connection(session)).execute(statement.sql, *args)

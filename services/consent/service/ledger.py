@@ -6,7 +6,6 @@ transaction, so the ledger, the projection and the audit trail can never disagre
 
 from __future__ import annotations
 
-import base64
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -47,8 +46,7 @@ class LedgerWriter:
             dek = await self.vault.data_key(subject.id)
             reason_ct = self.vault.seal_field(dek, subject.id, REASON_FIELD, new.reason)
             # The audit trail's copy: another nonce under the same key, so erasure shreds it too.
-            sealed = self.vault.seal_field(dek, subject.id, REASON_FIELD, new.reason)
-            reason_b64 = base64.b64encode(sealed).decode()
+            reason_b64 = self.vault.seal_text_b64(dek, subject.id, REASON_FIELD, new.reason)
         now = datetime.now(UTC)
         stored, state = await repo.append(self.session, subject.id, new, reason_ct, now)
         receipt = await self.receipts.issue(subject, new.purpose, stored.event)

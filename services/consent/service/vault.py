@@ -59,7 +59,7 @@ class SubjectVault:
             return None
         return open_sealed(dek, sealed, field_aad(subject_id, field)).decode()
 
-    async def seal_text_b64(self, subject_id: uuid.UUID, field: str, value: str) -> str:
+    @classmethod
+    def seal_text_b64(cls, dek: bytes, subject_id: uuid.UUID, field: str, value: str) -> str:
         """Free text for audit event data: sealed with the subject's key, so erasure shreds it."""
-        dek = await self.data_key(subject_id)
-        return base64.b64encode(self.seal_field(dek, subject_id, field, value)).decode()
+        return base64.b64encode(cls.seal_field(dek, subject_id, field, value)).decode()
