@@ -20,7 +20,7 @@ from typing import Any
 
 import jwt
 
-from services.consent.domain.consents import LedgerEvent
+from services.consent.domain.consents import NewEvent
 from services.consent.domain.purposes import Purpose
 from services.consent.domain.receipts import (
     RECEIPT_TYP,
@@ -39,21 +39,6 @@ def typical_receipt(
 ) -> dict[str, Any]:
     """The claims of one consent receipt, built by ``receipt_claims`` itself."""
     occurred = occurred or datetime.now(UTC)
-    event = LedgerEvent(
-        event_id=uuid.uuid4(),
-        purpose_key="newsletter",
-        purpose_version=3,
-        channel="email",
-        action="grant",
-        state="granted",
-        source="signup-page",
-        actor="api",
-        given_by="subject",
-        collection_method="web-form",
-        page=None,
-        occurred_at=occurred,
-        recorded_at=occurred,
-    )
     purpose = Purpose(
         key="newsletter",
         legal_basis="consent",
@@ -69,12 +54,24 @@ def typical_receipt(
         created_at=occurred,
         updated_at=occurred,
     )
+    event = NewEvent(
+        purpose=purpose,
+        version=3,
+        channel="email",
+        action="grant",
+        state="granted",
+        source="signup-page",
+        actor="api",
+        given_by="subject",
+        collection_method="web-form",
+        occurred_at=occurred,
+    )
     facts = ReceiptFacts(
         receipt_id=uuid.uuid4(),
         subject_id=uuid.uuid4(),
         language="de",
+        event_id=uuid.uuid4(),
         event=event,
-        purpose=purpose,
         purpose_title=title,
     )
     controller = ControllerIdentity(

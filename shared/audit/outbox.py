@@ -55,19 +55,17 @@ class AuditEvent:
         return f"{EVENT_TYPE_PREFIX}{self.service}.{self.type}"
 
 
+# The audit row's columns and how an AuditEvent fills them: record_event writes it alone, and
+# a hot write path may add the same row to its own statement (then calls note_recorded).
+AUDIT_COLUMNS = ("event_id", "service", "type", "subject", "time", "data")
 _RECORD = Statement(
-    "INSERT INTO audit_events (event_id, service, type, subject, time, data)"
-    " VALUES ($1, $2, $3, $4, $5, $6)"
+    f"INSERT INTO audit_events ({', '.join(AUDIT_COLUMNS)}) VALUES ($1, $2, $3, $4, $5, $6)"  # noqa: S608 (column names, no input)
 )
 
 
-async def record_event(session: AsyncSession, audit: AuditEvent) -> None:
-    """Add ``audit`` to the session's transaction; it commits or rolls back with the change.
-
-    A prepared statement: every write records one, so it is on every write's path."""
-    await statements.execute(
-        session,
-        _RECORD,
+def audit_row(audit: AuditEvent) -> tuple[Any, ...]:
+    """``audit`` as the values of AUDIT_COLUMNS, in order."""
+    return (
         audit.id,
         audit.service,
         audit.full_type,
@@ -75,7 +73,19 @@ async def record_event(session: AsyncSession, audit: AuditEvent) -> None:
         audit.time,
         json.dumps(audit.data),  # jsonb, as text: the session's connections take it so
     )
+
+
+def note_recorded(session: AsyncSession) -> None:
+    """Tell the outbox guard that this transaction wrote an audit row (it counts them)."""
     session.info["audit_events"] = session.info.get("audit_events", 0) + 1
+
+
+async def record_event(session: AsyncSession, audit: AuditEvent) -> None:
+    """Add ``audit`` to the session's transaction; it commits or rolls back with the change.
+
+    A prepared statement: every write records one, so it is on every write's path."""
+    await statements.execute(session, _RECORD, *audit_row(audit))
+    note_recorded(session)
 
 
 def _changed_table(state: ORMExecuteState) -> str | None:

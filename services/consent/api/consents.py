@@ -10,6 +10,7 @@ from litestar.di import NamedDependency
 from litestar.params import JSONBody, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.consent.api.deps import caller, keyring_of
 from services.consent.api.request_context import (
     evidence_of,
     honour_gpc,
@@ -71,12 +72,12 @@ class ConsentController(Controller):
     async def record_consent(
         self,
         tx: NamedDependency[AsyncSession],
-        keyring: NamedDependency[Keyring],
-        principal: NamedDependency[Principal],
         request: Request[Any, Any, Any],
         data: JSONBody[ConsentWrite],
         external_id: ExternalId,
     ) -> Response[Any]:
+        principal, keyring = caller(request), keyring_of(request)  # see api/deps.py: why
+
         async def run() -> tuple[int, Any]:
             result = await ConsentService(tx, keyring, ledger_context(request)).record(
                 external_id, data.to_request(principal), evidence_of(request), principal.actor

@@ -15,13 +15,12 @@ from litestar.di import NamedDependency
 from litestar.params import HeaderParameter, JSONBody
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.consent.api.deps import caller, keyring_of
 from services.consent.api.request_context import honour_gpc
 from services.consent.api.subjects import ExternalId
 from services.consent.domain.vocabulary import PURPOSE_KEY_PATTERN, TOPIC_SLUG_PATTERN, Locale
 from services.consent.service.preferences import PreferenceService, PreferencesView
 from shared.auth.guards import requires
-from shared.auth.tokens import Principal
-from shared.keys import Keyring
 
 Frequency = Literal["immediately", "daily", "weekly", "monthly"]
 PurposeKey = Annotated[str, msgspec.Meta(pattern=PURPOSE_KEY_PATTERN)]
@@ -118,8 +117,6 @@ class PreferenceController(Controller):
     async def patch_preferences(
         self,
         tx: NamedDependency[AsyncSession],
-        keyring: NamedDependency[Keyring],
-        principal: NamedDependency[Principal],
         request: Request[Any, Any, Any],
         data: JSONBody[PreferencesPatch],
         external_id: ExternalId,
@@ -127,6 +124,7 @@ class PreferenceController(Controller):
             str | None, HeaderParameter(name="If-Match", required=False, max_length=256)
         ] = None,
     ) -> Response[Preferences]:
+        principal, keyring = caller(request), keyring_of(request)  # see api/deps.py: why
         view = await PreferenceService(tx).patch(
             external_id, msgspec.to_builtins(data), if_match, principal
         )

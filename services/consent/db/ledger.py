@@ -15,7 +15,8 @@ from sqlalchemy import Row, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.consent.db import subjects as subject_repo
-from services.consent.db.subjects import SubjectRow
+from services.consent.db.purposes import PURPOSE_SELECT, PURPOSE_WITH_TEXT
+from services.consent.db.subjects import SubjectRow, WrappedKey
 from services.consent.db.tables import (
     consent_events,
     consent_state,
@@ -25,6 +26,8 @@ from services.consent.db.tables import (
     subjects,
 )
 from services.consent.domain.consents import LedgerEvent, NewEvent, PurposeTerms, StoredState
+from services.consent.domain.purposes import Purpose
+from shared.audit.outbox import AUDIT_COLUMNS, AuditEvent, audit_row, note_recorded
 from shared.db import statements
 from shared.db.statements import Statement
 
@@ -96,8 +99,11 @@ _CURRENT_STATE = Statement(
     f"SELECT {_STATE_COLUMNS} FROM consent_state"  # noqa: S608 (struct field names, no input)
     " WHERE subject_id = $1 AND purpose_key = $2 AND channel = $3"
 )
-# One round trip appends the ledger row and points the projection at it (firing the check_facts
-# triggers); it answers with the event as recorded and the projection row.
+# One round trip appends the ledger row, points the projection at it (firing the check_facts
+# triggers), stores the event's receipt and its audit event; it answers with the event as
+# recorded and the projection row. $1..$16 the event, $17/$18 the projection's granted_at and
+# updated_at, $19..$21 the receipt, then the audit row.
+_AUDIT_PARAMS = ", ".join(f"${n}" for n in range(22, 22 + len(AUDIT_COLUMNS)))
 _APPEND = Statement(
     "WITH ev AS ("  # noqa: S608 (struct field names, no input)
     " INSERT INTO consent_events (event_id, subject_id, purpose_key, purpose_version, channel,"
@@ -113,16 +119,65 @@ _APPEND = Statement(
     " purpose_version = EXCLUDED.purpose_version, granted_at = EXCLUDED.granted_at,"
     " last_event_id = EXCLUDED.last_event_id, updated_at = EXCLUDED.updated_at"
     f" RETURNING {_STATE_COLUMNS}"
+    "), rc AS ("
+    " INSERT INTO receipts (id, subject_id, event_id, jws, created_at)"
+    " VALUES ($19, $2, $1, $20, $21)"
+    "), au AS ("
+    f" INSERT INTO audit_events ({', '.join(AUDIT_COLUMNS)}) VALUES ({_AUDIT_PARAMS})"
     f") SELECT ev.id, {', '.join('ev.' + f for f in LedgerEvent.__struct_fields__)},"
     f" {', '.join('st.' + f for f in ConsentStateRow.__struct_fields__)} FROM ev, st"
 )
-_INSERT_RECEIPT = Statement(
-    "INSERT INTO receipts (id, subject_id, event_id, jws, created_at) VALUES ($1, $2, $3, $4, $5)"
+# The facts a write needs, read as the subject's row lock is taken: the subject, the purpose
+# with its current text (NULLs when there is no such purpose) and the wrapped data key. The
+# purpose is read in the snapshot of this statement: a purpose change committing while the
+# write waited for the lock is ordered after the write, as if it had committed a moment later.
+_SUBJECT_COLUMNS = ", ".join("s." + f for f in SubjectRow.__struct_fields__)
+_SUBJECT_FIELDS = len(SubjectRow.__struct_fields__)
+_PURPOSE_FIELDS = len(Purpose.__struct_fields__)
+_WRITE_TARGET = Statement(
+    f"SELECT {_SUBJECT_COLUMNS}, {PURPOSE_SELECT}, k.kek_id, k.wrapped_dek"  # noqa: S608 (struct field names, no input)
+    f" FROM subjects s LEFT JOIN ({PURPOSE_WITH_TEXT}) ON p.key = $2"
+    " LEFT JOIN subject_keys k ON k.subject_id = s.id"
+    " WHERE s.external_id = $1 FOR UPDATE OF s"
 )
+
+
+class WriteTarget(msgspec.Struct, frozen=True):
+    """What a consent write starts from, its subject locked."""
+
+    subject: SubjectRow
+    purpose: Purpose | None  # None: there is no such purpose
+    key: WrappedKey | None  # None: the subject's data key was shredded
+
+
+class NewReceipt(msgspec.Struct, frozen=True):
+    """A signed receipt as it is to be stored beside its event."""
+
+    id: uuid.UUID
+    jws: str
+    created_at: datetime
 
 
 def _read_event(row: Row[*tuple[Any, ...]]) -> StoredEvent:
     return StoredEvent(row.id, row.subject_id, _read_public_event(row), row.reason_ct)
+
+
+async def lock_write_target(
+    session: AsyncSession, external_id: str, purpose_key: str
+) -> WriteTarget | None:
+    """The subject by external id, locked (every ledger writer of one subject queues here),
+    with the purpose and the data key a write of ``purpose_key`` needs; None if no subject."""
+    row = await statements.fetchrow(session, _WRITE_TARGET, external_id, purpose_key)
+    if row is None:
+        return None
+    values = tuple(row)
+    purpose_values = values[_SUBJECT_FIELDS : _SUBJECT_FIELDS + _PURPOSE_FIELDS]
+    kek_id, wrapped = values[_SUBJECT_FIELDS + _PURPOSE_FIELDS :]
+    return WriteTarget(
+        SubjectRow(*values[:_SUBJECT_FIELDS]),
+        Purpose(*purpose_values) if purpose_values[0] is not None else None,
+        WrappedKey(kek_id, wrapped) if kek_id is not None else None,
+    )
 
 
 async def lock_subject(session: AsyncSession, subject_id: uuid.UUID) -> SubjectRow | None:
@@ -140,17 +195,19 @@ async def current_state(
 async def append(
     session: AsyncSession,
     subject_id: uuid.UUID,
+    event_id: uuid.UUID,
     new: NewEvent,
     reason_ct: bytes | None,
-    now: datetime,
+    receipt: NewReceipt,
+    audit: AuditEvent,
 ) -> tuple[StoredEvent, ConsentStateRow]:
-    """Insert one ledger row under a fresh event id (the database stamps ``recorded_at``) and
-    point the projection at it; returns both as written."""
+    """Insert one ledger row as ``event_id`` (the database stamps ``recorded_at``), point the
+    projection at it, store its receipt and its audit event; returns event and projection."""
     granted_at = new.occurred_at if new.state == "granted" else None
     row = await statements.fetchrow(
         session,
         _APPEND,
-        uuid.uuid4(),
+        event_id,
         subject_id,
         new.purpose.key,
         new.version,
@@ -167,9 +224,14 @@ async def append(
         reason_ct,
         new.occurred_at,
         granted_at,
-        now,
+        receipt.created_at,
+        receipt.id,
+        receipt.jws,
+        receipt.created_at,
+        *audit_row(audit),
     )
     assert row is not None  # an INSERT ... RETURNING answers one row
+    note_recorded(session)
     values = tuple(row)
     event = LedgerEvent(*values[1 : 1 + _EVENT_FIELDS])
     state = ConsentStateRow(*values[1 + _EVENT_FIELDS :])
@@ -267,17 +329,6 @@ async def granted_past_validity(
     if purpose_key is not None:
         query = query.where(consent_state.c.purpose_key == purpose_key)
     return [ExpiryCandidate(*row) for row in (await session.execute(query)).all()]
-
-
-async def insert_receipt(
-    session: AsyncSession,
-    receipt_id: uuid.UUID,
-    subject_id: uuid.UUID,
-    event_id: uuid.UUID,
-    jws: str,
-    now: datetime,
-) -> None:
-    await statements.execute(session, _INSERT_RECEIPT, receipt_id, subject_id, event_id, jws, now)
 
 
 async def get_receipt(session: AsyncSession, receipt_id: uuid.UUID) -> ReceiptRow | None:

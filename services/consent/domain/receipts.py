@@ -12,8 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from services.consent.domain.consents import LedgerEvent
-from services.consent.domain.purposes import Purpose
+from services.consent.domain.consents import NewEvent
 
 RECEIPT_VERSION = "KI-CR-v1.1.0"
 RECEIPT_TYP = "consent-receipt"
@@ -37,13 +36,15 @@ class ControllerIdentity:
 
 @dataclass(frozen=True, slots=True)
 class ReceiptFacts:
-    """One ledger event, its purpose's terms and the title of its version; no personal data."""
+    """One ledger event (as it is about to be appended, under its id), its purpose's terms and
+    the title of its version; no personal data. Nothing here waits for the database, so the
+    receipt is signed before the statement that stores it with its event."""
 
     receipt_id: uuid.UUID
     subject_id: uuid.UUID
     language: str
-    event: LedgerEvent
-    purpose: Purpose
+    event_id: uuid.UUID
+    event: NewEvent
     purpose_title: str
 
 
@@ -61,11 +62,11 @@ def withdrawal_method(channel: str) -> str:
 
 
 def _purpose(facts: ReceiptFacts) -> dict[str, Any]:
-    event, purpose = facts.event, facts.purpose
+    event, purpose = facts.event, facts.event.purpose
     return {
         "purpose": facts.purpose_title,
-        "purposeCategory": [event.purpose_key],
-        "purposeVersion": event.purpose_version,
+        "purposeCategory": [purpose.key],
+        "purposeVersion": event.version,
         "consentType": "EXPLICIT" if purpose.legal_basis == "consent" else "NOT_CONSENT",
         "legalBasis": LEGAL_BASIS_ARTICLES.get(purpose.legal_basis, purpose.legal_basis),
         "piiCategory": ["contact details"],
@@ -93,11 +94,11 @@ def receipt_claims(
             {"piiController": controller.name, "contact": controller.contact, "onBehalf": False}
         ],
         "policyUrl": controller.policy_url,
-        "services": [{"service": event.purpose_key, "purposes": [_purpose(facts)]}],
+        "services": [{"service": event.purpose.key, "purposes": [_purpose(facts)]}],
         "sensitive": False,
         "spiCat": [],
         "event": {
-            "id": str(event.event_id),
+            "id": str(facts.event_id),
             "type": event.action,
             "state": event.state,
             "time": event.occurred_at.isoformat(),

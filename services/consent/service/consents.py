@@ -9,9 +9,8 @@ import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.consent.db import ledger as repo
-from services.consent.db import purposes as purpose_repo
 from services.consent.db.ledger import ConsentStateRow, StoredEvent
-from services.consent.db.subjects import SubjectRow
+from services.consent.db.subjects import SubjectRow, WrappedKey
 from services.consent.domain.consents import (
     ConsentRequest,
     LedgerEvent,
@@ -25,7 +24,7 @@ from services.consent.domain.subjects import age_on
 from services.consent.service.evidence import Evidence, hash_evidence
 from services.consent.service.ledger import REASON_FIELD, LedgerWriter
 from services.consent.service.receipts import IssuedReceipt, LedgerContext
-from services.consent.service.subjects import live_subject
+from services.consent.service.subjects import live_subject, require_live
 from services.consent.service.vault import SubjectVault
 from shared.auth.tokens import sign_claims
 from shared.keys import Keyring
@@ -94,14 +93,18 @@ class ConsentService:
         self, external_id: str, request: ConsentRequest, evidence: Evidence, actor: str
     ) -> ConsentRecorded:
         """Append a grant or withdrawal for the subject, serialised by the subject's row lock."""
-        subject = await live_subject(self.session, external_id, for_update=True)
-        purpose = await purpose_repo.get(self.session, request.purpose)
+        target = await repo.lock_write_target(self.session, external_id, request.purpose)
+        subject = require_live(target.subject if target else None)
+        assert target is not None  # require_live refused a missing subject
+        purpose = target.purpose
         if purpose is None:
             raise UnknownPurpose(f"There is no purpose '{request.purpose}'.", field="purpose")
         terms = PurposeTerms.of(purpose)
+        # Read only now that the lock is held: a statement that waited for the lock sees the
+        # rows of its own, older snapshot (all but the locked row itself).
         row = await repo.current_state(self.session, subject.id, terms.key, request.channel)
         now = datetime.now(UTC)
-        age = await self._age(subject, terms, now) if request.action == "grant" else None
+        age = self._age(subject, target.key, terms, now) if request.action == "grant" else None
         decision = decide(request, terms, row.stored if row else None, age, now)
         hashes = hash_evidence(self.keyring, evidence)
         appended = await LedgerWriter(self.session, self.keyring, self.context).append(
@@ -122,6 +125,7 @@ class ConsentService:
                 ip_hash=hashes.ip_hash,
                 ua_hash=hashes.ua_hash,
             ),
+            target.key,
         )
         url = (
             self._confirmation_url(subject.id, appended.event, now)
@@ -160,11 +164,13 @@ class ConsentService:
             for row in rows
         ]
 
-    async def _age(self, subject: SubjectRow, terms: PurposeTerms, now: datetime) -> int | None:
+    def _age(
+        self, subject: SubjectRow, key: WrappedKey | None, terms: PurposeTerms, now: datetime
+    ) -> int | None:
         """Completed years, only when the purpose has a minimum age and a birth date is known."""
         if terms.min_age is None or subject.birth_date_ct is None:
             return None
-        dek = await self.vault.data_key(subject.id)
+        dek = self.vault.open_key(subject.id, key)
         birth = self.vault.open_field(dek, subject.id, "birth_date", subject.birth_date_ct)
         return age_on(date.fromisoformat(birth), now.date()) if birth else None
 

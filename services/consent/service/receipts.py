@@ -13,9 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.consent.db import ledger as repo
 from services.consent.db import purposes as purpose_repo
+from services.consent.db.ledger import NewReceipt
 from services.consent.db.subjects import SubjectRow
-from services.consent.domain.consents import LedgerEvent
-from services.consent.domain.purposes import Purpose
+from services.consent.domain.consents import NewEvent
 from services.consent.domain.receipts import (
     RECEIPT_TYP,
     ControllerIdentity,
@@ -77,33 +77,27 @@ class ReceiptService:
         self.keyring = keyring
         self.context = context
 
-    async def issue(
-        self, subject: SubjectRow, purpose: Purpose, event: LedgerEvent
-    ) -> IssuedReceipt:
-        """Sign and store the receipt of ``event`` in the current transaction."""
+    async def sign(self, subject: SubjectRow, event_id: uuid.UUID, new: NewEvent) -> NewReceipt:
+        """The signed receipt of ``new``, to be stored with it as ``event_id``."""
+        purpose = new.purpose
         title = (
             purpose.title  # the purpose comes with its current version's text
-            if event.purpose_version == purpose.current_version
-            else (
-                await purpose_repo.get_version(self.session, purpose.key, event.purpose_version)
-            ).title
+            if new.version == purpose.current_version
+            else (await purpose_repo.get_version(self.session, purpose.key, new.version)).title
         )
         facts = ReceiptFacts(
             receipt_id=uuid.uuid4(),
             subject_id=subject.id,
             language=subject.locale,
-            event=event,
-            purpose=purpose,
+            event_id=event_id,
+            event=new,
             purpose_title=localised(title, subject.locale),
         )
         now = datetime.now(UTC)
         jws = sign_claims(
             self.keyring, receipt_claims(facts, self.context.controller, now), typ=RECEIPT_TYP
         )
-        await repo.insert_receipt(
-            self.session, facts.receipt_id, subject.id, event.event_id, jws, now
-        )
-        return IssuedReceipt(facts.receipt_id, jws)
+        return NewReceipt(facts.receipt_id, jws, now)
 
     async def get(self, receipt_id: uuid.UUID, principal: Principal) -> Receipt:
         """A stored receipt; a subject-bound portal token sees only its own subject's (others

@@ -39,7 +39,11 @@ async def live_subject(
     session: AsyncSession, external_id: str, *, for_update: bool = False
 ) -> SubjectRow:
     """The subject's row; an unknown and an erased subject are both simply not found."""
-    row = await repo.get_by_external_id(session, external_id, for_update=for_update)
+    return require_live(await repo.get_by_external_id(session, external_id, for_update=for_update))
+
+
+def require_live(row: SubjectRow | None) -> SubjectRow:
+    """``row`` if it is a subject not erased; otherwise NotFound, as if it never existed."""
     if row is None or row.erased_at is not None:
         raise NotFound("There is no such subject.")
     return row

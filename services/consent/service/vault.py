@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.consent.db import subjects as repo
+from services.consent.db.subjects import WrappedKey
 from shared.crypto import field_aad, new_data_key, open_sealed, seal, unwrap_data_key, wrap_data_key
 from shared.errors import Conflict
 from shared.keys import Keyring, UnknownKey
@@ -30,10 +31,13 @@ class SubjectVault:
         return dek
 
     async def data_key(self, subject_id: uuid.UUID) -> bytes:
-        row = await repo.get_key(self.session, subject_id)
-        if row is None:
+        return self.open_key(subject_id, await repo.get_key(self.session, subject_id))
+
+    def open_key(self, subject_id: uuid.UUID, wrapped: WrappedKey | None) -> bytes:
+        """The data key from its wrapped form as read (None: it was shredded)."""
+        if wrapped is None:
             raise Conflict("This subject's data has been erased.")
-        return unwrap_data_key(self._kek(row.kek_id), row.wrapped_dek, subject_id)
+        return unwrap_data_key(self._kek(wrapped.kek_id), wrapped.wrapped_dek, subject_id)
 
     def _kek(self, kek_id: str) -> bytes:
         """The KEK ``kek_id``; an id this process lacks means a rotation: re-read the file."""
