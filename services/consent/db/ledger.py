@@ -15,7 +15,6 @@ from sqlalchemy import Row, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.consent.db import subjects as subject_repo
-from services.consent.db.purposes import PURPOSE_SELECT, PURPOSE_WITH_TEXT
 from services.consent.db.subjects import SubjectRow, WrappedKey
 from services.consent.db.tables import (
     consent_events,
@@ -127,27 +126,37 @@ _APPEND = Statement(
     f") SELECT ev.id, {', '.join('ev.' + f for f in LedgerEvent.__struct_fields__)},"
     f" {', '.join('st.' + f for f in ConsentStateRow.__struct_fields__)} FROM ev, st"
 )
-# The facts a write needs, read as the subject's row lock is taken: the subject, the purpose
-# with its current text (NULLs when there is no such purpose) and the wrapped data key. The
-# purpose is read in the snapshot of this statement: a purpose change committing while the
-# write waited for the lock is ordered after the write, as if it had committed a moment later.
-_SUBJECT_COLUMNS = ", ".join("s." + f for f in SubjectRow.__struct_fields__)
+
+
+# The facts a write needs, read once the subject's row lock is held (migration c0005 says why
+# that takes a function): the subject, the purpose with its current text, the wrapped data key
+# and the current state, each NULL when absent.
+def _field(column: str, name: str) -> str:
+    return f"(f.{column}).{name}"
+
+
+_PURPOSE_FIELDS_SQL = ", ".join(
+    f"f.{name}" if name in ("title", "description") else _field("purpose", name)
+    for name in Purpose.__struct_fields__
+)
 _SUBJECT_FIELDS = len(SubjectRow.__struct_fields__)
 _PURPOSE_FIELDS = len(Purpose.__struct_fields__)
-_WRITE_TARGET = Statement(
-    f"SELECT {_SUBJECT_COLUMNS}, {PURPOSE_SELECT}, k.kek_id, k.wrapped_dek"  # noqa: S608 (struct field names, no input)
-    f" FROM subjects s LEFT JOIN ({PURPOSE_WITH_TEXT}) ON p.key = $2"
-    " LEFT JOIN subject_keys k ON k.subject_id = s.id"
-    " WHERE s.external_id = $1 FOR UPDATE OF s"
+_WRITE_FACTS = Statement(
+    "SELECT "  # noqa: S608 (struct field names, no input)
+    + ", ".join(_field("subject", name) for name in SubjectRow.__struct_fields__)
+    + f", {_PURPOSE_FIELDS_SQL}, (f.key).kek_id, (f.key).wrapped_dek, "
+    + ", ".join(_field("state", name) for name in ConsentStateRow.__struct_fields__)
+    + " FROM consent_write_facts($1, $2, $3) f"
 )
 
 
-class WriteTarget(msgspec.Struct, frozen=True):
+class WriteFacts(msgspec.Struct, frozen=True):
     """What a consent write starts from, its subject locked."""
 
     subject: SubjectRow
     purpose: Purpose | None  # None: there is no such purpose
     key: WrappedKey | None  # None: the subject's data key was shredded
+    state: ConsentStateRow | None  # None: nothing recorded yet for this purpose and channel
 
 
 class NewReceipt(msgspec.Struct, frozen=True):
@@ -162,21 +171,26 @@ def _read_event(row: Row[*tuple[Any, ...]]) -> StoredEvent:
     return StoredEvent(row.id, row.subject_id, _read_public_event(row), row.reason_ct)
 
 
-async def lock_write_target(
-    session: AsyncSession, external_id: str, purpose_key: str
-) -> WriteTarget | None:
-    """The subject by external id, locked (every ledger writer of one subject queues here),
-    with the purpose and the data key a write of ``purpose_key`` needs; None if no subject."""
-    row = await statements.fetchrow(session, _WRITE_TARGET, external_id, purpose_key)
+async def lock_for_write(
+    session: AsyncSession, external_id: str, purpose_key: str, channel: str
+) -> WriteFacts | None:
+    """Lock the subject by external id (every ledger writer of one subject queues here) and
+    read what a write of ``purpose_key`` on ``channel`` needs; None if there is no subject."""
+    row = await statements.fetchrow(session, _WRITE_FACTS, external_id, purpose_key, channel)
     if row is None:
         return None
     values = tuple(row)
-    purpose_values = values[_SUBJECT_FIELDS : _SUBJECT_FIELDS + _PURPOSE_FIELDS]
-    kek_id, wrapped = values[_SUBJECT_FIELDS + _PURPOSE_FIELDS :]
-    return WriteTarget(
+    at = _SUBJECT_FIELDS + _PURPOSE_FIELDS
+    purpose, (kek_id, wrapped), state = (
+        values[_SUBJECT_FIELDS:at],
+        values[at : at + 2],
+        values[at + 2 :],
+    )
+    return WriteFacts(
         SubjectRow(*values[:_SUBJECT_FIELDS]),
-        Purpose(*purpose_values) if purpose_values[0] is not None else None,
+        Purpose(*purpose) if purpose[0] is not None else None,
         WrappedKey(kek_id, wrapped) if kek_id is not None else None,
+        ConsentStateRow(*state) if state[0] is not None else None,
     )
 
 

@@ -31,13 +31,12 @@ def _purpose_column(field: str) -> str:
     return f"v.{field}" if field in ("title", "description") else f"p.{field}"
 
 
-# A purpose with its current version's text, as plain SQL for prepared statements: the select
-# list in Purpose's order (p: purposes, v: purpose_versions) and the join it reads.
-PURPOSE_SELECT = ", ".join(map(_purpose_column, Purpose.__struct_fields__))
-PURPOSE_WITH_TEXT = (
-    "purposes p JOIN purpose_versions v ON v.purpose_key = p.key AND v.version = p.current_version"
+# Every consent write reads its purpose: prepared, columns in Purpose's order.
+_GET = (
+    f"SELECT {', '.join(map(_purpose_column, Purpose.__struct_fields__))}"  # noqa: S608 (struct field names, no input)
+    " FROM purposes p JOIN purpose_versions v"
+    " ON v.purpose_key = p.key AND v.version = p.current_version WHERE p.key = $1"
 )
-_GET = f"SELECT {PURPOSE_SELECT} FROM {PURPOSE_WITH_TEXT} WHERE p.key = $1"  # noqa: S608 (struct field names, no input)
 _BY_KEY = Statement(_GET)
 _BY_KEY_LOCKED = Statement(_GET + " FOR UPDATE OF p")
 

@@ -93,19 +93,19 @@ class ConsentService:
         self, external_id: str, request: ConsentRequest, evidence: Evidence, actor: str
     ) -> ConsentRecorded:
         """Append a grant or withdrawal for the subject, serialised by the subject's row lock."""
-        target = await repo.lock_write_target(self.session, external_id, request.purpose)
-        subject = require_live(target.subject if target else None)
-        assert target is not None  # require_live refused a missing subject
-        purpose = target.purpose
+        facts = await repo.lock_for_write(
+            self.session, external_id, request.purpose, request.channel
+        )
+        subject = require_live(facts.subject if facts else None)
+        assert facts is not None  # require_live refused a missing subject
+        purpose = facts.purpose
         if purpose is None:
             raise UnknownPurpose(f"There is no purpose '{request.purpose}'.", field="purpose")
         terms = PurposeTerms.of(purpose)
-        # Read only now that the lock is held: a statement that waited for the lock sees the
-        # rows of its own, older snapshot (all but the locked row itself).
-        row = await repo.current_state(self.session, subject.id, terms.key, request.channel)
         now = datetime.now(UTC)
-        age = self._age(subject, target.key, terms, now) if request.action == "grant" else None
-        decision = decide(request, terms, row.stored if row else None, age, now)
+        age = self._age(subject, facts.key, terms, now) if request.action == "grant" else None
+        current = facts.state.stored if facts.state else None
+        decision = decide(request, terms, current, age, now)
         hashes = hash_evidence(self.keyring, evidence)
         appended = await LedgerWriter(self.session, self.keyring, self.context).append(
             subject,
@@ -125,7 +125,7 @@ class ConsentService:
                 ip_hash=hashes.ip_hash,
                 ua_hash=hashes.ua_hash,
             ),
-            target.key,
+            facts.key,
         )
         url = (
             self._confirmation_url(subject.id, appended.event, now)
