@@ -117,12 +117,22 @@ def build_app(
                     "bearer": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")
                 }
             ),
-            security=[{"bearer": []}],
         ),
         on_app_init=[_no_debug],
     )
     assert_every_route_guarded(app)
+    _declare_bearer_security(app)
     return app
+
+
+def _declare_bearer_security(app: Litestar) -> None:
+    """Every guarded operation requires the bearer token in the OpenAPI document; public ones
+    require nothing. (A document-wide requirement would also cover the public operations, and
+    a generated client would then refuse to call them without a token.)"""
+    for route in app.routes:
+        for handler in getattr(route, "route_handlers", []):
+            if not handler.opt.get("public", False):
+                handler.security = [*(handler.security or ()), {"bearer": []}]
 
 
 def _no_debug(config: AppConfig) -> AppConfig:
