@@ -18,6 +18,7 @@ from services.consent.api.request_context import (
 )
 from services.consent.api.subjects import ExternalId
 from services.consent.api.text import END, Paragraphs
+from services.consent.domain.assertions import check_assertions, page_without_query
 from services.consent.domain.consents import ConsentRequest, default_collection_method
 from services.consent.domain.vocabulary import (
     PURPOSE_KEY_SHAPE,
@@ -49,14 +50,16 @@ class ConsentWrite(msgspec.Struct, forbid_unknown_fields=True):
 
     def to_request(self, principal: Principal) -> ConsentRequest:
         source = self.source or ("portal" if principal.role == "portal" else "api")
+        method = self.collection_method or default_collection_method(source)
+        check_assertions(principal.role, source, method, self.given_by)
         return ConsentRequest(
             purpose=self.purpose,
             channel=self.channel,
             action=self.action,
             source=source,
-            collection_method=self.collection_method or default_collection_method(source),
+            collection_method=method,
             given_by=self.given_by,
-            page=self.page,
+            page=page_without_query(self.page),
             reason=self.reason,
         )
 
