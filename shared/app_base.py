@@ -3,10 +3,13 @@ feed and webhooks, OpenAPI."""
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import AsyncGenerator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
+from urllib.parse import urlsplit
 
+import structlog
 from litestar import Litestar, get
 from litestar.config.app import AppConfig
 from litestar.datastructures import State
@@ -60,6 +63,30 @@ def provide_keyring(state: State) -> Keyring:
     return state[KEYRING_KEY]  # type: ignore[no-any-return]
 
 
+def warn_unless_https(public_base_url: str) -> bool:
+    """Log a warning when links would go out over plain HTTP to a non-loopback host (RFC 8058
+    requires HTTPS for one-click unsubscribe; signed links are bearer credentials). True if
+    it warned."""
+    parts = urlsplit(public_base_url)
+    host = parts.hostname or ""
+    loopback = host == "localhost" or _is_loopback_address(host)
+    if parts.scheme == "https" or loopback:
+        return False
+    structlog.get_logger("lupa").warning(
+        "public_url_not_https",
+        public_url=public_base_url,
+        hint="links minted now are not HTTPS: set LUPA_<SERVICE>_PUBLIC_URL to an https:// URL",
+    )
+    return True
+
+
+def _is_loopback_address(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def build_app(
     settings: Settings,
     route_handlers: Sequence[Any],
@@ -71,6 +98,7 @@ def build_app(
     lifespan: Sequence[Any] = (),
 ) -> Litestar:
     configure_logging(json=settings.log_json, level=settings.log_level)
+    warn_unless_https(settings.http.public_base_url)
     keyring = keyring or load_keyring(settings.keys_path)
 
     @asynccontextmanager

@@ -48,9 +48,19 @@ class LinkRequest(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class MintedLink(msgspec.Struct):
+    """One recipient's link and the two RFC 8058 header values a sender pastes into the mail;
+    all None for a subject Lupa does not hold (send it no link)."""
+
     subject: str
     url: str | None
-    list_unsubscribe_post: str = ONE_CLICK
+    list_unsubscribe: str | None
+    list_unsubscribe_post: str | None
+
+    @classmethod
+    def of(cls, subject: str, url: str | None) -> MintedLink:
+        if url is None:
+            return cls(subject, None, None, None)
+        return cls(subject, url, f"<{url}>", ONE_CLICK)
 
 
 class MintedLinks(msgspec.Struct):
@@ -118,4 +128,4 @@ class UnsubscribeController(Controller):
         urls = await UnsubscribeService(tx, keyring, ledger_context(request)).mint(
             data.subjects, data.purpose, data.channel
         )
-        return MintedLinks([MintedLink(s, u) for s, u in zip(data.subjects, urls, strict=True)])
+        return MintedLinks([MintedLink.of(s, u) for s, u in zip(data.subjects, urls, strict=True)])

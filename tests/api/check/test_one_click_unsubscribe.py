@@ -32,6 +32,7 @@ async def test_a_one_click_post_withdraws_at_once_without_login(consent, auth, n
     key, ext, _ = await granted(consent, auth, new_id)
     [link] = await mint(consent, auth, key, [ext])
     assert link["list_unsubscribe_post"] == "List-Unsubscribe=One-Click"
+    assert link["list_unsubscribe"] == f"<{link['url']}>"  # the header value, ready to paste
     page = await consent.get(path_of(link["url"]))
     assert page.status_code == 200 and "Unsubscribe" in page.text
     assert (await check(consent, auth, ext, key))["allowed"] is True  # GET changed nothing
