@@ -1,24 +1,26 @@
 """``/v1/confirm/{token}``: the double opt-in link (public; the signed token is the credential).
 
-GET only shows what would be confirmed, because mail scanners fetch links; POST confirms.
+GET only shows what would be confirmed, because mail scanners fetch links; POST confirms. A
+browser (asking for text/html) gets a small page in the subject's language instead of JSON.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from litestar import Controller, Request, get, post
+from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.consent.api.link_pages import ask_page, done_page, wants_html
 from services.consent.api.request_context import evidence_of, ledger_context
-from services.consent.service.confirmations import (
-    ConfirmationPreview,
-    ConfirmationResult,
-    ConfirmationService,
-)
+from services.consent.service.confirmations import ConfirmationService
+from services.consent.service.receipts import localised
 from shared.keys import Keyring
+
+# The confirmation page's button posts this (the POST needs no body; a form sends one anyway).
+CONFIRM_FIELD = "confirm=yes"
 
 
 class ConfirmController(Controller):
@@ -26,20 +28,28 @@ class ConfirmController(Controller):
     tags = ["double opt-in"]
     opt = {"public": True}
 
-    @get("/{token:str}", summary="What this confirmation link confirms (changes nothing)")
+    @get(
+        "/{token:str}",
+        summary="What this confirmation link confirms (changes nothing); a page for browsers",
+    )
     async def show_confirmation(
         self,
         tx: NamedDependency[AsyncSession],
         keyring: NamedDependency[Keyring],
         request: Request[Any, Any, Any],
         token: FromPath[str],
-    ) -> ConfirmationPreview:
-        return await ConfirmationService(tx, keyring, ledger_context(request)).preview(token)
+    ) -> Response[Any]:
+        preview = await ConfirmationService(tx, keyring, ledger_context(request)).preview(token)
+        if not wants_html(request):
+            return Response(preview)
+        title = localised(preview.titles, preview.language) or preview.purpose
+        page = ask_page("confirm", preview.language, title, preview.channel, CONFIRM_FIELD)
+        return Response(page, media_type="text/html", headers={"Cache-Control": "no-store"})
 
     @post(
         "/{token:str}",
         status_code=200,
-        summary="Confirm a pending grant (once; repeats are no-ops)",
+        summary="Confirm a pending grant (once; repeats are no-ops); a page for browsers",
     )
     async def confirm(
         self,
@@ -47,7 +57,10 @@ class ConfirmController(Controller):
         keyring: NamedDependency[Keyring],
         request: Request[Any, Any, Any],
         token: FromPath[str],
-    ) -> ConfirmationResult:
-        return await ConfirmationService(tx, keyring, ledger_context(request)).confirm(
-            token, evidence_of(request)
-        )
+    ) -> Response[Any]:
+        service = ConfirmationService(tx, keyring, ledger_context(request))
+        result = await service.confirm(token, evidence_of(request))
+        if not wants_html(request):
+            return Response(result)
+        page = done_page("confirmed", (await service.preview(token)).language)
+        return Response(page, media_type="text/html", headers={"Cache-Control": "no-store"})

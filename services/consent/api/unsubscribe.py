@@ -7,7 +7,6 @@ links); it shows a confirmation page whose button makes the same POST.
 
 from __future__ import annotations
 
-import html
 from typing import Annotated, Any
 
 import msgspec
@@ -17,28 +16,17 @@ from litestar.params import JSONBody, PathParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.consent.api.check import BATCH_BODY_LIMIT, CHECK_ROLES, ExternalId, PurposeKey
+from services.consent.api.link_pages import ask_page, done_page
 from services.consent.api.request_context import evidence_of, ledger_context
 from services.consent.domain.vocabulary import Channel
 from services.consent.service.check import MAX_BATCH
-from services.consent.service.unsubscribe import UnsubscribeService, read_token
+from services.consent.service.unsubscribe import UnsubscribeService
 from shared.auth.guards import requires
 from shared.errors import InvalidInput, PayloadTooLarge
 from shared.keys import Keyring
 
 ONE_CLICK = "List-Unsubscribe=One-Click"
 Token = Annotated[str, PathParameter(max_length=2048, description="the signed link token")]
-PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Unsubscribe</title></head>
-<body><main><h1>Unsubscribe</h1>
-<p>Stop messages about <strong>{purpose}</strong> by {channel}?</p>
-<form method="post"><input type="hidden" name="List-Unsubscribe" value="One-Click">
-<button type="submit">Unsubscribe</button></form></main></body></html>
-"""
-DONE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Unsubscribed</title></head>
-<body><main><h1>You are unsubscribed</h1>
-<p>You will get no more of these messages.</p></main></body></html>
-"""
 
 
 class LinkRequest(msgspec.Struct, forbid_unknown_fields=True):
@@ -82,9 +70,15 @@ class UnsubscribeController(Controller):
         media_type="text/html",
         summary="Confirmation page of a one-click unsubscribe link (changes nothing)",
     )
-    async def unsubscribe_page(self, keyring: NamedDependency[Keyring], token: Token) -> str:
-        link = read_token(keyring, token)
-        return PAGE.format(purpose=html.escape(link.purpose), channel=html.escape(link.channel))
+    async def unsubscribe_page(
+        self,
+        tx: NamedDependency[AsyncSession],
+        keyring: NamedDependency[Keyring],
+        request: Request[Any, Any, Any],
+        token: Token,
+    ) -> str:
+        view = await UnsubscribeService(tx, keyring, ledger_context(request)).view(token)
+        return ask_page("unsubscribe", view.language, view.purpose_title, view.channel, ONE_CLICK)
 
     @post(
         "/v1/unsubscribe/{token:str}",
@@ -102,10 +96,10 @@ class UnsubscribeController(Controller):
     ) -> Response[str]:
         if not await is_one_click(request):
             raise InvalidInput(f"The body must be '{ONE_CLICK}' (RFC 8058).")
-        await UnsubscribeService(tx, keyring, ledger_context(request)).unsubscribe(
-            token, evidence_of(request)
-        )
-        return Response(DONE, media_type="text/html", headers={"Cache-Control": "no-store"})
+        service = UnsubscribeService(tx, keyring, ledger_context(request))
+        await service.unsubscribe(token, evidence_of(request))
+        page = done_page("unsubscribed", (await service.view(token)).language)
+        return Response(page, media_type="text/html", headers={"Cache-Control": "no-store"})
 
     @post(
         "/v1/unsubscribe-links",

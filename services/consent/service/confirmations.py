@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.consent.db import ledger as repo
 from services.consent.db import purposes as purpose_repo
+from services.consent.db import subjects as subject_repo
 from services.consent.db.ledger import StoredEvent
 from services.consent.db.subjects import SubjectRow
 from services.consent.domain.consents import NewEvent
@@ -52,6 +53,7 @@ class ConfirmationPreview(msgspec.Struct, frozen=True):
     purpose_version: int
     awaiting_confirmation: bool
     how: str
+    language: str  # the subject's: the language of the confirmation page
 
 
 class ConfirmationReceipt(IssuedReceipt, frozen=True):
@@ -103,6 +105,7 @@ class ConfirmationService:
         state = await repo.current_state(
             self.session, target.subject_id, target.purpose, target.channel
         )
+        subject = await subject_repo.get_by_id(self.session, target.subject_id)
         return ConfirmationPreview(
             purpose=target.purpose,
             title=localised(text.title, "en"),
@@ -111,6 +114,7 @@ class ConfirmationService:
             purpose_version=version,
             awaiting_confirmation=state is not None and state.last_event_id == pending.id,
             how=HOW_TO_CONFIRM,
+            language=subject.locale if subject is not None else "en",
         )
 
     async def confirm(self, token: str, evidence: Evidence) -> ConfirmationResult:

@@ -18,12 +18,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.consent.db import ledger as ledger_repo
 from services.consent.db import purposes as purpose_repo
+from services.consent.db import subjects as subject_repo
 from services.consent.db import unsubscribe as link_repo
 from services.consent.domain.consents import ConsentRequest
 from services.consent.domain.errors import ChannelNotAllowed, UnknownPurpose
 from services.consent.service.consents import ConsentService
 from services.consent.service.evidence import Evidence
-from services.consent.service.receipts import LedgerContext
+from services.consent.service.receipts import LedgerContext, localised
 from shared.auth.tokens import InvalidToken, sign_claims, verify_with_rotation
 from shared.errors import InvalidLink, LinkExpired
 from shared.keys import Keyring
@@ -91,6 +92,15 @@ def read_token(keyring: Keyring, token: str) -> UnsubscribeLink:
         raise InvalidLink("This unsubscribe link is not valid.") from None
 
 
+@dataclass(frozen=True)
+class LinkView:
+    """What a link's page shows: the purpose's title in the subject's language."""
+
+    purpose_title: str
+    channel: str
+    language: str
+
+
 class UnsubscribeService:
     def __init__(self, session: AsyncSession, keyring: Keyring, context: LedgerContext) -> None:
         self.session = session
@@ -114,6 +124,15 @@ class UnsubscribeService:
             else None
             for ext in external_ids
         ]
+
+    async def view(self, token: str) -> LinkView:
+        """The link's purpose and channel as its page shows them (reads only)."""
+        link = read_token(self.keyring, token)
+        subject = await subject_repo.get_by_id(self.session, link.subject_id)
+        purpose = await purpose_repo.get(self.session, link.purpose)
+        language = subject.locale if subject is not None else "en"
+        title = localised(purpose.title, language) if purpose else link.purpose
+        return LinkView(title or link.purpose, link.channel, language)
 
     async def unsubscribe(self, token: str, evidence: Evidence) -> bool:
         """Withdraw what the link names; ``False`` when nothing was left to withdraw."""
