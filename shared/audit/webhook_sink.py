@@ -84,7 +84,9 @@ class WebhookSink:
         retry_in, error = 0.0, None
         for event in events:
             if not sub.types or event["type"] in sub.types:
-                error = await post_event(self.client, sub.url, secret, to_json_bytes(event))
+                error = await post_event(
+                    self.client, sub.url, secret, str(event["id"]), to_json_bytes(event)
+                )
                 if error is not None:
                     attempts += 1
                     if attempts < self.settings.webhook_max_attempts:
@@ -121,7 +123,9 @@ class WebhookSink:
                 page = await events_after(conn, service, dead.sequence - 1, 1)
                 events[dead.id] = page[0]
         for dead_id, event in events.items():
-            error = await post_event(self.client, sub.url, secret, to_json_bytes(event))
+            error = await post_event(
+                self.client, sub.url, secret, str(event["id"]), to_json_bytes(event)
+            )
             async with self.engine.begin() as conn:
                 await store.finish_replay(conn, dead_id, error)
         return len(events)

@@ -1,14 +1,25 @@
-"""Webhook signing, verification and one delivery attempt.
+"""Webhook signing (Standard Webhooks), secrets, and one delivery attempt.
 
-``Lupa-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>." + body)>``: the receiver
-recomputes it over the raw body and rejects stale timestamps, which stops replays.
+Every delivery carries the three headers of the Standard Webhooks specification
+(https://www.standardwebhooks.com): ``webhook-id`` (the event's id, the same on every retry, so
+a receiver can drop duplicates), ``webhook-timestamp`` (unix seconds; receivers refuse stale
+ones, which stops replays) and ``webhook-signature: v1,<base64 HMAC-SHA256>`` over
+``"<id>.<timestamp>.<raw body>"``. Receivers verify with any Standard Webhooks library, passing
+the subscription's secret as Lupa showed it.
+
+Secrets take the specification's form, ``whsec_`` + base64 of 32 random bytes; the key is those
+bytes. A secret stored before Lupa used this form (plain text) signs with its UTF-8 bytes, which
+a library is given as ``whsec_`` + base64 of that text.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 import random
+import secrets
 import time
 import uuid
 
@@ -17,33 +28,44 @@ import httpx
 from shared.crypto import open_sealed, seal
 from shared.keys import Keyring
 
-SIGNATURE_HEADER = "Lupa-Signature"
-DEFAULT_TOLERANCE_S = 300
+SECRET_PREFIX = "whsec_"  # noqa: S105 (the format's prefix, not a secret)
+SECRET_BYTES = 32
+MIN_SECRET_BYTES = 24
 
 
-def signature_header(secret: str, body: bytes, timestamp: int | None = None) -> str:
-    t = int(time.time()) if timestamp is None else timestamp
-    mac = hmac.new(secret.encode(), f"{t}.".encode() + body, hashlib.sha256).hexdigest()
-    return f"t={t},v1={mac}"
+def new_secret() -> str:
+    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(SECRET_BYTES)).decode()
 
 
-def signature_valid(
-    secret: str,
-    header: str,
-    body: bytes,
-    tolerance_s: int = DEFAULT_TOLERANCE_S,
-    now: float | None = None,
-) -> bool:
-    """What a receiver runs: the MAC matches and the timestamp is fresh."""
-    fields = dict(part.split("=", 1) for part in header.split(",") if "=" in part)
+def secret_key(secret: str) -> bytes:
+    """The HMAC key a secret stands for (see the module's docstring)."""
+    if secret.startswith(SECRET_PREFIX):
+        return base64.b64decode(secret.removeprefix(SECRET_PREFIX), validate=True)
+    return secret.encode()
+
+
+def is_standard_secret(secret: str) -> bool:
+    """``whsec_`` + base64 of at least MIN_SECRET_BYTES bytes."""
+    if not secret.startswith(SECRET_PREFIX):
+        return False
     try:
-        t = int(fields["t"])
-    except (KeyError, ValueError):
+        return len(secret_key(secret)) >= MIN_SECRET_BYTES
+    except (binascii.Error, ValueError):
         return False
-    if abs((time.time() if now is None else now) - t) > tolerance_s:
-        return False
-    expected = signature_header(secret, body, t).split("v1=", 1)[1]
-    return hmac.compare_digest(expected, fields.get("v1", ""))
+
+
+def signed_headers(
+    secret: str, message_id: str, body: bytes, timestamp: int | None = None
+) -> dict[str, str]:
+    """The Standard Webhooks headers of one delivery of ``body``."""
+    t = int(time.time()) if timestamp is None else timestamp
+    signed = f"{message_id}.{t}.".encode() + body
+    mac = base64.b64encode(hmac.new(secret_key(secret), signed, hashlib.sha256).digest())
+    return {
+        "webhook-id": message_id,
+        "webhook-timestamp": str(t),
+        "webhook-signature": f"v1,{mac.decode()}",
+    }
 
 
 def backoff_seconds(attempts: int, base: float, cap: float) -> float:
@@ -71,11 +93,13 @@ def open_secret(keyring: Keyring, subscription_id: uuid.UUID, kek_id: str, seale
     return open_sealed(keyring.kek(kek_id), sealed, _secret_aad(subscription_id)).decode()
 
 
-async def post_event(client: httpx.AsyncClient, url: str, secret: str, body: bytes) -> str | None:
+async def post_event(
+    client: httpx.AsyncClient, url: str, secret: str, message_id: str, body: bytes
+) -> str | None:
     """POST one signed event; None when the receiver answered 2xx, else a short error."""
     headers = {
         "Content-Type": "application/cloudevents+json",
-        SIGNATURE_HEADER: signature_header(secret, body),
+        **signed_headers(secret, message_id, body),
     }
     try:
         response = await client.post(url, content=body, headers=headers)

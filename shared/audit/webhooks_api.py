@@ -5,7 +5,6 @@ The secret is shown once, on creation; it is stored encrypted under the key-encr
 
 from __future__ import annotations
 
-import secrets
 import uuid
 from typing import Annotated
 from urllib.parse import urlsplit
@@ -20,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shared.audit import webhook_store as store
 from shared.audit.outbox import AuditEvent, record_event
 from shared.audit.webhook_store import DeadLetter, Webhook
-from shared.audit.webhooks import seal_secret
+from shared.audit.webhooks import is_standard_secret, new_secret, seal_secret
 from shared.auth.guards import requires
 from shared.auth.tokens import Principal
 from shared.errors import InvalidInput, NotFound
@@ -34,7 +33,8 @@ class WebhookCreate(msgspec.Struct, forbid_unknown_fields=True):
     types: Annotated[list[EventType], msgspec.Meta(max_length=100)] = msgspec.field(
         default_factory=list
     )
-    secret: Annotated[str, msgspec.Meta(min_length=24, max_length=200)] | None = None
+    # Standard Webhooks form: "whsec_" + base64 of at least 24 random bytes (checked below).
+    secret: Annotated[str, msgspec.Meta(max_length=200)] | None = None
 
 
 class WebhookCreated(Webhook, frozen=True):
@@ -64,7 +64,13 @@ class WebhookController(Controller):
         data: JSONBody[WebhookCreate],
     ) -> WebhookCreated:
         _check_url(data.url)
-        sub_id, secret = uuid.uuid4(), data.secret or secrets.token_urlsafe(32)
+        if data.secret is not None and not is_standard_secret(data.secret):
+            raise InvalidInput(
+                "The secret must be 'whsec_' followed by base64 of at least 24 random bytes "
+                "(or leave it out and Lupa makes one).",
+                field="secret",
+            )
+        sub_id, secret = uuid.uuid4(), data.secret or new_secret()
         service = state["settings"].service
         kek_id, sealed = seal_secret(keyring, sub_id, secret)
         webhook = await store.create_subscription(

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import uuid
+
+from standardwebhooks.webhooks import Webhook
 
 WEBHOOK = {"url": "http://127.0.0.1:9/hook", "types": ["fi.lupa.consent.purpose.created"]}
 
@@ -27,7 +30,9 @@ async def test_admin_subscribes_lists_and_deletes_a_webhook(consent, auth):
     created = await consent.post("/v1/audit/webhooks", json=WEBHOOK, headers=auth("admin"))
     assert created.status_code == 201, created.text
     body = created.json()
-    assert len(body["secret"]) >= 24
+    # Standard Webhooks form, usable as-is by the reference library
+    assert body["secret"].startswith("whsec_") and len(base64.b64decode(body["secret"][6:])) >= 24
+    Webhook(body["secret"])
     listed = (await consent.get("/v1/audit/webhooks", headers=auth("admin"))).json()
     assert body["id"] in [w["id"] for w in listed]
     assert all("secret" not in w for w in listed)
@@ -64,3 +69,17 @@ async def test_replaying_an_unknown_dead_letter_is_not_found(consent, auth):
     )
     assert missing.status_code == 404
     assert (await consent.get("/v1/audit/dead-letters", headers=auth("admin"))).status_code == 200
+
+
+async def test_a_given_secret_must_take_the_standard_form(consent, auth):
+    for secret in ("plain-text-secret-plain-text-secret", "whsec_c2hvcnQ="):
+        refused = await consent.post(
+            "/v1/audit/webhooks", json={**WEBHOOK, "secret": secret}, headers=auth("admin")
+        )
+        assert refused.status_code == 422 and refused.json()["field"] == "secret"
+        assert secret not in refused.text
+    good = "whsec_" + base64.b64encode(b"x" * 24).decode()
+    accepted = await consent.post(
+        "/v1/audit/webhooks", json={**WEBHOOK, "secret": good}, headers=auth("admin")
+    )
+    assert accepted.status_code == 201 and accepted.json()["secret"] == good
