@@ -11,6 +11,7 @@ import time
 from typing import Any
 
 from lupa import registry
+from lupa.cli import ports
 from lupa.database import database_url, upgrade
 from shared.keys import load_keyring
 from shared.settings import HttpSettings, keys_path, lupa_home
@@ -58,13 +59,32 @@ def serve_one(args: argparse.Namespace) -> int:
 
 
 def run_stack(_: argparse.Namespace) -> int:
+    busy = _busy_ports()
+    if busy:  # before anything starts: a second `lupa run` must not look like the first
+        for line in busy:
+            print(f"lupa run: {line}", file=sys.stderr)
+        return 1
     load_keyring(keys_path())  # created on first run, before any child races to do it
     with database_url() as url:
         upgrade(url)
         children = [_spawn(spec.name, url) for spec in registry.SERVICES] + [_spawn_relay(url)]
-        _wait_until_ready(children)
+        problem = _wait_until_ready(children)
+        if problem:
+            _stop(children)
+            print(f"lupa run: {problem}", file=sys.stderr)
+            return 1
         _print_banner(url)
         return _supervise(children)
+
+
+def _busy_ports() -> list[str]:
+    """A sentence for each registered service whose port is already taken."""
+    busy = []
+    for spec in registry.SERVICES:
+        http = _http(spec)
+        if ports.in_use(http.host, http.port):
+            busy.append(ports.describe_busy(spec.name, http.port))
+    return busy
 
 
 def _spawn(service: str, url: str) -> subprocess.Popen[bytes]:
@@ -79,20 +99,34 @@ def _spawn_relay(url: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen([sys.executable, "-m", "lupa", "relay"], env=env)
 
 
-def _wait_until_ready(children: list[subprocess.Popen[bytes]], timeout_s: float = 30) -> None:
-    """Print the banner only once every service answers its readiness probe."""
+def _wait_until_ready(children: list[subprocess.Popen[bytes]], timeout_s: float = 30) -> str:
+    """Wait until every service answers its readiness probe from the process started for it;
+    "" then, else why not. Another program answering on the port does not count: ready means
+    the child is alive and (where ``/proc`` tells) holds the listening socket itself."""
+    deadline = time.monotonic() + timeout_s
+    for spec, child in zip(registry.SERVICES, children, strict=False):
+        port = _http(spec).port
+        while not _answers_from(child, port):
+            if any(c.poll() is not None for c in children):
+                return "a service or the relay exited before the stack was ready (see above)"
+            if time.monotonic() > deadline:
+                return f"the {spec.name} service was not ready after {timeout_s:.0f}s"
+            time.sleep(0.2)
+    return ""
+
+
+def _answers_from(child: subprocess.Popen[bytes], port: int) -> bool:
     import urllib.request
 
-    deadline = time.monotonic() + timeout_s
-    for spec in registry.SERVICES:
-        url = f"http://127.0.0.1:{_http(spec).port}/health/ready"
-        while time.monotonic() < deadline and all(c.poll() is None for c in children):
-            try:
-                with urllib.request.urlopen(url, timeout=1) as resp:
-                    if resp.status == 200:
-                        break
-            except OSError:
-                time.sleep(0.2)
+    if child.poll() is not None:
+        return False
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health/ready", timeout=1) as resp:
+            if resp.status != 200:
+                return False
+    except OSError:
+        return False
+    return not ports.can_name_holders() or bool(ports.holders(port, [child.pid]))
 
 
 def _http(spec: registry.ServiceSpec) -> HttpSettings:
@@ -113,16 +147,20 @@ def _supervise(children: list[subprocess.Popen[bytes]]) -> int:
         while not stopping and all(child.poll() is None for child in children):
             time.sleep(0.2)
     finally:
-        for child in children:
-            if child.poll() is None:
-                child.terminate()
-        for child in children:
-            try:
-                child.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                child.kill()
+        _stop(children)
     print("\nLupa stopped.", flush=True)
     return 0 if stopping else 1
+
+
+def _stop(children: list[subprocess.Popen[bytes]]) -> None:
+    for child in children:
+        if child.poll() is None:
+            child.terminate()
+    for child in children:
+        try:
+            child.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            child.kill()
 
 
 def _print_banner(url: str) -> None:

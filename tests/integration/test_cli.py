@@ -55,3 +55,18 @@ def test_token_issue_prints_a_token_signed_by_the_keyring(tmp_path, monkeypatch)
 def test_unknown_role_is_refused():
     result = lupa("token", "issue", "--role", "root")
     assert result.returncode != 0 and "invalid choice" in result.stderr
+
+
+def test_serve_offers_only_registered_services():
+    from lupa import registry
+
+    result = lupa("serve", "--help")
+    assert result.returncode == 0
+    assert "{consent}" in result.stdout and "dsar" not in result.stdout
+    assert registry.names() == ("consent",)
+
+
+def test_serve_of_an_unregistered_service_is_a_usage_error():
+    result = lupa("serve", "dsar")
+    assert result.returncode == 2, "argparse's usage error, not an import traceback"
+    assert "invalid choice: 'dsar'" in result.stderr and "Traceback" not in result.stderr
