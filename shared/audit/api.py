@@ -22,7 +22,7 @@ from litestar.response.sse import ServerSentEventMessage
 
 from shared.audit.chain import chain_pending
 from shared.audit.checkpoints import CheckpointPolicy, checkpoints_after
-from shared.audit.cloudevents import CloudEvent
+from shared.audit.cloudevents import CloudEvent, sequence_of
 from shared.audit.feed import EventFilter, events_after
 from shared.audit.webhooks_api import WebhookController
 from shared.auth.guards import requires
@@ -57,8 +57,9 @@ class CheckpointPage(msgspec.Struct):
 
 
 def next_cursor(page: Sequence[Mapping[str, Any]], start: int) -> str:
-    """The cursor after a page: its last sequence, or ``start`` again when it is empty."""
-    return str(page[-1]["sequence"] if page else start)
+    """The cursor after a page: its last sequence, or ``start`` again when it is empty (a
+    number as text; an event's zero-padded ``sequence`` is a cursor too)."""
+    return str(int(page[-1]["sequence"]) if page else start)
 
 
 def parse_cursor(cursor: str | None) -> int:
@@ -153,11 +154,11 @@ async def _live(
     while sent < limit:
         events = await _chained_events(state, after, min(500, limit - sent), only)
         for event in events:
-            yield ServerSentEventMessage(data=json.dumps(event), id=str(event["sequence"]))
+            yield ServerSentEventMessage(data=json.dumps(event), id=event["sequence"])
         if time.monotonic() >= deadline:
             return
         if events:
-            after, sent, quiet_since = events[-1]["sequence"], sent + len(events), time.monotonic()
+            after, sent, quiet_since = sequence_of(events[-1]), sent + len(events), time.monotonic()
             continue
         if time.monotonic() - quiet_since >= KEEPALIVE_SECONDS:
             quiet_since = time.monotonic()

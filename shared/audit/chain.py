@@ -1,9 +1,10 @@
 """The chainer: gives committed outbox events their place in the per-service hash chain.
 
-Events get ``sequence``, ``prev_hash`` and ``hash`` here, once, in the order the chainer sees
-them committed. The ``audit_chain_state`` row lock serialises chainers of one chain, and readers
-page by ``sequence`` (never by the insert id), so an event whose transaction commits late is
-simply chained after the events already chained: never skipped, never slotted in between.
+Events get ``sequence``, ``prev_hash``, ``hash`` and their final ``recorded_at`` here, once,
+in the order the chainer sees them committed. The ``audit_chain_state`` row lock serialises
+chainers of one chain, and readers page by ``sequence`` (never by the insert id), so an event
+whose transaction commits late is simply chained after the events already chained: never
+skipped, never slotted in between.
 
 Why not wait for ``pg_snapshot_xmin`` (chain only rows older than every running transaction)?
 That bound is cluster-wide: any long write transaction in any database of the server stalls
@@ -16,6 +17,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, text
@@ -33,11 +35,15 @@ _SAVE_HEAD = text(
     "UPDATE audit_chain_state SET sequence = :sequence, head_hash = :head WHERE service = :service"
 )
 _ASSIGN = text("""
-    UPDATE audit_events e SET sequence = u.seq, prev_hash = u.prev, hash = u.h
+    UPDATE audit_events e
+    SET sequence = u.seq, prev_hash = u.prev, hash = u.h, recorded_at = u.recorded
     FROM unnest(CAST(:ids AS bigint[]), CAST(:seqs AS bigint[]), CAST(:prevs AS bytea[]),
-                CAST(:hashes AS bytea[])) AS u(id, seq, prev, h)
+                CAST(:hashes AS bytea[]), CAST(:recorded AS timestamptz[]))
+         AS u(id, seq, prev, h, recorded)
     WHERE e.id = u.id AND e.sequence IS NULL
 """)
+# The database's clock, read after the batch's rows: each of them committed before this instant.
+_NOW = text("SELECT clock_timestamp()")
 
 
 @dataclass(frozen=True)
@@ -62,13 +68,22 @@ def _committed_unchained(service: str, limit: int) -> Any:
     )
 
 
-def link(rows: Sequence[StoredEvent], head: ChainHead) -> tuple[list[StoredEvent], ChainHead]:
-    """Assign sequence, prev_hash and hash to ``rows`` after ``head`` (pure)."""
+def link(
+    rows: Sequence[StoredEvent], head: ChainHead, recorded_at: datetime
+) -> tuple[list[StoredEvent], ChainHead]:
+    """Assign sequence, prev_hash and hash to ``rows`` after ``head`` (pure).
+
+    ``recorded_at`` (the CloudEvents ``recordedtime``) becomes the moment of chaining: the
+    event takes its final form, and its place in the trail, only now. It is never earlier
+    than the event's ``time``, even when the writer's clock ran ahead of the database's.
+    """
     sequence, prev = head.sequence, head.hash
     linked = []
     for row in rows:
         sequence += 1
-        row = replace(row, sequence=sequence, prev_hash=prev)
+        row = replace(
+            row, sequence=sequence, prev_hash=prev, recorded_at=max(recorded_at, row.time)
+        )
         prev = event_hash(row)
         linked.append(replace(row, hash=prev))
     return linked, ChainHead(head.service, sequence, prev)
@@ -82,7 +97,7 @@ async def chain_batch(conn: AsyncConnection, service: str, limit: int) -> tuple[
     rows = [StoredEvent(**r) for r in found.mappings()]
     if not rows:
         return 0, head
-    linked, head = link(rows, head)
+    linked, head = link(rows, head, await conn.scalar(_NOW))
     await conn.execute(
         _ASSIGN,
         {
@@ -90,6 +105,7 @@ async def chain_batch(conn: AsyncConnection, service: str, limit: int) -> tuple[
             "seqs": [r.sequence for r in linked],
             "prevs": [r.prev_hash for r in linked],
             "hashes": [r.hash for r in linked],
+            "recorded": [r.recorded_at for r in linked],
         },
     )
     await conn.execute(

@@ -9,6 +9,7 @@ every hash in the database (and delete the checkpoint rows there).
 from __future__ import annotations
 
 import time
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TypedDict
@@ -16,12 +17,16 @@ from typing import TypedDict
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from shared.audit.cloudevents import rfc3339
+from shared.audit.cloudevents import SPEC_VERSION, rfc3339, source_of
 from shared.auth.tokens import InvalidToken, sign_claims, verify_claims
 from shared.keys import Keyring
 from shared.settings import AuditSettings
 
 CHECKPOINT_TYP = "audit-checkpoint"
+# Published to NATS as CloudEvents of their own type, next to the events they sign.
+CHECKPOINT_EVENT_TYPE = "fi.lupa.audit.checkpoint"
+# Checkpoint event ids are UUIDv5 in this namespace (a fixed, random UUID of Lupa's own).
+_CHECKPOINT_ID_NAMESPACE = uuid.UUID("5f0d3c1e-8b6a-4d4e-9a57-3c2b7e1f6a90")
 
 _LAST = text(
     "SELECT checkpoint_sequence, checkpoint_at FROM audit_chain_state WHERE service = :service"
@@ -65,6 +70,21 @@ class PublicCheckpoint(TypedDict):
     head: str
     token: str
     time: str
+
+
+class CheckpointEvent(TypedDict):
+    """A checkpoint as a CloudEvent (NATS): ``data`` is the ``PublicCheckpoint`` line itself.
+
+    No ``sequence`` extension: that attribute orders the events of a source, and a checkpoint
+    at sequence N is not an event of the chain."""
+
+    specversion: str
+    id: str
+    source: str
+    type: str
+    time: str
+    datacontenttype: str
+    data: PublicCheckpoint
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +178,27 @@ def public_checkpoint(row: CheckpointRow) -> PublicCheckpoint:
         "head": row.head_hash.hex(),
         "token": row.token,
         "time": rfc3339(row.created_at),
+    }
+
+
+def checkpoint_event_id(checkpoint: PublicCheckpoint) -> str:
+    """The same for every re-send of one checkpoint (JetStream drops those by it), and never
+    shared by two chains: the signed head hash covers every event id of its chain, which are
+    random, so two deployments' checkpoints at one sequence have different heads."""
+    name = f"{checkpoint['service']}/{checkpoint['sequence']}/{checkpoint['head']}"
+    return str(uuid.uuid5(_CHECKPOINT_ID_NAMESPACE, name))
+
+
+def checkpoint_event(checkpoint: PublicCheckpoint) -> CheckpointEvent:
+    """``checkpoint`` as a CloudEvent; ``time`` is when the head was signed."""
+    return {
+        "specversion": SPEC_VERSION,
+        "id": checkpoint_event_id(checkpoint),
+        "source": source_of(checkpoint["service"]),
+        "type": CHECKPOINT_EVENT_TYPE,
+        "time": checkpoint["time"],
+        "datacontenttype": "application/json",
+        "data": checkpoint,
     }
 
 

@@ -10,6 +10,9 @@ from datetime import UTC, datetime
 from typing import Any, NotRequired, TypedDict
 
 SPEC_VERSION = "1.0"
+# The sequence extension is a string compared lexicographically: zero-padded to the digits of
+# the largest bigint (19), plus one, so "00000000000000000010" sorts after "…09".
+SEQUENCE_DIGITS = 20
 GENESIS_HASH = bytes(32)
 # Attributes of a chained event; ``hash`` is left out of what the hash covers.
 HASHED_ATTRIBUTES = (
@@ -57,13 +60,23 @@ class CloudEvent(TypedDict):
     data: Any
     recordedtime: str
     subject: NotRequired[str]
-    sequence: NotRequired[int]
+    sequence: NotRequired[str]
     prevhash: NotRequired[str]
     hash: NotRequired[str]
 
 
 def source_of(service: str) -> str:
     return f"/lupa/{service}"
+
+
+def sequence_text(sequence: int) -> str:
+    """A chain sequence as the CloudEvents ``sequence`` extension spells it."""
+    return f"{sequence:0{SEQUENCE_DIGITS}d}"
+
+
+def sequence_of(event: Mapping[str, Any]) -> int:
+    """The chain sequence of a chained CloudEvent, as a number again."""
+    return int(event["sequence"])
 
 
 def rfc3339(instant: datetime) -> str:
@@ -87,7 +100,7 @@ def to_cloudevent(row: StoredEvent) -> CloudEvent:
         event["subject"] = row.subject
     if row.sequence is not None:
         assert row.prev_hash is not None, "the chainer sets sequence and prev_hash together"
-        event["sequence"] = row.sequence
+        event["sequence"] = sequence_text(row.sequence)
         event["prevhash"] = row.prev_hash.hex()
         if row.hash is not None:
             event["hash"] = row.hash.hex()
@@ -95,8 +108,14 @@ def to_cloudevent(row: StoredEvent) -> CloudEvent:
 
 
 def canonical_bytes(event: Mapping[str, Any]) -> bytes:
-    """Sorted keys, no whitespace, UTF-8: the serialisation the chain hash is taken over."""
+    """Sorted keys, no whitespace, UTF-8: the serialisation the chain hash is taken over.
+
+    ``sequence`` is hashed as the JSON integer it was when the chain began, not as the padded
+    string the event carries: every chain already written keeps verifying.
+    """
     hashed = {k: event[k] for k in HASHED_ATTRIBUTES if k in event}
+    if "sequence" in hashed:
+        hashed["sequence"] = int(hashed["sequence"])
     return json.dumps(
         hashed, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
     ).encode()

@@ -1,10 +1,12 @@
 """NATS JetStream sink: stream ``LUPA_AUDIT``, subject ``lupa.audit.<service>.<type>``; signed
-checkpoints on ``lupa.audit.<service>.checkpoint``.
+checkpoints on ``lupa.audit.<service>.checkpoint``, as CloudEvents of type
+``fi.lupa.audit.checkpoint``: every message under ``lupa.audit.>`` is a CloudEvent.
 
-Each message carries ``Nats-Msg-Id`` (the event id; ``<service>.checkpoint.<sequence>`` for a
-checkpoint), so a re-send after a crash inside the stream's duplicate window is dropped by
-JetStream itself. Messages go one at a time, each after the previous one's ack: a failed one
-is resent before anything after it has been sent, so the stream holds each chain in order.
+Each message carries ``Nats-Msg-Id`` = its CloudEvent id (for a checkpoint, one derived from
+its chain's signed head, so two deployments never share one), so a re-send after a crash
+inside the stream's duplicate window is dropped by JetStream itself. Messages go one at a
+time, each after the previous one's ack: a failed one is resent before anything after it has
+been sent, so the stream holds each chain in order.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import structlog
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 
-from shared.audit.checkpoints import PublicCheckpoint
+from shared.audit.checkpoints import PublicCheckpoint, checkpoint_event
 from shared.audit.cloudevents import CloudEvent, to_json_bytes
 
 SUBJECTS = "lupa.audit.>"
@@ -99,12 +101,8 @@ class NatsSink:
         """Publish signed checkpoints in order; return how many leading ones were acknowledged."""
         return await self._publish_in_order(
             [
-                (
-                    checkpoint_subject(service),
-                    to_json_bytes(c),
-                    f"{service}.checkpoint.{c['sequence']}",
-                )
-                for c in checkpoints
+                (checkpoint_subject(service), to_json_bytes(event), event["id"])
+                for event in map(checkpoint_event, checkpoints)
             ]
         )
 

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from shared.audit.chain import chain_pending
 from shared.audit.checkpoints import CheckpointPolicy, checkpoints_after
+from shared.audit.cloudevents import sequence_of
 from shared.audit.feed import events_after
 from shared.audit.nats_sink import NatsSink
 from shared.audit.webhook_sink import WebhookSink
@@ -94,7 +95,7 @@ class Relay:
             return 0
         acked = await self.nats.deliver(service, events)
         if acked:
-            await self._advance(self.nats.name, service, events[acked - 1]["sequence"])
+            await self._advance(self.nats.name, service, sequence_of(events[acked - 1]))
         return acked
 
     async def _checkpoints_to_nats(self, service: str) -> int:

@@ -17,7 +17,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.audit import webhook_store as store
-from shared.audit.cloudevents import CloudEvent, to_json_bytes
+from shared.audit.cloudevents import CloudEvent, sequence_of, to_json_bytes
 from shared.audit.feed import events_after
 from shared.audit.webhook_store import DueSubscription
 from shared.audit.webhooks import backoff_seconds, open_secret, post_event
@@ -97,7 +97,7 @@ class WebhookSink:
                         )
                         break
                     await self._dead_letter(service, sub, event, attempts, error)
-            cursor, attempts, handled, error = event["sequence"], 0, handled + 1, None
+            cursor, attempts, handled, error = sequence_of(event), 0, handled + 1, None
         if events or replayed:
             async with self.engine.begin() as conn:
                 await store.save_delivery(conn, sub.id, cursor, attempts, retry_in, error)
@@ -109,7 +109,7 @@ class WebhookSink:
         log.warning(
             "webhook_dead_letter",
             subscription=str(sub.id),
-            sequence=event["sequence"],
+            sequence=sequence_of(event),
             error=error,
         )
         async with self.engine.begin() as conn:

@@ -15,7 +15,7 @@ import msgspec
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from shared.audit.cloudevents import CloudEvent
+from shared.audit.cloudevents import CloudEvent, sequence_of
 
 Db = AsyncConnection | AsyncSession
 Row = TypeVar("Row")
@@ -215,7 +215,7 @@ async def add_dead_letter(
             "id": uuid.uuid4(),
             "sub": sub_id,
             "service": service,
-            "sequence": event["sequence"],
+            "sequence": sequence_of(event),
             "event_id": uuid.UUID(event["id"]),
             "attempts": attempts,
             "error": error,

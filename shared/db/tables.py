@@ -30,6 +30,7 @@ audit_events = Table(
     Column("data", JSONB, nullable=False),
     # The writing transaction's id, kept for forensics; the chainer orders by commit, not by it.
     Column("txid", Text, nullable=False, server_default=text("pg_current_xact_id()::text")),
+    # When the event took its place in the chain (the chainer sets it; until then, the insert).
     Column("recorded_at", DateTime(timezone=True), nullable=False, server_default=text("now()")),
     # Assigned once, in commit order, by the chainer; never changed afterwards.
     Column("sequence", BigInteger),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from tests.cloudevents_judge import assert_sequences_sort_like_numbers, judged
 from tests.ledger_helpers import post_consent, scene
 
 PURPOSE = {"legal_basis": "consent", "title": {"en": "News"}, "channels": ["email"]}
@@ -37,6 +38,31 @@ async def test_a_new_purpose_appears_in_the_feed_as_a_cloudevent(consent, auth, 
     assert event["specversion"] == "1.0" and event["source"] == "/lupa/consent"
     assert event["type"] == CREATED and event["datacontenttype"] == "application/json"
     assert {"id", "time", "sequence", "recordedtime", "hash", "prevhash"} <= event.keys()
+    judged(json.dumps(event))  # the SDK reads it; string sequence; recordedtime >= time
+
+
+async def test_every_event_in_the_feed_is_a_cloudevent_whose_sequence_sorts_as_text(
+    consent, auth, new_id
+):
+    for _ in range(10):  # at least ten events, so sequences 9 and 10 are both there
+        await consent.put(f"/v1/purposes/{new_id('seq')}", json=PURPOSE, headers=auth("admin"))
+    events, _ = await _all_events(consent, auth("cx"))
+    assert len(events) >= 10
+    for event in events:
+        judged(json.dumps(event))
+    assert_sequences_sort_like_numbers(events)
+    assert [int(e["sequence"]) for e in events] == list(range(1, len(events) + 1))
+
+
+async def test_an_events_own_sequence_works_as_the_after_cursor(consent, auth, new_id):
+    for _ in range(2):
+        await consent.put(f"/v1/purposes/{new_id('after')}", json=PURPOSE, headers=auth("admin"))
+    events, _ = await _all_events(consent, auth("cx"))
+    before_last = events[-2]["sequence"]  # zero-padded, as the event carries it
+    page = await consent.get(f"/v1/audit/events?after={before_last}", headers=auth("cx"))
+    assert page.status_code == 200, page.text
+    assert [e["id"] for e in page.json()["events"]] == [events[-1]["id"]]
+    assert page.json()["next"] == str(int(events[-1]["sequence"]))
 
 
 async def test_pages_follow_each_other_without_gaps_or_repeats(consent, auth, new_id):
@@ -53,7 +79,7 @@ async def test_pages_follow_each_other_without_gaps_or_repeats(consent, auth, ne
         paged += page["events"]
         cursor = page["next"]
     assert [e["sequence"] for e in paged] == [e["sequence"] for e in everything]
-    assert [e["sequence"] for e in paged] == list(range(1, len(paged) + 1))
+    assert [int(e["sequence"]) for e in paged] == list(range(1, len(paged) + 1))
 
 
 async def test_the_type_filter_takes_the_documented_short_form_and_the_full_type(
@@ -117,5 +143,11 @@ async def test_the_live_stream_resumes_after_last_event_id(consent, auth, new_id
     data = [
         json.loads(line[6:]) for line in response.text.splitlines() if line.startswith("data: ")
     ]
-    assert ids == [str(int(last)), str(int(last) + 1)]
+    assert [int(i) for i in ids] == [int(last), int(last) + 1]
+    assert ids == [d["sequence"] for d in data]  # the id is the event's sequence, as it is
+    assert [judged(json.dumps(d)).get_id() for d in data] == [d["id"] for d in data]
     assert data[0]["data"]["purpose"] == key
+    resumed = await consent.get(
+        "/v1/audit/stream?limit=1&max_seconds=5", headers={**auth("cx"), "Last-Event-ID": ids[0]}
+    )
+    assert f"id: {ids[1]}" in resumed.text.splitlines()

@@ -10,6 +10,8 @@ import nats
 import nats.errors
 import nats.js.errors
 
+from tests.cloudevents_judge import judged
+
 CHECKPOINT_SUFFIX = ".checkpoint"
 
 
@@ -60,6 +62,9 @@ async def read_messages(
 
 
 def _decoded(message: Any) -> dict[str, Any]:
+    """The message's JSON, once the CloudEvents SDK has accepted it (every message under
+    ``lupa.audit.>`` is a CloudEvent, checkpoints included)."""
+    judged(message.data)
     body: dict[str, Any] = json.loads(message.data)
     body["_msg_id"] = message.headers.get("Nats-Msg-Id") if message.headers else None
     body["_subject"] = message.subject

@@ -69,7 +69,7 @@ async def test_the_feed_signs_as_configured_and_hands_out_its_checkpoints(
             f"/v1/purposes/{new_id('cp')}", json=PURPOSE, headers=bearer(keyring, "admin")
         )
     feed = await scratch_app.get("/v1/audit/events", headers=bearer(keyring, "cx"))
-    hashes = {e["sequence"]: e["hash"] for e in feed.json()["events"]}
+    hashes = {int(e["sequence"]): e["hash"] for e in feed.json()["events"]}
     page = (await scratch_app.get("/v1/audit/checkpoints", headers=bearer(keyring, "cx"))).json()
     assert [c["sequence"] for c in page["checkpoints"]] == [2, 4]
     assert page["next"] == "4"

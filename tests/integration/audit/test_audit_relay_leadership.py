@@ -116,6 +116,6 @@ async def test_two_relays_deliver_every_event_once_in_order_across_a_handover(
     await second.end()
 
     events = await read_all(nats_server.url, total + 1)
-    assert [e["sequence"] for e in events] == list(range(1, total + 2))
+    assert [int(e["sequence"]) for e in events] == list(range(1, total + 2))
     assert len({e["id"] for e in events}) == total + 1
     assert await stream_count(nats_server.url) == total + 1  # no duplicate reached the stream

@@ -16,7 +16,10 @@ from sqlalchemy import text
 from shared.audit.checkpoints import CHECKPOINT_TYP
 from shared.audit.relay import Relay
 from shared.auth.tokens import verify_claims
-from shared.settings import AuditSettings
+from shared.db.engine import create_engine
+from shared.settings import AuditSettings, DatabaseSettings, sqlalchemy_url
+from tests.cloudevents_judge import assert_sequences_sort_like_numbers
+from tests.conftest import migrated_database
 from tests.integration.audit.events import bulk_insert, write_event
 from tests.integration.audit.nats_reader import read_all, read_checkpoints, stream_count
 
@@ -42,13 +45,14 @@ def _relay_process(url: str, nats_url: str, keys_file, *extra: str) -> subproces
 async def test_events_reach_nats_in_order_with_subjects_and_ids(
     scratch_engine, keyring, nats_server
 ):
-    for n in range(5):
+    for n in range(11):
         await write_event(scratch_engine, n)
     relay = Relay(scratch_engine, keyring, AuditSettings(nats_url=nats_server.url), ["consent"])
     await relay.drain("consent")
     await relay.close()
-    events = await read_all(nats_server.url, 5)
-    assert [e["sequence"] for e in events] == [1, 2, 3, 4, 5]
+    events = await read_all(nats_server.url, 11)  # each one read by the CloudEvents SDK
+    assert [int(e["sequence"]) for e in events] == list(range(1, 12))
+    assert_sequences_sort_like_numbers(events)  # "…09" before "…10" as strings too
     assert all(e["_msg_id"] == e["id"] for e in events)
     assert events[0]["_subject"] == "lupa.audit.consent.test.written"
 
@@ -73,7 +77,7 @@ async def test_a_relay_killed_mid_delivery_resumes_and_nothing_is_lost_or_double
     second = _relay_process(scratch_url, nats_server.url, keys_file, "--once")
     assert await asyncio.to_thread(second.wait, 60) == 0
     events = await read_all(nats_server.url, total)
-    assert [e["sequence"] for e in events] == list(range(1, total + 1))
+    assert [int(e["sequence"]) for e in events] == list(range(1, total + 1))
     assert len({e["id"] for e in events}) == total
 
 
@@ -131,7 +135,7 @@ async def test_an_event_refused_once_is_resent_in_its_place_not_after_later_ones
     await relay.close()
     assert refused, "the failure was not injected"
     events = await read_all(nats_server.url, 10)
-    assert [e["sequence"] for e in events] == list(range(1, 11))
+    assert [int(e["sequence"]) for e in events] == list(range(1, 11))
 
 
 async def test_signed_checkpoints_reach_nats_after_the_events_they_sign(
@@ -144,12 +148,39 @@ async def test_signed_checkpoints_reach_nats_after_the_events_they_sign(
     await relay.drain("consent")
     await relay.drain("consent")  # nothing new: nothing sent twice
     await relay.close()
-    events = {e["sequence"]: e for e in await read_all(nats_server.url, 12)}
-    checkpoints = await read_checkpoints(nats_server.url, 12, 2)
+    events = {int(e["sequence"]): e for e in await read_all(nats_server.url, 12)}
+    messages = await read_checkpoints(nats_server.url, 12, 2)
+    assert [m["type"] for m in messages] == ["fi.lupa.audit.checkpoint"] * 2
+    assert all(m["source"] == "/lupa/consent" and "sequence" not in m for m in messages)
+    checkpoints = [m["data"] for m in messages]  # the line `lupa audit verify` reads back
     assert [c["sequence"] for c in checkpoints] == [5, 10]
-    for checkpoint in checkpoints:
+    for message, checkpoint in zip(messages, checkpoints, strict=True):
         claims = verify_claims(keyring, checkpoint["token"], CHECKPOINT_TYP)
         assert claims["seq"] == checkpoint["sequence"]
         assert claims["head"] == checkpoint["head"] == events[checkpoint["sequence"]]["hash"]
-        assert checkpoint["_subject"] == "lupa.audit.consent.checkpoint"
-        assert checkpoint["_msg_id"] == f"consent.checkpoint.{checkpoint['sequence']}"
+        assert message["_subject"] == "lupa.audit.consent.checkpoint"
+        assert message["_msg_id"] == message["id"]
+    assert len({m["id"] for m in messages}) == 2
+
+
+async def test_two_deployments_on_one_stream_keep_each_others_checkpoints(
+    server_dsn, scratch_engine, keyring, nats_server
+):
+    """Same service, same sequences, one stream: neither's checkpoint is taken for a re-send
+    of the other's (JetStream de-duplicates by Nats-Msg-Id)."""
+    settings = AuditSettings(nats_url=nats_server.url, checkpoint_every=5, checkpoint_seconds=3600)
+    async with migrated_database(server_dsn, "lupa_audit_other") as other_url:
+        other = create_engine(DatabaseSettings(url=sqlalchemy_url(other_url)))
+        try:
+            for engine in (scratch_engine, other):
+                for n in range(5):
+                    await write_event(engine, n)
+                relay = Relay(engine, keyring, settings, ["consent"])
+                await relay.drain("consent")
+                await relay.close()
+        finally:
+            await other.dispose()
+    messages = await read_checkpoints(nats_server.url, 10, 2)
+    assert [m["data"]["sequence"] for m in messages] == [5, 5]
+    assert messages[0]["data"]["head"] != messages[1]["data"]["head"]
+    assert await stream_count(nats_server.url, checkpoints=True) == 2

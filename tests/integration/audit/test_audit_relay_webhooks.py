@@ -19,6 +19,7 @@ from shared.audit.relay import Relay
 from shared.audit.webhooks import seal_secret
 from shared.keys import Keyring, load_keyring, save_keyring
 from shared.settings import AuditSettings
+from tests.cloudevents_judge import assert_sequences_sort_like_numbers, judged
 from tests.integration.audit.conftest import free_port
 from tests.integration.audit.events import chained_rows, write_event
 from tests.integration.audit.receiver import Receiver
@@ -77,8 +78,13 @@ async def test_a_receiver_down_for_a_while_gets_everything_in_order_signed(scrat
     await relay_until(relay, all_arrived)
     await relay.close()
     await receiver.stop()
-    bodies = [json.loads(r.body) for r in receiver.received]
-    assert [b["data"]["n"] for b in bodies] == list(range(10))
+    events = [judged(r.body) for r in receiver.received]  # structured mode: the body is it
+    assert all(
+        r.headers["content-type"] == "application/cloudevents+json" for r in receiver.received
+    )
+    assert [e.get_data()["n"] for e in events] == list(range(10))
+    assert [int(e.get_extension("sequence")) for e in events] == list(range(1, 11))
+    assert_sequences_sort_like_numbers(events)  # "…09" before "…10"
     assert all(verified(SECRET, r) for r in receiver.received)
     assert len({r.headers["webhook-id"] for r in receiver.received}) == 10
     wrong = "whsec_" + base64.b64encode(b"another-secret-another-secret!!").decode()
@@ -117,7 +123,7 @@ async def test_an_always_failing_receiver_ends_in_dead_letters_that_can_be_repla
     await relay_until(relay, replayed)
     await relay.close()
     await receiver.stop()
-    assert json.loads(receiver.received[0].body)["sequence"] == letters[0].sequence
+    assert int(judged(receiver.received[0].body).get_extension("sequence")) == letters[0].sequence
     async with scratch_engine.connect() as conn:
         done = await conn.scalar(
             text("SELECT replayed_at FROM webhook_dead_letters WHERE id = :id"),

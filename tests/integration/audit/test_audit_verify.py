@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import replace
+from datetime import UTC, datetime
 
 import asyncpg
 import pytest
@@ -58,9 +59,10 @@ async def rewrite_from(url: str, sequence: int, data: dict) -> None:
     rows = await rows_from(url, sequence - 1)
     rows[1] = replace(rows[1], data=data)
     head = ChainHead("consent", sequence - 1, bytes(rows[0].hash))
-    linked, head = link(rows[1:], head)
+    linked, head = link(rows[1:], head, datetime.now(UTC))
     updates = ";".join(
         f"UPDATE audit_events SET data = '{json.dumps(r.data)}', "
+        f"recorded_at = '{r.recorded_at.isoformat()}', "
         f"prev_hash = '\\x{r.prev_hash.hex()}', hash = '\\x{r.hash.hex()}' "
         f"WHERE event_id = '{r.event_id}'"
         for r in linked
