@@ -231,7 +231,8 @@ class KeyringSource:
     """The newest keyring in a file, for a running process: re-read only when the file changed.
 
     ``lupa keys rotate`` saves the keyring before rewrapping data keys, so a process that meets
-    a key-encryption key id it does not know calls ``Keyring.newest()`` and finds it.
+    a key-encryption key id it does not know calls ``Keyring.newest()`` and finds it; signing
+    and the JWKS call it too, so a new signing key signs and is published without a restart.
     """
 
     def __init__(self, path: Path) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 
 def lupa_home(env: Mapping[str, str] = os.environ) -> Path:
-    """Where local state (embedded PostgreSQL, keys, mail) lives: ``LUPA_HOME`` or ``./.lupa``."""
+    """Where local state (embedded PostgreSQL, keys) lives: ``LUPA_HOME`` or ``./.lupa``."""
     return Path(env.get("LUPA_HOME", ".lupa")).resolve()
 
 

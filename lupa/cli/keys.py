@@ -97,7 +97,11 @@ def rotate_keys(args: argparse.Namespace) -> int:
     if args.signing:
         rotated = _with_db(lambda s: key_rotation.rotate_signing(s, keyring, save))
         print(f"new signing key {rotated.active_signing.kid} saved to {path}")
-        print("restart the services so they sign with it and publish it in the JWKS")
+        print(
+            "services that read this keyring file sign with it and list it in the JWKS from "
+            "their next request (no restart); services given LUPA_KEYRING need the file "
+            "stored there and a restart"
+        )
         return 0
     rotated, report = _with_db(
         lambda s: key_rotation.rotate_kek(

@@ -40,8 +40,11 @@ _TIME_CLAIMS = ("exp", "iat", "nbf")
 
 def sign_claims(keyring: Keyring, claims: Claims, typ: str) -> str:
     """A compact JWS (EdDSA) over the claims, byte for byte what ``jwt.encode`` wrote, built
-    directly: the key's header segment is computed once, so a signature is JSON plus Ed25519."""
-    key = keyring.active_signing
+    directly: the key's header segment is computed once, so a signature is JSON plus Ed25519.
+
+    The newest key of the keyring file signs (``Keyring.newest()``: a stat while the file is
+    unchanged), so ``lupa keys rotate --signing`` takes effect in a running process at once."""
+    key = keyring.newest().active_signing
     payload = _jwt_payload({"iss": ISSUER, "typ": typ, **claims})
     signing_input = f"{key.jws_header_segment}.{b64u(_PAYLOAD_JSON.encode(payload).encode())}"
     signature = key.private_key.sign(signing_input.encode())

@@ -52,6 +52,15 @@ def test_rotate_then_show_lists_both_keks_and_no_key_material(keyring_file, caps
     assert not [s for s in secrets_of(rotated) if s in out]
 
 
+def test_rotate_signing_says_running_services_need_no_restart(keyring_file, capsys):
+    assert main(["keys", "rotate", "--signing"]) == 0
+    out = capsys.readouterr().out
+    kid = Keyring.from_json(keyring_file.read_text()).active_signing.kid
+    assert f"new signing key {kid} saved to {keyring_file}" in out
+    assert "from their next request (no restart)" in out
+    assert "restart the services so they sign" not in out
+
+
 def test_retire_refuses_the_active_key_and_removes_an_unused_one(keyring_file, capsys):
     first = Keyring.from_json(keyring_file.read_text())
     with pytest.raises(SystemExit, match="active"):
