@@ -86,3 +86,8 @@ def test_the_query_is_read_as_the_framework_reads_it():
 def test_a_path_parameter_is_named():
     assert control_character_fields(scope(b"", "/s/a\x00", external_id="a\x00")) == ["external_id"]
     assert control_character_fields(scope(b"", "/s\x1b/a")) == ["path"]
+
+
+@pytest.mark.parametrize("raw", [b"a=\x00", b"a=x\x1f", b"a=\x7f", b"a=\xc2\x85", b"a=%C2%9F"])
+def test_raw_and_escaped_control_characters_are_both_found(raw):
+    assert control_character_fields(scope(raw)) == ["a"]
