@@ -28,6 +28,7 @@ from shared.keys import Keyring, load_keyring
 from shared.logging import RequestLogMiddleware, configure_logging
 from shared.problems import exception_handlers
 from shared.settings import Settings
+from shared.strict_input import RefuseControlCharacters, StrictJSONRequest
 
 KEYRING_KEY = "keyring"
 SESSION_FACTORY_KEY = "session_factory"
@@ -133,7 +134,8 @@ def build_app(
             **(dependencies or {}),
         },
         exception_handlers=exception_handlers,
-        middleware=[RequestLogMiddleware],
+        middleware=[RequestLogMiddleware, RefuseControlCharacters],
+        request_class=StrictJSONRequest,
         lifespan=[database, *lifespan],
         request_max_body_size=settings.http.max_body_bytes,
         openapi_config=OpenAPIConfig(

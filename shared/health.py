@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
-from litestar import Controller, Response, get
+from litestar import Controller, Request, Response, get
 from litestar.datastructures import State
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
+
+from shared.errors import Unavailable
+from shared.problems import problem_response
 
 ENGINE_KEY = "engine"
 
@@ -22,12 +26,20 @@ class HealthController(Controller):
         return {"status": "ok"}
 
     @get("/ready", summary="The process can reach its database")
-    async def ready(self, state: State) -> Response[dict[str, str]]:
+    async def ready(self, state: State, request: Request[Any, Any, Any]) -> Response[Any]:
         engine: AsyncEngine = state[ENGINE_KEY]
         try:
             async with asyncio.timeout(2):
                 async with engine.connect() as conn:
                     await conn.execute(text("SELECT 1"))
         except Exception:
-            return Response({"status": "unavailable", "database": "unreachable"}, status_code=503)
+            # A problem like every other error, with the probe's own detail kept.
+            return problem_response(
+                503,
+                Unavailable.slug,
+                Unavailable.title,
+                "The database is not reachable.",
+                request,
+                database="unreachable",
+            )
         return Response({"status": "ok", "database": "ok"})

@@ -35,4 +35,7 @@ async def test_ready_says_503_while_the_database_is_unreachable(consent_settings
         assert (await client.get("/health/live")).status_code == 200
         ready = await client.get("/health/ready")
     assert ready.status_code == 503
-    assert ready.json() == {"status": "unavailable", "database": "unreachable"}
+    assert ready.headers["content-type"].startswith("application/problem+json")
+    problem = ready.json()
+    assert problem["type"] == "urn:lupa:problem:unavailable" and problem["status"] == 503
+    assert problem["database"] == "unreachable" and problem["instance"] == "/health/ready"
