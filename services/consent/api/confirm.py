@@ -20,13 +20,20 @@ from services.consent.service.confirmations import (
 )
 from shared.keys import Keyring
 
+# 400: not a link Lupa signed; 410: expired, or its consent changed since
+LINK_PROBLEMS = (400, 410)
+
 
 class ConfirmController(Controller):
     path = "/v1/confirm"
     tags = ["double opt-in"]
     opt = {"public": True}
 
-    @get("/{token:str}", summary="What this confirmation link confirms (changes nothing)")
+    @get(
+        "/{token:str}",
+        opt={"problems": LINK_PROBLEMS},
+        summary="What this confirmation link confirms (changes nothing)",
+    )
     async def show_confirmation(
         self,
         tx: NamedDependency[AsyncSession],
@@ -39,6 +46,7 @@ class ConfirmController(Controller):
     @post(
         "/{token:str}",
         status_code=200,
+        opt={"problems": LINK_PROBLEMS},
         summary="Confirm a pending grant (once; repeats are no-ops)",
     )
     async def confirm(
