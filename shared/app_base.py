@@ -26,6 +26,7 @@ from shared.db.engine import create_engine
 from shared.health import ENGINE_KEY, HealthController
 from shared.keys import Keyring, load_keyring
 from shared.logging import RequestLogMiddleware, configure_logging
+from shared.openapi import describe_responses
 from shared.problems import exception_handlers
 from shared.settings import Settings
 from shared.strict_input import RefuseControlCharacters, StrictJSONRequest
@@ -36,7 +37,7 @@ SESSION_FACTORY_KEY = "session_factory"
 
 @get(
     "/.well-known/jwks.json",
-    opt={"public": True},
+    opt={"public": True, "database": False},
     tags=["keys"],
     summary="Public keys that verify Lupa's tokens, receipts and signed links",
 )
@@ -152,6 +153,7 @@ def build_app(
     )
     assert_every_route_guarded(app)
     _declare_bearer_security(app)
+    describe_responses(app)  # last: it builds the document from the finished handlers
     return app
 
 

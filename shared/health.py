@@ -21,7 +21,7 @@ class HealthController(Controller):
     tags = ["health"]
     opt = {"public": True}
 
-    @get("/live", summary="The process is up")
+    @get("/live", opt={"database": False}, summary="The process is up")
     async def live(self) -> dict[str, str]:
         return {"status": "ok"}
 

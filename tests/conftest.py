@@ -28,6 +28,7 @@ from shared.db.embedded import ensure_database, socket_dsn, start_embedded, stop
 from shared.db.engine import create_engine
 from shared.keys import Keyring
 from shared.settings import DatabaseSettings, HttpSettings, Settings, asyncpg_dsn, sqlalchemy_url
+from tests.openapi_judge import JudgedClient, load_document
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -114,8 +115,10 @@ def consent_app(consent_settings: Settings, keyring: Keyring) -> Litestar:
 
 @pytest.fixture(scope="session")
 async def consent(consent_app: Litestar) -> AsyncIterator[AsyncTestClient[Litestar]]:
-    """An HTTP client for the consent service (lifespan started once per run)."""
-    async with AsyncTestClient(app=consent_app, base_url="http://testserver.local") as client:
+    """An HTTP client for the consent service (lifespan started once per run). Every response
+    it receives must match the service's OpenAPI document (``tests/openapi_judge.py``)."""
+    async with JudgedClient(app=consent_app, base_url="http://testserver.local") as client:
+        client.document = await load_document(client)
         yield client
 
 

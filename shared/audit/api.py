@@ -128,7 +128,11 @@ class AuditController(Controller):
             found = await checkpoints_after(conn, state["settings"].service, start, limit)
         return CheckpointPage(checkpoints=found, next=next_cursor(found, start))
 
-    @get("/stream", summary="Live audit events (Server-Sent Events); resumes after Last-Event-ID")
+    @get(
+        "/stream",
+        opt={"media_types": ("text/event-stream",)},
+        summary="Live audit events (Server-Sent Events); resumes after Last-Event-ID",
+    )
     async def stream_events(
         self,
         request: Request[Any, Any, Any],

@@ -91,7 +91,12 @@ class WebhookController(Controller):
     async def list_webhooks(self, tx: NamedDependency[AsyncSession], state: State) -> list[Webhook]:
         return await store.list_subscriptions(tx, state["settings"].service)
 
-    @delete("/webhooks/{subscription_id:uuid}", status_code=204, summary="Stop a subscription")
+    @delete(
+        "/webhooks/{subscription_id:uuid}",
+        status_code=204,
+        opt={"problems": (404,)},
+        summary="Stop a subscription",
+    )
     async def delete_webhook(
         self,
         tx: NamedDependency[AsyncSession],
@@ -124,6 +129,7 @@ class WebhookController(Controller):
     @post(
         "/dead-letters/{dead_letter_id:uuid}/replay",
         status_code=202,
+        opt={"problems": (404,)},
         summary="Send a dead letter again (the relay retries it once)",
     )
     async def replay_dead_letter(

@@ -10,7 +10,14 @@ from litestar.response import Stream
 
 from services.consent.api.check import CHECK_ROLES, PurposeParam, TopicParam
 from services.consent.domain.vocabulary import PURPOSE_KEY_PATTERN, Channel
-from services.consent.service.exports import Export, ExportService, ExportSettings, choose_format
+from services.consent.service.exports import (
+    CSV,
+    NDJSON,
+    Export,
+    ExportService,
+    ExportSettings,
+    choose_format,
+)
 from shared.auth.guards import requires
 
 OptionalPurpose = Annotated[
@@ -20,6 +27,7 @@ OptionalPurpose = Annotated[
 
 
 EXPORT_SETTINGS_KEY = "export_settings"
+EXPORT_MEDIA_TYPES = (NDJSON, CSV.partition(";")[0])
 
 
 def exports(request: Request[Any, Any, Any]) -> ExportService:
@@ -28,7 +36,10 @@ def exports(request: Request[Any, Any, Any]) -> ExportService:
 
 
 def streamed(export: Export) -> Stream:
-    return Stream(export.body, media_type=export.media_type, headers={"Cache-Control": "no-store"})
+    # Without its parameters: Litestar adds "; charset=utf-8" to a text/* type itself (passing
+    # CSV whole sent "text/csv; charset=utf-8; charset=utf-8").
+    media_type = export.media_type.partition(";")[0]
+    return Stream(export.body, media_type=media_type, headers={"Cache-Control": "no-store"})
 
 
 class AudienceController(Controller):
@@ -37,6 +48,7 @@ class AudienceController(Controller):
     @get(
         "/v1/audience",
         guards=[requires(*CHECK_ROLES)],
+        opt={"media_types": EXPORT_MEDIA_TYPES},
         summary="Every subject that may be contacted now (NDJSON, or CSV by Accept)",
     )
     async def audience(
@@ -54,6 +66,7 @@ class AudienceController(Controller):
     @get(
         "/v1/suppression",
         guards=[requires(*CHECK_ROLES)],
+        opt={"media_types": EXPORT_MEDIA_TYPES},
         summary="HMAC-SHA256 hashes of every address that must not be contacted on a channel",
     )
     async def suppression(

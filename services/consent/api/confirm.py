@@ -22,6 +22,9 @@ from shared.keys import Keyring
 # The confirmation page's button posts this (the POST needs no body; a form sends one anyway).
 CONFIRM_FIELD = "confirm=yes"
 
+# 400: not a link Lupa signed; 410: expired, or its consent changed since
+LINK_PROBLEMS = (400, 410)
+
 
 class ConfirmController(Controller):
     path = "/v1/confirm"
@@ -30,6 +33,7 @@ class ConfirmController(Controller):
 
     @get(
         "/{token:str}",
+        opt={"problems": LINK_PROBLEMS, "also_media_types": ("text/html",)},
         summary="What this confirmation link confirms (changes nothing); a page for browsers",
     )
     async def show_confirmation(
@@ -49,6 +53,7 @@ class ConfirmController(Controller):
     @post(
         "/{token:str}",
         status_code=200,
+        opt={"problems": LINK_PROBLEMS, "also_media_types": ("text/html",)},
         summary="Confirm a pending grant (once; repeats are no-ops); a page for browsers",
     )
     async def confirm(

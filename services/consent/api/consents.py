@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
+from litestar.openapi import ResponseSpec
 from litestar.params import JSONBody, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -26,7 +27,12 @@ from services.consent.domain.vocabulary import (
     CollectionMethod,
     Source,
 )
-from services.consent.service.consents import ConsentService, ConsentState, HistoryEntry
+from services.consent.service.consents import (
+    ConsentRecorded,
+    ConsentService,
+    ConsentState,
+    HistoryEntry,
+)
 from shared.auth.guards import requires
 from shared.auth.tokens import Principal
 from shared.idempotency import idempotent
@@ -70,6 +76,9 @@ class ConsentController(Controller):
 
     @post(
         guards=[requires("admin", "portal", subject_param="external_id")],
+        status_code=201,
+        responses={201: ResponseSpec(ConsentRecorded, description="Recorded, with its receipt")},
+        opt={"idempotent": True, "problems": (404,)},  # 404: unknown or erased subject
         summary="Grant or withdraw consent for one purpose and channel (Idempotency-Key honoured)",
     )
     async def record_consent(
@@ -92,6 +101,7 @@ class ConsentController(Controller):
 
     @get(
         guards=[requires("admin", "portal", "officer", "cx", subject_param="external_id")],
+        opt={"problems": (404,)},
         summary="Current consent per purpose and channel, with expiry computed now",
     )
     async def list_consents(
@@ -106,6 +116,7 @@ class ConsentController(Controller):
     @get(
         "/history",
         guards=[requires("admin", "portal", "officer", "cx", subject_param="external_id")],
+        opt={"problems": (404,)},
         summary="Every ledger event of the subject, oldest first",
     )
     async def consent_history(

@@ -7,6 +7,7 @@ from typing import Annotated
 import msgspec
 from litestar import Controller, Response, get, put
 from litestar.di import NamedDependency
+from litestar.openapi import ResponseSpec
 from litestar.params import JSONBody, Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -75,6 +76,7 @@ class PurposeController(Controller):
         "/{key:str}",
         guards=[requires("admin")],
         status_code=200,
+        responses={201: ResponseSpec(Purpose, description="Created")},
         summary="Create or update a purpose; a changed text makes a new version",
     )
     async def put_purpose(
@@ -97,6 +99,7 @@ class PurposeController(Controller):
     @get(
         "/{key:str}",
         guards=[requires("admin", "portal", "marketing", "officer", "cx")],
+        opt={"problems": (404,)},
         summary="One purpose",
     )
     async def get_purpose(
@@ -107,6 +110,7 @@ class PurposeController(Controller):
     @get(
         "/{key:str}/versions",
         guards=[requires("admin", "portal", "marketing", "officer", "cx")],
+        opt={"problems": (404,)},
         summary="Every version of a purpose's text",
     )
     async def list_versions(

@@ -24,6 +24,7 @@ class ReceiptController(Controller):
     @get(
         "/{receipt_id:uuid}",
         guards=[requires("admin", "portal", "officer")],
+        opt={"problems": (404,)},
         summary="A consent receipt (portal tokens: only their own subject's)",
     )
     async def get_receipt(

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import msgspec
 from litestar import Controller, Request, Response, get, post, put
 from litestar.di import NamedDependency
+from litestar.openapi import ResponseSpec
 from litestar.params import JSONBody, Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -71,6 +72,8 @@ class SubjectController(Controller):
         "/{external_id:str}",
         guards=[requires("admin", "portal", subject_param="external_id")],
         status_code=200,
+        responses={201: ResponseSpec(Subject, description="Created")},
+        opt={"problems": (404, 409)},  # an erased subject; its data key erased
         summary="Create or update a subject (201 when created)",
     )
     async def put_subject(
@@ -91,6 +94,7 @@ class SubjectController(Controller):
     @get(
         "/{external_id:str}",
         guards=[requires("admin", "portal", "officer", subject_param="external_id")],
+        opt={"problems": (404,)},
         summary="A subject with its contact data",
     )
     async def get_subject(

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
+from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, RequestBody, Schema
 from litestar.params import JSONBody, PathParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -27,6 +28,24 @@ from shared.keys import Keyring
 
 ONE_CLICK = "List-Unsubscribe=One-Click"
 Token = Annotated[str, PathParameter(max_length=2048, description="the signed link token")]
+
+# 400: not a link Lupa signed; 410: expired
+LINK_PROBLEMS = (400, 410)
+_ONE_CLICK_FORM = OpenAPIMediaType(
+    schema=Schema(
+        type=OpenAPIType.OBJECT,
+        required=["List-Unsubscribe"],
+        properties={"List-Unsubscribe": Schema(type=OpenAPIType.STRING, enum=["One-Click"])},
+    )
+)
+ONE_CLICK_BODY = RequestBody(
+    required=True,
+    description=f"`{ONE_CLICK}` (RFC 8058), as mailbox providers send it",
+    content={
+        "multipart/form-data": _ONE_CLICK_FORM,
+        "application/x-www-form-urlencoded": _ONE_CLICK_FORM,
+    },
+)
 
 
 class LinkRequest(msgspec.Struct, forbid_unknown_fields=True):
@@ -66,8 +85,8 @@ class UnsubscribeController(Controller):
 
     @get(
         "/v1/unsubscribe/{token:str}",
-        opt={"public": True},
         media_type="text/html",
+        opt={"public": True, "problems": LINK_PROBLEMS},
         summary="Confirmation page of a one-click unsubscribe link (changes nothing)",
     )
     async def unsubscribe_page(
@@ -82,7 +101,12 @@ class UnsubscribeController(Controller):
 
     @post(
         "/v1/unsubscribe/{token:str}",
-        opt={"public": True},
+        opt={
+            "public": True,
+            "problems": LINK_PROBLEMS,
+            "media_types": ("text/html",),
+            "request_body": ONE_CLICK_BODY,
+        },
         status_code=200,
         request_max_body_size=4096,
         summary="RFC 8058 one-click unsubscribe: withdraws at once, no login",
