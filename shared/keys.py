@@ -63,12 +63,20 @@ class SigningKey:
     def kid(self) -> str:
         return jwk_thumbprint(public_jwk(self.public_key))
 
+    def jws_header_segment(self, typ: str) -> str:
+        """The protected header of a compact JWS this key signs with header ``typ``,
+        base64url-encoded: the JSON PyJWT writes (members sorted, no spaces). Computed once
+        per ``typ``, as every signature needs it."""
+        segment = self._header_segments.get(typ)
+        if segment is None:
+            header = {"alg": "EdDSA", "kid": self.kid, "typ": typ}
+            segment = b64u(json.dumps(header, separators=(",", ":"), sort_keys=True).encode())
+            self._header_segments[typ] = segment
+        return segment
+
     @cached_property
-    def jws_header_segment(self) -> str:
-        """The protected header of every compact JWS this key signs, base64url-encoded: the
-        JSON PyJWT writes (members sorted, no spaces), so tokens read exactly as before."""
-        header = {"alg": "EdDSA", "kid": self.kid, "typ": "JWT"}
-        return b64u(json.dumps(header, separators=(",", ":"), sort_keys=True).encode())
+    def _header_segments(self) -> dict[str, str]:
+        return {}
 
     def jwk(self) -> dict[str, str]:
         return {**public_jwk(self.public_key), "kid": self.kid, "alg": "EdDSA", "use": "sig"}

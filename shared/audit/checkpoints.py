@@ -1,6 +1,7 @@
 """Signed checkpoints: every N events or T seconds, the chain head is signed with Ed25519.
 
-A checkpoint is a compact JWS (``typ`` "audit-checkpoint") over (service, sequence, head hash,
+A checkpoint is a compact JWS (header ``typ`` "audit-checkpoint+jwt", ``aud``
+"urn:lupa:audit-checkpoint") over (service, sequence, head hash,
 time). Whoever holds the public keys and a copy of a checkpoint kept outside the database can
 check that the chain up to that point was not rewritten, even by someone able to recompute
 every hash in the database (and delete the checkpoint rows there).
@@ -18,11 +19,19 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from shared.audit.cloudevents import SPEC_VERSION, rfc3339, source_of
+from shared.auth.kinds import TokenKind
 from shared.auth.tokens import InvalidToken, sign_claims, verify_claims
 from shared.keys import Keyring
 from shared.settings import AuditSettings
 
-CHECKPOINT_TYP = "audit-checkpoint"
+# Checkpoints signed before the kind had its own header typ and aud still verify: an auditor
+# keeps copies of them outside the database, and they stay evidence for as long as the chain.
+CHECKPOINT_TOKEN = TokenKind(
+    claim="audit-checkpoint",
+    header_typ="audit-checkpoint+jwt",
+    audience="urn:lupa:audit-checkpoint",
+    accepts_legacy=True,
+)
 # Published to NATS as CloudEvents of their own type, next to the events they sign.
 CHECKPOINT_EVENT_TYPE = "fi.lupa.audit.checkpoint"
 # Checkpoint event ids are UUIDv5 in this namespace (a fixed, random UUID of Lupa's own).
@@ -119,12 +128,12 @@ class CheckpointPolicy:
 
 def sign_checkpoint(keyring: Keyring, service: str, sequence: int, head: bytes) -> str:
     claims = {"service": service, "seq": sequence, "head": head.hex(), "iat": int(time.time())}
-    return sign_claims(keyring, claims, typ=CHECKPOINT_TYP)
+    return sign_claims(keyring, claims, CHECKPOINT_TOKEN)
 
 
 def signed_head(keyring: Keyring, token: str) -> SignedHead:
     """What a checkpoint token signs; ``InvalidToken`` if its signature or claims do not hold."""
-    claims = verify_claims(keyring, token, CHECKPOINT_TYP)
+    claims = verify_claims(keyring, token, CHECKPOINT_TOKEN)
     try:
         return SignedHead(
             str(claims["service"]), int(claims["seq"]), bytes.fromhex(str(claims["head"]))

@@ -1,7 +1,8 @@
 """Compact JWS tokens (EdDSA): API bearer tokens and every signed link Lupa hands out.
 
-Every token names its use in ``typ`` ("access", "confirm", "unsubscribe", ...), so a link
-minted for one job can never be presented for another.
+Every token says what kind it is (``shared.auth.kinds``): its own header ``typ``, its own
+``aud`` and the private ``typ`` claim, all three checked, so a token minted for one job can
+never be presented for another.
 """
 
 from __future__ import annotations
@@ -18,13 +19,14 @@ from typing import Any
 
 import jwt
 
+from shared.auth.kinds import ACCESS_TOKEN, TokenKind
 from shared.keys import Keyring, SigningKey, b64u, unb64u
 
 ISSUER = "lupa"
 ROLES = ("admin", "portal", "marketing", "officer", "cx")
 
 # A JWT's claims as PyJWT takes and gives them: JSON whose members depend on the token's
-# ``typ``, so each reader turns the ones it needs into its own typed value.
+# kind, so each reader turns the ones it needs into its own typed value.
 Claims = Mapping[str, Any]
 
 
@@ -38,15 +40,17 @@ _PAYLOAD_JSON = json.JSONEncoder(separators=(",", ":"))
 _TIME_CLAIMS = ("exp", "iat", "nbf")
 
 
-def sign_claims(keyring: Keyring, claims: Claims, typ: str) -> str:
-    """A compact JWS (EdDSA) over the claims, byte for byte what ``jwt.encode`` wrote, built
-    directly: the key's header segment is computed once, so a signature is JSON plus Ed25519.
+def sign_claims(keyring: Keyring, claims: Claims, kind: TokenKind) -> str:
+    """A compact JWS (EdDSA) of ``kind`` over the claims, byte for byte what ``jwt.encode``
+    writes, built directly: the header segment is computed once per key and kind, so a
+    signature is JSON plus Ed25519.
 
     The newest key of the keyring file signs (``Keyring.newest()``: a stat while the file is
     unchanged), so ``lupa keys rotate --signing`` takes effect in a running process at once."""
     key = keyring.newest().active_signing
-    payload = _jwt_payload({"iss": ISSUER, "typ": typ, **claims})
-    signing_input = f"{key.jws_header_segment}.{b64u(_PAYLOAD_JSON.encode(payload).encode())}"
+    payload = _jwt_payload({"iss": ISSUER, "aud": kind.audience, "typ": kind.claim, **claims})
+    header = key.jws_header_segment(kind.header_typ)
+    signing_input = f"{header}.{b64u(_PAYLOAD_JSON.encode(payload).encode())}"
     signature = key.private_key.sign(signing_input.encode())
     return f"{signing_input}.{b64u(signature)}"
 
@@ -63,28 +67,40 @@ def _jwt_payload(payload: dict[str, Any]) -> dict[str, Any]:
     return payload
 
 
-def verify_claims(keyring: Keyring, token: str, typ: str) -> Claims:
+def verify_claims(keyring: Keyring, token: str, kind: TokenKind) -> Claims:
+    """The claims of a token of ``kind``: signature, issuer, time claims, and the kind itself
+    (header ``typ``, ``aud`` and the ``typ`` claim); ``InvalidToken`` naming why not.
+
+    The kind is checked after PyJWT, which reads the audience only as this kind's: a broken
+    token keeps the reason PyJWT gives it, and one of another kind reads as meant for another
+    use whichever of the three gives it away.
+    """
     try:
         key = _named_signing_key(keyring, token)
-        claims: Claims = jwt.decode(
+        decoded = jwt.decode_complete(
             token,
             key.public_key,
             algorithms=["EdDSA"],
             issuer=ISSUER,
-            options={"require": ["iss", "typ", "iat"]},
+            options={"require": ["iss", "typ", "iat"], "verify_aud": False},
         )
     except jwt.PyJWTError as exc:
         raise InvalidToken(type(exc).__name__) from None
-    if claims.get("typ") != typ:
+    claims: Claims = decoded["payload"]
+    header_typ = decoded["header"].get("typ")
+    if claims.get("typ") != kind.claim or not kind.issued_as(
+        header_typ, claims.get("aud"), "aud" in claims
+    ):
         raise InvalidToken("token is meant for another use")
     return claims
 
 
 def _named_signing_key(keyring: Keyring, token: str) -> SigningKey:
     """The key the token's header names, reading only the header segment when it names a key
-    we hold: ``jwt.decode`` then checks the whole token first thing, refusing a malformed one
-    for the very reason ``jwt.get_unverified_header`` would have (both start with PyJWT's
-    ``_load`` and header checks), so reading the token twice would only double the work.
+    we hold: ``jwt.decode_complete`` then checks the whole token first thing, refusing a
+    malformed one for the very reason ``jwt.get_unverified_header`` would have (both start
+    with PyJWT's ``_load`` and header checks), so reading the token twice would only double
+    the work.
     Anything else takes PyJWT's own reading, so each refusal keeps its reason."""
     key = keyring.signing_key(_header_kid(token))
     if key is not None:
@@ -106,19 +122,19 @@ def _header_kid(token: str) -> str:
     return kid if isinstance(kid, str) else ""
 
 
-def verify_with_rotation(keyring: Keyring, token: str, typ: str) -> Claims:
+def verify_with_rotation(keyring: Keyring, token: str, kind: TokenKind) -> Claims:
     """``verify_claims``, consulting the keyring file once more before refusing the token.
 
     A token signed after ``lupa keys rotate --signing`` (by another process, or the CLI) names
     a kid this process has not loaded yet; the file is re-read only when it changed.
     """
     try:
-        return verify_claims(keyring, token, typ)
+        return verify_claims(keyring, token, kind)
     except InvalidToken:
         newest = keyring.newest()
         if newest is keyring:
             raise
-        return verify_claims(newest, token, typ)
+        return verify_claims(newest, token, kind)
 
 
 @dataclass(frozen=True)
@@ -141,7 +157,7 @@ def issue_access_token(keyring: Keyring, role: str, subject: str | None, ttl_sec
     now = int(time.time())
     claims = {"role": role, "iat": now, "exp": now + ttl_seconds, "jti": secrets.token_hex(8)}
     bound = {"sub": subject} if subject is not None else {}
-    return sign_claims(keyring, {**claims, **bound}, "access")
+    return sign_claims(keyring, {**claims, **bound}, ACCESS_TOKEN)
 
 
 class AccessTokenVerifier:
@@ -159,7 +175,7 @@ class AccessTokenVerifier:
             if exp > time.time():
                 return principal
             del self._cache[token]
-        claims = verify_with_rotation(self.keyring, token, "access")
+        claims = verify_with_rotation(self.keyring, token, ACCESS_TOKEN)
         role = claims.get("role")
         if role not in ROLES or "exp" not in claims:
             raise InvalidToken("token has no valid role or expiry")

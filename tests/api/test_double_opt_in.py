@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+from services.consent.service.consents import CONFIRM_LINK
+from shared.auth.kinds import ACCESS_TOKEN
 from shared.auth.tokens import sign_claims
 from tests.ledger_helpers import post_consent, scene
 
@@ -64,10 +66,10 @@ async def test_forged_expired_and_foreign_links_are_refused(consent, auth, new_i
     assert (await consent.post(f"/v1/confirm/{forged}")).json()[
         "type"
     ] == "urn:lupa:problem:invalid-link"
-    expired = sign_claims(keyring, {"sub": "x", "iat": 1, "exp": 2}, typ="confirm")
+    expired = sign_claims(keyring, {"sub": "x", "iat": 1, "exp": 2}, CONFIRM_LINK)
     gone = await consent.post(f"/v1/confirm/{expired}")
     assert gone.status_code == 410 and gone.json()["type"] == "urn:lupa:problem:link-expired"
-    access = sign_claims(keyring, {"iat": 1, "role": "admin"}, typ="access")
+    access = sign_claims(keyring, {"iat": 1, "role": "admin"}, ACCESS_TOKEN)
     assert (await consent.get(f"/v1/confirm/{access}")).status_code == 400
     assert await _state(consent, auth, ext) == "pending"
 

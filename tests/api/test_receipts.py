@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import jwt
-
+from tests.jose_judge import judged
 from tests.ledger_helpers import post_consent, scene
 
 
 async def _verify(consent, jws: str) -> dict:
-    keys = (await consent.get("/.well-known/jwks.json")).json()["keys"]
-    kid = jwt.get_unverified_header(jws)["kid"]
-    jwk = next(k for k in keys if k["kid"] == kid)
-    return jwt.decode(jws, jwt.PyJWK(jwk).key, algorithms=["EdDSA"], issuer="lupa")
+    """The receipt's claims as joserfc reads them with the published keys, once its header
+    typ and aud say it is a consent receipt."""
+    keys = (await consent.get("/.well-known/jwks.json")).json()
+    return judged(jws, keys, "consent-receipt+jwt", "urn:lupa:consent-receipt")
 
 
 async def test_receipt_verifies_against_the_jwks_and_carries_the_27560_fields(

@@ -7,6 +7,7 @@ import sys
 
 import pytest
 
+from shared.auth.kinds import ACCESS_TOKEN
 from shared.auth.tokens import verify_claims
 from shared.keys import Keyring
 
@@ -46,7 +47,7 @@ def test_token_issue_prints_a_token_signed_by_the_keyring(tmp_path, monkeypatch)
     )
     assert result.returncode == 0, result.stderr
     keyring = Keyring.from_json((tmp_path / "keyring.json").read_text())
-    claims = verify_claims(keyring, result.stdout.strip(), "access")
+    claims = verify_claims(keyring, result.stdout.strip(), ACCESS_TOKEN)
     assert claims["role"] == "portal" and claims["sub"] == "cust-42"
     assert claims["exp"] - claims["iat"] == 900
     assert (tmp_path / "keyring.json").stat().st_mode & 0o077 == 0, "keyring must be private"

@@ -8,7 +8,7 @@ import uuid
 import pytest
 
 from services.consent.service.confirmations import read_link
-from services.consent.service.consents import CONFIRM_TYP
+from services.consent.service.consents import CONFIRM_LINK
 from shared.auth.tokens import InvalidToken, sign_claims, verify_with_rotation
 from shared.keys import load_keyring, save_keyring
 
@@ -22,7 +22,7 @@ def confirm_token(keyring, subject: uuid.UUID, event: uuid.UUID) -> str:
         "iat": int(time.time()),
         "exp": int(time.time()) + 600,
     }
-    return sign_claims(keyring, claims, CONFIRM_TYP)
+    return sign_claims(keyring, claims, CONFIRM_LINK)
 
 
 def test_a_confirmation_link_signed_by_a_newer_key_is_read(tmp_path):
@@ -41,5 +41,5 @@ def test_a_forged_token_still_fails_after_the_file_is_read_again(tmp_path):
     stranger = load_keyring(tmp_path / "other.json", env={})
     with pytest.raises(InvalidToken):
         verify_with_rotation(
-            running, confirm_token(stranger, uuid.uuid4(), uuid.uuid4()), CONFIRM_TYP
+            running, confirm_token(stranger, uuid.uuid4(), uuid.uuid4()), CONFIRM_LINK
         )

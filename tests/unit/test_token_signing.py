@@ -1,8 +1,8 @@
 """Signed tokens read exactly as PyJWT wrote them, verify elsewhere, and refuse any tampering.
 
-``sign_claims`` builds the compact JWS itself (the key's header computed once); every token it
-hands out must be the very bytes ``jwt.encode`` produced, so stored receipts, links in sent
-mail and checkpoints published to auditors look no different.
+``sign_claims`` builds the compact JWS itself (the header computed once per key and kind);
+every token it hands out must be the very bytes ``jwt.encode`` produces with the kind's header
+``typ`` and ``aud``, so any JWT library reads receipts, links and checkpoints as PyJWT would.
 """
 
 from __future__ import annotations
@@ -18,14 +18,17 @@ import pytest
 from cryptography.exceptions import InvalidSignature
 
 from benchmarks.signing import old_sign, typical_receipt
-from services.consent.domain.receipts import (
-    RECEIPT_TYP,
-)
+from services.consent.domain.receipts import RECEIPT_TOKEN
+from services.consent.service.consents import CONFIRM_LINK
+from shared.audit.checkpoints import CHECKPOINT_TOKEN
+from shared.auth.kinds import ACCESS_TOKEN, TokenKind
 from shared.auth.tokens import ISSUER, InvalidToken, sign_claims, verify_claims
 from shared.keys import Keyring, b64u, jwk_thumbprint, public_jwk, unb64u
 
 KEYRING = Keyring.generate().with_new_signing_key()  # two keys: the newest signs
 OCCURRED = datetime(2026, 12, 1, 9, 30, 15, 123456, tzinfo=UTC)
+X = TokenKind("x", "x+jwt", "urn:example:x", accepts_legacy=False)
+RANDOM = TokenKind("random", "application/random+jwt", "urn:example:random", accepts_legacy=True)
 
 
 def a_receipt(title: str = "Newsletter", validity_days: int | None = 365) -> dict[str, Any]:
@@ -51,64 +54,88 @@ def random_json(rng: random.Random, depth: int = 0) -> Any:
     return {f"k{i}é": random_json(rng, depth + 1) for i in range(rng.randint(0, 4))}
 
 
-VARIED_CLAIMS: list[tuple[str, dict[str, Any]]] = [
-    (RECEIPT_TYP, a_receipt()),
-    (RECEIPT_TYP, a_receipt(title="Angebote für Sie — «spécial»", validity_days=None)),
-    ("access", {"role": "admin", "iat": 1, "exp": 2, "jti": "ab12"}),
-    ("access", {"role": "portal", "iat": 1, "exp": 2, "jti": "ab12", "sub": "cust-1"}),
-    ("confirm", {"sub": str(uuid.uuid4()), "purpose": "p", "channel": "sms", "iat": 1}),
-    ("audit-checkpoint", {"service": "consent", "seq": 42, "head": "00ff", "iat": 7}),
-    ("x", {}),
-    ("x", {"typ": "overridden", "iss": "someone-else", "empty": [], "nested": {"a": {}}}),
-    ("x", {"iat": OCCURRED, "exp": datetime(2030, 1, 1), "nbf": OCCURRED, "at": "iso"}),
+VARIED_CLAIMS: list[tuple[TokenKind, dict[str, Any]]] = [
+    (RECEIPT_TOKEN, a_receipt()),
+    (RECEIPT_TOKEN, a_receipt(title="Angebote für Sie — «spécial»", validity_days=None)),
+    (ACCESS_TOKEN, {"role": "admin", "iat": 1, "exp": 2, "jti": "ab12"}),
+    (ACCESS_TOKEN, {"role": "portal", "iat": 1, "exp": 2, "jti": "ab12", "sub": "cust-1"}),
+    (CONFIRM_LINK, {"sub": str(uuid.uuid4()), "purpose": "p", "channel": "sms", "iat": 1}),
+    (CHECKPOINT_TOKEN, {"service": "consent", "seq": 42, "head": "00ff", "iat": 7}),
+    (X, {}),
+    (X, {"typ": "overridden", "iss": "someone-else", "empty": [], "nested": {"a": {}}}),
+    (X, {"iat": OCCURRED, "exp": datetime(2030, 1, 1), "nbf": OCCURRED, "at": "iso"}),
     *(
-        ("random", {f"c{i}": random_json(random.Random(seed)) for i in range(20)})
+        (RANDOM, {f"c{i}": random_json(random.Random(seed)) for i in range(20)})
         for seed in range(40)
     ),
 ]
 
 
-@pytest.mark.parametrize(("typ", "claims"), VARIED_CLAIMS)
-def test_a_signed_token_is_byte_for_byte_what_pyjwt_wrote(typ, claims):
-    assert sign_claims(KEYRING, claims, typ) == old_sign(KEYRING, claims, typ)
+@pytest.mark.parametrize(("kind", "claims"), VARIED_CLAIMS)
+def test_a_signed_token_is_byte_for_byte_what_pyjwt_wrote(kind, claims):
+    assert sign_claims(KEYRING, claims, kind) == old_sign(KEYRING, claims, kind)
+
+
+def test_the_header_of_each_kind_and_key_is_computed_once_and_kept_apart():
+    kinds = (ACCESS_TOKEN, RECEIPT_TOKEN, CONFIRM_LINK, CHECKPOINT_TOKEN)
+    for key in KEYRING.signing:
+        segments = {key.jws_header_segment(kind.header_typ) for kind in kinds}
+        assert len(segments) == len(kinds)
+        assert key.jws_header_segment(ACCESS_TOKEN.header_typ) is key.jws_header_segment(
+            ACCESS_TOKEN.header_typ
+        )
+    older, newer = KEYRING.signing
+    typ = RECEIPT_TOKEN.header_typ
+    assert older.jws_header_segment(typ) != newer.jws_header_segment(typ)
 
 
 def test_an_issuer_that_is_not_a_string_is_refused_as_pyjwt_refused_it():
     with pytest.raises(TypeError, match="Issuer"):
-        old_sign(KEYRING, {"iss": 1}, "x")
+        old_sign(KEYRING, {"iss": 1}, X)
     with pytest.raises(TypeError, match="Issuer"):
-        sign_claims(KEYRING, {"iss": 1}, "x")
+        sign_claims(KEYRING, {"iss": 1}, X)
 
 
 def test_a_claim_json_cannot_carry_is_refused_as_pyjwt_refused_it():
     with pytest.raises(TypeError):
-        old_sign(KEYRING, {"when": OCCURRED}, "x")
+        old_sign(KEYRING, {"when": OCCURRED}, X)
     with pytest.raises(TypeError):
-        sign_claims(KEYRING, {"when": OCCURRED}, "x")
+        sign_claims(KEYRING, {"when": OCCURRED}, X)
 
 
 def test_signing_leaves_the_callers_claims_as_they_were():
     claims = {"iat": OCCURRED, "sub": "s"}
-    sign_claims(KEYRING, claims, "x")
+    sign_claims(KEYRING, claims, X)
     assert claims == {"iat": OCCURRED, "sub": "s"}
 
 
 def test_a_receipt_verifies_with_pyjwt_given_only_the_published_jwk():
     receipt = a_receipt()
-    token = sign_claims(KEYRING, receipt, RECEIPT_TYP)
+    token = sign_claims(KEYRING, receipt, RECEIPT_TOKEN)
     published = {k["kid"]: k for k in json.loads(json.dumps(KEYRING.jwks()))["keys"]}
     kid = jwt.get_unverified_header(token)["kid"]
-    claims = jwt.decode(token, jwt.PyJWK(published[kid]), algorithms=["EdDSA"], issuer=ISSUER)
-    assert claims == {"iss": ISSUER, "typ": RECEIPT_TYP, **receipt}
+    claims = jwt.decode(
+        token,
+        jwt.PyJWK(published[kid]),
+        algorithms=["EdDSA"],
+        issuer=ISSUER,
+        audience="urn:lupa:consent-receipt",
+    )
+    assert claims == {
+        "iss": ISSUER,
+        "aud": "urn:lupa:consent-receipt",
+        "typ": "consent-receipt",
+        **receipt,
+    }
 
 
 def test_the_signature_checks_out_over_the_signing_input_with_cryptography_alone():
-    token = sign_claims(KEYRING, a_receipt(), RECEIPT_TYP)
+    token = sign_claims(KEYRING, a_receipt(), RECEIPT_TOKEN)
     header, payload, signature = token.split(".")
     assert json.loads(unb64u(header)) == {
         "alg": "EdDSA",
         "kid": jwk_thumbprint(public_jwk(KEYRING.active_signing.private_key.public_key())),
-        "typ": "JWT",
+        "typ": "consent-receipt+jwt",
     }
     public_key = KEYRING.active_signing.private_key.public_key()
     public_key.verify(unb64u(signature), f"{header}.{payload}".encode())  # raises if not
@@ -148,25 +175,25 @@ def unsigned(token: str) -> str:
     [tampered_payload, tampered_signature, signed_by_the_older_key_under_the_newer_kid, unsigned],
 )
 def test_a_tampered_token_is_refused(tamper):
-    token = sign_claims(KEYRING, {"sub": "s", "iat": 1}, "confirm")
-    assert verify_claims(KEYRING, token, "confirm")["sub"] == "s"
+    token = sign_claims(KEYRING, {"sub": "s", "iat": 1}, CONFIRM_LINK)
+    assert verify_claims(KEYRING, token, CONFIRM_LINK)["sub"] == "s"
     with pytest.raises(InvalidToken):
-        verify_claims(KEYRING, tamper(token), "confirm")
+        verify_claims(KEYRING, tamper(token), CONFIRM_LINK)
 
 
 def test_a_token_from_another_keyring_or_for_another_use_is_refused():
-    stranger = sign_claims(Keyring.generate(), {"sub": "s", "iat": 1}, "confirm")
+    stranger = sign_claims(Keyring.generate(), {"sub": "s", "iat": 1}, CONFIRM_LINK)
     with pytest.raises(InvalidToken):
-        verify_claims(KEYRING, stranger, "confirm")
+        verify_claims(KEYRING, stranger, CONFIRM_LINK)
     with pytest.raises(InvalidToken):
-        verify_claims(KEYRING, sign_claims(KEYRING, {"iat": 1}, "access"), "confirm")
+        verify_claims(KEYRING, sign_claims(KEYRING, {"iat": 1}, ACCESS_TOKEN), CONFIRM_LINK)
 
 
 def test_what_the_older_key_signed_still_verifies():
     older = Keyring.generate()
-    token = sign_claims(older, {"sub": "s", "iat": 1}, "confirm")
+    token = sign_claims(older, {"sub": "s", "iat": 1}, CONFIRM_LINK)
     rotated = older.with_new_signing_key()
-    assert verify_claims(rotated, token, "confirm")["sub"] == "s"
+    assert verify_claims(rotated, token, CONFIRM_LINK)["sub"] == "s"
 
 
 def test_a_keys_cached_kid_and_jwk_are_what_they_were_computed_as():

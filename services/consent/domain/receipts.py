@@ -13,9 +13,17 @@ from datetime import datetime
 from typing import Any
 
 from services.consent.domain.consents import NewEvent
+from shared.auth.kinds import TokenKind
 
 RECEIPT_VERSION = "KI-CR-v1.1.0"
-RECEIPT_TYP = "consent-receipt"
+# A receipt is evidence for years: one signed before receipts had their own header typ and
+# aud (header typ "JWT", only the claim typ "consent-receipt") still verifies as a receipt.
+RECEIPT_TOKEN = TokenKind(
+    claim="consent-receipt",
+    header_typ="consent-receipt+jwt",
+    audience="urn:lupa:consent-receipt",
+    accepts_legacy=True,
+)
 LEGAL_BASIS_ARTICLES = {
     "consent": "GDPR Art. 6(1)(a)",
     "contract": "GDPR Art. 6(1)(b)",

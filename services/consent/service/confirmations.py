@@ -22,7 +22,7 @@ from services.consent.db.ledger import StoredEvent
 from services.consent.db.subjects import SubjectRow
 from services.consent.domain.consents import NewEvent
 from services.consent.domain.errors import ConfirmationSuperseded
-from services.consent.service.consents import CONFIRM_TYP
+from services.consent.service.consents import CONFIRM_LINK
 from services.consent.service.evidence import Evidence, hash_evidence
 from services.consent.service.ledger import LedgerWriter
 from services.consent.service.receipts import IssuedReceipt, LedgerContext, localised
@@ -75,7 +75,7 @@ def read_link(keyring: Keyring, token: str) -> LinkTarget:
     if len(token) > 4096 or not _TOKEN.match(token):
         raise InvalidLink("This confirmation link is not valid.")
     try:
-        claims = verify_with_rotation(keyring, token, CONFIRM_TYP)
+        claims = verify_with_rotation(keyring, token, CONFIRM_LINK)
         return LinkTarget(
             uuid.UUID(str(claims["sub"])),
             uuid.UUID(str(claims["event"])),

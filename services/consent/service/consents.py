@@ -26,10 +26,18 @@ from services.consent.service.ledger import REASON_FIELD, LedgerWriter
 from services.consent.service.receipts import IssuedReceipt, LedgerContext
 from services.consent.service.subjects import live_subject, require_live
 from services.consent.service.vault import SubjectVault
+from shared.auth.kinds import TokenKind
 from shared.auth.tokens import sign_claims
 from shared.keys import Keyring
 
-CONFIRM_TYP = "confirm"
+# A confirmation link signed before links had their own header typ and aud still confirms
+# until it expires (CONFIRM_TTL): it sits in mail already sent.
+CONFIRM_LINK = TokenKind(
+    claim="confirm",
+    header_typ="confirm-link+jwt",
+    audience="urn:lupa:link:confirm",
+    accepts_legacy=True,
+)
 CONFIRM_TTL = timedelta(days=7)
 
 
@@ -185,6 +193,6 @@ class ConsentService:
                 "iat": int(now.timestamp()),
                 "exp": int((now + CONFIRM_TTL).timestamp()),
             },
-            typ=CONFIRM_TYP,
+            CONFIRM_LINK,
         )
         return f"{self.context.public_base_url}/v1/confirm/{token}"

@@ -17,7 +17,7 @@ from services.consent.db.ledger import NewReceipt
 from services.consent.db.subjects import SubjectRow
 from services.consent.domain.consents import NewEvent
 from services.consent.domain.receipts import (
-    RECEIPT_TYP,
+    RECEIPT_TOKEN,
     ControllerIdentity,
     ReceiptFacts,
     receipt_claims,
@@ -95,7 +95,7 @@ class ReceiptService:
         )
         now = datetime.now(UTC)
         jws = sign_claims(
-            self.keyring, receipt_claims(facts, self.context.controller, now), typ=RECEIPT_TYP
+            self.keyring, receipt_claims(facts, self.context.controller, now), RECEIPT_TOKEN
         )
         return NewReceipt(facts.receipt_id, jws, now)
 

@@ -1,6 +1,7 @@
 """One-click unsubscribe (RFC 8058): signed per-recipient links, and the withdrawal they make.
 
-A link carries an EdDSA token of ``typ`` "unsubscribe" bound to the subject's internal uuid
+A link carries an EdDSA token of kind ``UNSUBSCRIBE_LINK`` (header ``typ``
+"unsubscribe-link+jwt", ``aud`` "urn:lupa:link:unsubscribe") bound to the subject's internal uuid
 (not the customer id, which would leak into mail headers), the purpose and the channel. It lives
 ``LINK_TTL`` (a year: people unsubscribe from old mail). Altering any claim breaks the signature,
 so a token can withdraw only what it was minted for, for only the subject it names.
@@ -25,11 +26,19 @@ from services.consent.domain.errors import ChannelNotAllowed, UnknownPurpose
 from services.consent.service.consents import ConsentService
 from services.consent.service.evidence import Evidence
 from services.consent.service.receipts import LedgerContext, localised
+from shared.auth.kinds import TokenKind
 from shared.auth.tokens import InvalidToken, sign_claims, verify_with_rotation
 from shared.errors import InvalidLink, LinkExpired
 from shared.keys import Keyring
 
-UNSUBSCRIBE_TYP = "unsubscribe"
+# A link signed before links had their own header typ and aud still unsubscribes until it
+# expires (LINK_TTL): withdrawing must stay as easy as giving, old mail included.
+UNSUBSCRIBE_LINK = TokenKind(
+    claim="unsubscribe",
+    header_typ="unsubscribe-link+jwt",
+    audience="urn:lupa:link:unsubscribe",
+    accepts_legacy=True,
+)
 LINK_TTL = timedelta(days=365)
 SOURCE = "one_click_unsubscribe"
 ACTOR = "link:one_click_unsubscribe"
@@ -54,7 +63,7 @@ def mint_token(keyring: Keyring, link: UnsubscribeLink, now: datetime | None = N
             "exp": int((now + LINK_TTL).timestamp()),
             "jti": secrets.token_hex(6),
         },
-        typ=UNSUBSCRIBE_TYP,
+        UNSUBSCRIBE_LINK,
     )
 
 
@@ -77,7 +86,7 @@ def ensure_linkable(purpose: str, channel: str, channels: Sequence[str] | None) 
 def read_token(keyring: Keyring, token: str) -> UnsubscribeLink:
     """The link's claims; forged, altered, other-use and expired tokens are refused."""
     try:
-        claims = verify_with_rotation(keyring, token, UNSUBSCRIBE_TYP)
+        claims = verify_with_rotation(keyring, token, UNSUBSCRIBE_LINK)
         return UnsubscribeLink(
             uuid.UUID(str(claims["sub"])), str(claims["purpose"]), str(claims["channel"])
         )

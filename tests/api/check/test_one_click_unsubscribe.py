@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
+from services.consent.service.consents import CONFIRM_LINK
 from services.consent.service.unsubscribe import UnsubscribeLink, mint_token
 from shared.auth.tokens import sign_claims
 from shared.keys import b64u, unb64u
@@ -95,7 +96,7 @@ async def test_a_token_for_another_use_or_without_one_click_body_is_refused(
     confirm = sign_claims(
         keyring,
         {"sub": str(uuid.uuid4()), "purpose": key, "channel": "email", "iat": 0},
-        typ="confirm",
+        CONFIRM_LINK,
     )
     assert (await consent.post(f"/v1/unsubscribe/{confirm}", data=ONE_CLICK)).status_code == 400
     assert (await check(consent, auth, ext, key))["allowed"] is True

@@ -13,7 +13,7 @@ from sqlalchemy import text
 
 from services.consent.app import create_app
 from shared.audit.chain import chain_pending
-from shared.audit.checkpoints import CHECKPOINT_TYP, CheckpointPolicy
+from shared.audit.checkpoints import CHECKPOINT_TOKEN, CheckpointPolicy
 from shared.auth.tokens import issue_access_token, verify_claims
 from shared.settings import AuditSettings, DatabaseSettings, sqlalchemy_url
 from tests.integration.audit.events import bulk_insert
@@ -74,7 +74,7 @@ async def test_the_feed_signs_as_configured_and_hands_out_its_checkpoints(
     assert [c["sequence"] for c in page["checkpoints"]] == [2, 4]
     assert page["next"] == "4"
     for checkpoint in page["checkpoints"]:
-        claims = verify_claims(keyring, checkpoint["token"], CHECKPOINT_TYP)
+        claims = verify_claims(keyring, checkpoint["token"], CHECKPOINT_TOKEN)
         assert claims["head"] == checkpoint["head"] == hashes[checkpoint["sequence"]]
     after = await scratch_app.get(
         "/v1/audit/checkpoints?after=2&limit=1", headers=bearer(keyring, "admin")

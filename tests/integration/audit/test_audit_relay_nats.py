@@ -13,7 +13,7 @@ import pytest
 from nats.js import JetStreamContext
 from sqlalchemy import text
 
-from shared.audit.checkpoints import CHECKPOINT_TYP
+from shared.audit.checkpoints import CHECKPOINT_TOKEN
 from shared.audit.relay import Relay
 from shared.auth.tokens import verify_claims
 from shared.db.engine import create_engine
@@ -155,7 +155,7 @@ async def test_signed_checkpoints_reach_nats_after_the_events_they_sign(
     checkpoints = [m["data"] for m in messages]  # the line `lupa audit verify` reads back
     assert [c["sequence"] for c in checkpoints] == [5, 10]
     for message, checkpoint in zip(messages, checkpoints, strict=True):
-        claims = verify_claims(keyring, checkpoint["token"], CHECKPOINT_TYP)
+        claims = verify_claims(keyring, checkpoint["token"], CHECKPOINT_TOKEN)
         assert claims["seq"] == checkpoint["sequence"]
         assert claims["head"] == checkpoint["head"] == events[checkpoint["sequence"]]["hash"]
         assert message["_subject"] == "lupa.audit.consent.checkpoint"
