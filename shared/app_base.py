@@ -27,6 +27,7 @@ from shared.health import ENGINE_KEY, HealthController
 from shared.keys import Keyring, load_keyring
 from shared.logging import RequestLogMiddleware, configure_logging
 from shared.openapi import describe_responses
+from shared.openapi_viewer import viewer, viewer_assets
 from shared.problems import exception_handlers
 from shared.settings import Settings
 from shared.strict_input import RefuseControlCharacters, StrictJSONRequest
@@ -119,6 +120,7 @@ def build_app(
             jwks,
             AuditController,
             WebhookController,
+            viewer_assets(),
             *route_handlers,
         ],
         state=State(
@@ -143,6 +145,7 @@ def build_app(
             title=title,
             version="1.0.0",
             path="/schema",
+            render_plugins=[viewer()],
             components=Components(
                 security_schemes={
                     "bearer": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")
