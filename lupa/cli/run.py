@@ -42,6 +42,8 @@ def migrate_db(_: argparse.Namespace) -> int:
 def serve_one(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from shared.http_server import ProblemHttpToolsProtocol
+
     spec = registry.get(args.service)
     http = _http(spec)
     uvicorn.run(
@@ -53,7 +55,7 @@ def serve_one(args: argparse.Namespace) -> int:
         log_level="warning",
         access_log=False,
         loop="uvloop",
-        http="httptools",
+        http=ProblemHttpToolsProtocol,  # httptools, its own 400s as problems
     )
     return 0
 
