@@ -12,6 +12,12 @@ from services.consent.api.confirm import ConfirmController
 from services.consent.api.consents import ConsentController
 from services.consent.api.deps import provide_principal
 from services.consent.api.preferences import PreferenceController
+from services.consent.api.privacy import (
+    PRIVACY_NOTICE_KEY,
+    PrivacyNoticeController,
+    privacy_notice,
+    warn_about_controller,
+)
 from services.consent.api.purposes import PurposeController
 from services.consent.api.receipts import ReceiptController
 from services.consent.api.request_context import LEDGER_CONTEXT_KEY
@@ -33,7 +39,7 @@ def create_app(
     ledger = LedgerContext.from_settings(settings.http.public_base_url, consent.controller)
     check = CheckSettings.from_settings(settings, consent.check)
 
-    return build_app(
+    app = build_app(
         settings,
         [
             PurposeController,
@@ -45,16 +51,20 @@ def create_app(
             CheckController,
             AudienceController,
             UnsubscribeController,
+            PrivacyNoticeController,
         ],
         title="Lupa consent service",
         keyring=keyring,
         state={
             LEDGER_CONTEXT_KEY: ledger,
             EXPORT_SETTINGS_KEY: ExportSettings.from_settings(settings, consent.export),
+            PRIVACY_NOTICE_KEY: privacy_notice(consent.controller, ledger.controller),
         },
         dependencies={"principal": Provide(provide_principal, sync_to_thread=False)},
         lifespan=[check_pool_lifespan(check)],
     )
+    warn_about_controller(consent.controller)  # after build_app has configured logging
+    return app
 
 
 def create_app_from_env() -> Litestar:

@@ -14,15 +14,28 @@ SERVICE = "consent"
 DEFAULT_PORT = 8000
 
 
+# The shipped defaults of the controller's name and contact: placeholders, not a controller.
+PLACEHOLDER_NAME = "Lupa data controller"
+PLACEHOLDER_CONTACT = "privacy@lupa.invalid"
+
+
 @dataclass(frozen=True)
 class ControllerSettings:
-    """Who is responsible for the processing, as printed on every receipt. Without a policy
-    URL, receipts point at ``<public base URL>/privacy``."""
+    """Who is responsible for the processing, as printed on every receipt (Kantara CR v1.1
+    ``piiControllers``). Without a policy URL, receipts point at ``<public base URL>/privacy``,
+    where the service shows ``privacy_notice_file`` or, without one, a page it generates from
+    these details. Storage location defaults to the jurisdiction."""
 
-    name: str = "Lupa data controller"
-    contact: str = "privacy@lupa.invalid"
+    name: str = PLACEHOLDER_NAME
+    contact: str = PLACEHOLDER_CONTACT
     jurisdiction: str = "FI"
     policy_url: str | None = None
+    address: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    url: str | None = None
+    storage_location: str | None = None
+    privacy_notice_file: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> ControllerSettings:
@@ -30,8 +43,26 @@ class ControllerSettings:
             name=env.get("LUPA_CONTROLLER_NAME", cls.name),
             contact=env.get("LUPA_CONTROLLER_CONTACT", cls.contact),
             jurisdiction=env.get("LUPA_JURISDICTION", cls.jurisdiction),
-            policy_url=env.get("LUPA_POLICY_URL"),
+            policy_url=env.get("LUPA_POLICY_URL") or None,
+            address=env.get("LUPA_CONTROLLER_ADDRESS") or None,
+            email=env.get("LUPA_CONTROLLER_EMAIL") or None,
+            phone=env.get("LUPA_CONTROLLER_PHONE") or None,
+            url=env.get("LUPA_CONTROLLER_URL") or None,
+            storage_location=env.get("LUPA_STORAGE_LOCATION") or None,
+            privacy_notice_file=env.get("LUPA_PRIVACY_NOTICE_FILE") or None,
         )
+
+    def missing_details(self) -> list[str]:
+        """The settings Kantara CR v1.1 requires of a controller that are unset or still the
+        shipped placeholder, by environment variable name."""
+        placeholders = {
+            "LUPA_CONTROLLER_NAME": self.name in ("", PLACEHOLDER_NAME),
+            "LUPA_CONTROLLER_CONTACT": self.contact in ("", PLACEHOLDER_CONTACT),
+            "LUPA_CONTROLLER_ADDRESS": not self.address,
+            "LUPA_CONTROLLER_EMAIL": not self.email or self.email.endswith(".invalid"),
+            "LUPA_CONTROLLER_PHONE": not self.phone,
+        }
+        return [name for name, missing in placeholders.items() if missing]
 
 
 @dataclass(frozen=True)

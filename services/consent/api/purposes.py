@@ -13,7 +13,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.consent.api.text import END, OneLine, Paragraphs
 from services.consent.domain.purposes import Purpose, PurposeSpec, PurposeVersion
-from services.consent.domain.vocabulary import PURPOSE_KEY_SHAPE, Channel, LegalBasis
+from services.consent.domain.vocabulary import (
+    DEFAULT_PII_CATEGORIES,
+    DEFAULT_PURPOSE_CATEGORY,
+    PURPOSE_KEY_SHAPE,
+    Channel,
+    LegalBasis,
+    PiiCategory,
+    PurposeCategory,
+)
 from services.consent.service.purposes import PurposeService
 from shared.auth.guards import requires
 from shared.auth.tokens import Principal
@@ -53,6 +61,11 @@ class PurposeWrite(msgspec.Struct, forbid_unknown_fields=True):
     min_age: Annotated[int, msgspec.Meta(ge=0, le=21)] | None = None
     sale_or_sharing: bool = False
     require_renewal: bool = False
+    # Kantara CR v1.1 vocabularies, printed on the purpose's receipts.
+    purpose_category: PurposeCategory | None = None
+    pii_categories: (
+        Annotated[list[PiiCategory], msgspec.Meta(min_length=1, max_length=9)] | None
+    ) = None
 
     def to_spec(self) -> PurposeSpec:
         return PurposeSpec(
@@ -65,6 +78,10 @@ class PurposeWrite(msgspec.Struct, forbid_unknown_fields=True):
             min_age=self.min_age,
             sale_or_sharing=self.sale_or_sharing,
             require_renewal=self.require_renewal,
+            purpose_category=self.purpose_category or DEFAULT_PURPOSE_CATEGORY,
+            pii_categories=(
+                tuple(self.pii_categories) if self.pii_categories else DEFAULT_PII_CATEGORIES
+            ),
         )
 
 

@@ -27,7 +27,9 @@ from shared.errors import InvalidInput, PayloadTooLarge
 from shared.keys import Keyring
 
 ONE_CLICK = "List-Unsubscribe=One-Click"
-Token = Annotated[str, PathParameter(max_length=2048, description="the signed link token")]
+# A link token is a few hundred characters; the bound leaves room for any other token Lupa
+# signs (a receipt with full controller details passes 2 KiB) to be refused as no link (400).
+Token = Annotated[str, PathParameter(max_length=4096, description="the signed link token")]
 
 # 400: not a link Lupa signed; 410: expired
 LINK_PROBLEMS = (400, 410)

@@ -86,6 +86,8 @@ def _attributes(spec: PurposeSpec) -> dict[str, Any]:
         "validity_days": spec.validity_days,
         "min_age": spec.min_age,
         "sale_or_sharing": spec.sale_or_sharing,
+        "purpose_category": spec.purpose_category,
+        "pii_categories": list(spec.pii_categories),
     }
 
 

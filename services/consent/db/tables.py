@@ -53,6 +53,9 @@ purposes = Table(
     Column("min_accepted_version", Integer, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    # Kantara CR v1.1 vocabularies; defaulted for purposes defined before c0006.
+    Column("purpose_category", Text, nullable=False, server_default="Marketing"),
+    Column("pii_categories", ARRAY(Text), nullable=False, server_default="{Contact}"),
 )
 
 purpose_versions = Table(

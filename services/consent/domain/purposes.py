@@ -7,6 +7,7 @@ from datetime import datetime
 
 import msgspec
 
+from services.consent.domain.vocabulary import DEFAULT_PII_CATEGORIES, DEFAULT_PURPOSE_CATEGORY
 from shared.errors import InvalidInput
 
 
@@ -27,6 +28,10 @@ class Purpose(msgspec.Struct, frozen=True):
     min_accepted_version: int
     created_at: datetime
     updated_at: datetime
+    # Kantara CR v1.1 vocabularies (``vocabulary.PurposeCategory`` / ``PiiCategory``), printed
+    # on every receipt of this purpose.
+    purpose_category: str = DEFAULT_PURPOSE_CATEGORY
+    pii_categories: list[str] = msgspec.field(default_factory=lambda: list(DEFAULT_PII_CATEGORIES))
 
 
 class PurposeVersion(msgspec.Struct, frozen=True):
@@ -52,6 +57,8 @@ class PurposeSpec:
     min_age: int | None
     sale_or_sharing: bool
     require_renewal: bool
+    purpose_category: str = DEFAULT_PURPOSE_CATEGORY
+    pii_categories: tuple[str, ...] = DEFAULT_PII_CATEGORIES
 
     def validate(self) -> None:
         if not self.channels:
@@ -63,6 +70,8 @@ class PurposeSpec:
                 "Double opt-in channels must be among the purpose's channels.",
                 field="double_opt_in_channels",
             )
+        if len(set(self.pii_categories)) != len(self.pii_categories):
+            raise InvalidInput("PII categories must not repeat.", field="pii_categories")
         if not any(v.strip() for v in self.title.values()):
             raise InvalidInput(
                 "A purpose needs a title in at least one of fi, sv, en.", field="title"
@@ -97,6 +106,8 @@ def plan_change(current: Purpose, spec: PurposeSpec) -> PurposeChange:
         or current.validity_days != spec.validity_days
         or current.min_age != spec.min_age
         or current.sale_or_sharing != spec.sale_or_sharing
+        or current.purpose_category != spec.purpose_category
+        or tuple(current.pii_categories) != spec.pii_categories
     )
     min_accepted = current.min_accepted_version
     if new_version and spec.require_renewal:

@@ -2,7 +2,8 @@
 
 Pure: builds the claim set for one ledger event. Signing and storage happen in the service.
 Field names follow the Kantara specification; ISO 27560 fields it lacks (legal basis, event
-type and state, withdrawal method, purpose version, who gave it) sit beside them.
+type and state, withdrawal method, purpose version, who gave it, the notice and its version,
+the controller as a party, storage location, schema version) sit beside them.
 """
 
 from __future__ import annotations
@@ -16,6 +17,10 @@ from services.consent.domain.consents import NewEvent
 from shared.auth.kinds import TokenKind
 
 RECEIPT_VERSION = "KI-CR-v1.1.0"
+# The layout of Lupa's claim set (Kantara fields plus the ISO/IEC TS 27560 ones beside them);
+# raised whenever a claim is added, renamed or changes meaning. 2: controller details,
+# vocabulary categories, notice, party, storage location.
+RECEIPT_SCHEMA_VERSION = "lupa-consent-receipt/2"
 # A receipt is evidence for years: one signed before receipts had their own header typ and
 # aud (header typ "JWT", only the claim typ "consent-receipt") still verifies as a receipt.
 RECEIPT_TOKEN = TokenKind(
@@ -40,6 +45,34 @@ class ControllerIdentity:
     contact: str
     jurisdiction: str
     policy_url: str
+    address: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    url: str | None = None
+    storage_location: str | None = None  # None: the jurisdiction
+
+    @property
+    def party_id(self) -> str:
+        """The controller as an ISO 27560 party: its web address, else its name."""
+        return self.url or self.name
+
+    def as_pii_controller(self) -> dict[str, Any]:
+        """Kantara CR v1.1 ``piiControllers[]`` entry; details not configured are left out
+        (the service warns at start-up while required ones are missing)."""
+        entry: dict[str, Any] = {
+            "piiController": self.name,
+            "contact": self.contact,
+            "onBehalf": False,
+        }
+        if self.address:
+            entry["address"] = {"streetAddress": self.address}
+        if self.email:
+            entry["email"] = self.email
+        if self.phone:
+            entry["phone"] = self.phone
+        if self.url:
+            entry["piiControllerUrl"] = self.url
+        return entry
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,11 +106,11 @@ def _purpose(facts: ReceiptFacts) -> dict[str, Any]:
     event, purpose = facts.event, facts.event.purpose
     return {
         "purpose": facts.purpose_title,
-        "purposeCategory": [purpose.key],
+        "purposeCategory": [purpose.purpose_category],
         "purposeVersion": event.version,
         "consentType": "EXPLICIT" if purpose.legal_basis == "consent" else "NOT_CONSENT",
         "legalBasis": LEGAL_BASIS_ARTICLES.get(purpose.legal_basis, purpose.legal_basis),
-        "piiCategory": ["contact details"],
+        "piiCategory": list(purpose.pii_categories),
         "primaryPurpose": True,
         "termination": termination(purpose.validity_days),
         "thirdPartyDisclosure": purpose.sale_or_sharing,
@@ -98,10 +131,18 @@ def receipt_claims(
         "consentReceiptID": str(facts.receipt_id),
         "language": facts.language,
         "piiPrincipalId": str(facts.subject_id),
-        "piiControllers": [
-            {"piiController": controller.name, "contact": controller.contact, "onBehalf": False}
-        ],
+        "piiControllers": [controller.as_pii_controller()],
         "policyUrl": controller.policy_url,
+        # ISO/IEC TS 27560: the notice shown is the purpose's text at this version, published
+        # under the policy URL; the controller as a party; where the record is kept.
+        "notice": {
+            "id": f"urn:lupa:purpose:{event.purpose.key}",
+            "version": event.version,
+            "url": controller.policy_url,
+        },
+        "parties": [{"id": controller.party_id, "type": "controller", "name": controller.name}],
+        "storageLocation": controller.storage_location or controller.jurisdiction,
+        "schemaVersion": RECEIPT_SCHEMA_VERSION,
         "services": [{"service": event.purpose.key, "purposes": [_purpose(facts)]}],
         "sensitive": False,
         "spiCat": [],

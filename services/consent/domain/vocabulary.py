@@ -48,3 +48,39 @@ CollectionMethod = Literal[
     "import",
     "automatic",
 ]
+
+# Kantara Consent Receipt Specification v1.1.0, Appendix: purpose categories (its example
+# receipts prefix each with its number, "2 - Contracted Service"; a receipt carries the name).
+PurposeCategory = Literal[
+    "Core Function",
+    "Contracted Service",
+    "Delivery",
+    "Contact Requested",
+    "Personalized Experience",
+    "Marketing",
+    "Marketing Third Parties",
+    "Sharing for Delivery",
+    "Sharing for Marketing",
+    "3rd Party Sharing for Core Function",
+    "3rd Party Sharing for",
+    "Legally Required Data Retention",
+    "Required by Law Enforcement or Government",
+    "Protecting Your Health",
+    "Protecting Our Interests",
+    "Improve Performance",
+]
+# The same specification's categories of personal information.
+PiiCategory = Literal[
+    "Biographical",
+    "Contact",
+    "Biometric",
+    "Communications/Social",
+    "Network/Service",
+    "Health",
+    "Financial",
+    "Official ID",
+    "Social Network",
+]
+# What a purpose defined without categories carries (Lupa's purposes are mostly messaging).
+DEFAULT_PURPOSE_CATEGORY = "Marketing"
+DEFAULT_PII_CATEGORIES: tuple[str, ...] = ("Contact",)

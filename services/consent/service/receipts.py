@@ -44,6 +44,11 @@ class LedgerContext:
             contact=controller.contact,
             jurisdiction=controller.jurisdiction,
             policy_url=controller.policy_url or f"{base}/privacy",
+            address=controller.address,
+            email=controller.email,
+            phone=controller.phone,
+            url=controller.url,
+            storage_location=controller.storage_location,
         )
         return cls(public_base_url=base, controller=identity)
 
