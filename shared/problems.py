@@ -7,6 +7,7 @@ Nothing else produces error responses, and no handler ever echoes a stack trace 
 
 from __future__ import annotations
 
+import re
 import traceback
 from typing import Any
 
@@ -62,14 +63,25 @@ def handle_lupa_error(request: Request[Any, Any, Any], exc: LupaError) -> Respon
     return problem_response(exc.status, exc.slug, exc.title, exc.detail, request, **exc.extensions)
 
 
+# msgspec messages that quote the submitted value ("Invalid enum value 'emial'", "Invalid
+# value 7"): the message keeps its words and loses the value.
+_QUOTES_VALUE = re.compile(r"^(Invalid (?:enum )?value)\b.*", re.DOTALL)
+# An unknown member's name is client input as well.
+_UNKNOWN_FIELD = re.compile(r"^Object contains unknown field `.*`", re.DOTALL)
+
+
+def without_values(message: str) -> str:
+    message = _UNKNOWN_FIELD.sub("Object contains an unknown field", message)
+    return _QUOTES_VALUE.sub(r"\1", message)
+
+
 def _validation_errors(exc: ValidationException) -> list[dict[str, str]]:
     """Field names and messages only: never echo the submitted values back."""
     errors = []
     for item in exc.extra if isinstance(exc.extra, list) else []:
         if isinstance(item, dict):
-            errors.append(
-                {"field": str(item.get("key", "")), "message": str(item.get("message", ""))}
-            )
+            message = without_values(str(item.get("message", "")))
+            errors.append({"field": str(item.get("key", "")), "message": message})
     return errors
 
 

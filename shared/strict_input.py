@@ -10,7 +10,10 @@ a query parameter reaches PostgreSQL, which refuses it with a 500. Here each is 
 * a body that is not UTF-8, not JSON, holds a lone surrogate escape, ``NaN`` or ``Infinity``,
   or nests deeper than ``MAX_DEPTH`` is ``400``;
 * a member given twice in one object is ``422`` naming the member (never its value);
-* a control character (C0, DEL, C1) anywhere in the decoded path or query is ``422``.
+* a member whose JSON type is not the declared one (``"30"`` for an integer) is ``422``
+  (``shared.strict_types``);
+* a control character (C0, DEL, C1) anywhere in the decoded path or query is ``422``;
+* an integer query parameter not written as decimal digits (``1e3``) is ``422``.
 
 Routes that read their body otherwise (the RFC 8058 one-click form) never call
 ``Request.json`` and are not affected.
@@ -29,6 +32,7 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 from litestar.utils.empty import value_or_default
 
 from shared.errors import InvalidInput, LupaError
+from shared.strict_types import check_body_types, refuse_loose_integers
 
 JSON_MEDIA_TYPE = "application/json"
 MERGE_PATCH_MEDIA_TYPE = "application/merge-patch+json"
@@ -145,6 +149,8 @@ class StrictJSONRequest(Request[Any, Any, Any]):
         media_type, options = self.content_type
         check_media_type(media_type, options, self.method)
         value = decode_json(await self.body())
+        if value is not None:
+            check_body_types(self.route_handler, value)
         self._connection_state.json = value
         return value
 
@@ -179,8 +185,9 @@ def control_character_fields(scope: Scope) -> list[str]:
 
 class RefuseControlCharacters:
     """App middleware: no path or query parameter with a control character reaches a handler
-    (PostgreSQL refuses NUL with an error, and none belongs in an id, a key or a filter).
-    It runs after routing, so it names the path parameter."""
+    (PostgreSQL refuses NUL with an error, and none belongs in an id, a key or a filter), nor
+    a query integer in another notation than decimal digits (one middleware for both: every
+    layer costs the check hot path). It runs after routing, so it names the parameter."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -194,4 +201,5 @@ class RefuseControlCharacters:
                     "A path or query parameter holds a control character.",
                     errors=[{"field": field, "message": message} for field in fields],
                 )
+            refuse_loose_integers(scope)
         await self.app(scope, receive, send)

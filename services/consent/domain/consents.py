@@ -192,12 +192,11 @@ def _grant(
         raise InvalidInput("A reason is recorded only with a withdrawal.", field="reason")
     if terms.legal_basis != "consent":
         raise NotConsentBased(
-            f"The purpose '{terms.key}' is based on {terms.legal_basis}, "
-            "so it cannot be granted as consent."
+            f"The purpose is based on {terms.legal_basis}, so it cannot be granted as consent."
         )
     if request.channel not in terms.channels:
         raise ChannelNotAllowed(
-            f"The purpose '{terms.key}' does not use the channel '{request.channel}'.",
+            "The purpose does not use this channel.",
             channels=list(terms.channels),
         )
     if (
@@ -223,7 +222,7 @@ def _withdrawal(
     # A channel dropped from the purpose may still hold a consent; it must stay withdrawable.
     if request.channel not in terms.channels and stored is None:
         raise ChannelNotAllowed(
-            f"The purpose '{terms.key}' does not use the channel '{request.channel}'.",
+            "The purpose does not use this channel.",
             channels=list(terms.channels),
         )
     if terms.legal_basis != "consent":

@@ -90,12 +90,12 @@ def apply_patch(current: Document, patch: Any, *, now: datetime, role: str) -> D
 def _refuse_unknown(
     obj: dict[str, Any], known: frozenset[str] | tuple[str, ...], prefix: str
 ) -> None:
-    unknown = sorted(set(obj) - set(known))
-    if unknown:
-        # Only the first name, length-capped: field names are client input too.
+    if set(obj) - set(known):
+        # The object is named, not the unknown member: member names are client input too.
+        where = prefix.removesuffix(".") or "body"
         raise InvalidInput(
-            f"Unknown field '{prefix}{str(unknown[0])[:64]}'.",
-            field=f"{prefix}{str(unknown[0])[:64]}",
+            f"{where} holds a member it does not know; see the documented fields.",
+            field=where,
         )
 
 
@@ -142,7 +142,7 @@ def _merge_topics(current: dict[str, list[str]], patch: Any) -> dict[str, list[s
         if slugs is None:
             merged.pop(purpose, None)
             continue
-        merged[purpose] = _topic_list(purpose, slugs)
+        merged[purpose] = _topic_list(slugs)
     if len(merged) > MAX_TOPIC_PURPOSES:
         raise InvalidInput(
             f"At most {MAX_TOPIC_PURPOSES} purposes may carry topics.", field="topics"
@@ -150,17 +150,19 @@ def _merge_topics(current: dict[str, list[str]], patch: Any) -> dict[str, list[s
     return merged
 
 
-def _topic_list(purpose: str, slugs: Any) -> list[str]:
-    field = f"topics.{purpose}"
+def _topic_list(slugs: Any) -> list[str]:
+    # ``topics`` is named, not ``topics.<key>``: the key is a submitted value.
+    field = "topics"
     if not isinstance(slugs, list) or not all(
         isinstance(s, str) and TOPIC_SLUG.match(s) for s in slugs
     ):
         raise InvalidInput(
-            f"{field} must be a list of topic slugs (a-z, 0-9, '-', '_').", field=field
+            "Each topics value must be a list of topic slugs (a-z, 0-9, '-', '_') or null.",
+            field=field,
         )
     if len(slugs) > MAX_TOPICS_PER_PURPOSE:
         raise InvalidInput(
-            f"{field} may list at most {MAX_TOPICS_PER_PURPOSE} topics.", field=field
+            f"A topics list may hold at most {MAX_TOPICS_PER_PURPOSE} topics.", field=field
         )
     return sorted(set(slugs))
 

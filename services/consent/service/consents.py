@@ -108,7 +108,7 @@ class ConsentService:
         assert facts is not None  # require_live refused a missing subject
         purpose = facts.purpose
         if purpose is None:
-            raise UnknownPurpose(f"There is no purpose '{request.purpose}'.", field="purpose")
+            raise UnknownPurpose("There is no purpose with this key.", field="purpose")
         terms = PurposeTerms.of(purpose)
         now = datetime.now(UTC)
         age = self._age(subject, facts.key, terms, now) if request.action == "grant" else None

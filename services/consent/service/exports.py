@@ -140,7 +140,7 @@ class ExportService:
     ) -> Lines:
         terms = await repo.purpose_terms(conn, purpose, self.settings.read_timeout_s)
         if terms is None:
-            raise UnknownPurpose(f"There is no purpose '{purpose}'.", field="purpose")
+            raise UnknownPurpose("There is no purpose with this key.", field="purpose")
         query = repo.AudienceQuery(purpose, channel, topic, datetime.now(UTC))
         basis = terms.legal_basis
         if terms.min_age is None:

@@ -82,10 +82,7 @@ class PreferenceService:
         added = sorted(set(new_doc["topics"]) - set(old_doc["topics"]))
         unknown = set(added) - await repo.known_purposes(self.session, added)
         if unknown:
-            raise InvalidInput(
-                f"There is no purpose '{min(unknown)}' to hold topics.",
-                field=f"topics.{min(unknown)}",
-            )
+            raise InvalidInput("A key of topics names no purpose in the catalogue.", field="topics")
 
     async def _store(
         self, subject_id: uuid.UUID, doc: Document, version: int, now: datetime

@@ -60,7 +60,7 @@ class PurposeService:
     async def get(self, key: str) -> Purpose:
         purpose = await repo.get(self.session, key)
         if purpose is None:
-            raise NotFound(f"There is no purpose '{key}'.")
+            raise NotFound("There is no purpose with this key.")
         return purpose
 
     async def list_all(self) -> list[Purpose]:

@@ -75,10 +75,10 @@ def ensure_linkable(purpose: str, channel: str, channels: Sequence[str] | None) 
     """A link may name only a purpose that exists, on one of its channels (``channels`` is
     ``None`` for an unknown purpose): anything else would be a link that withdraws nothing."""
     if channels is None:
-        raise UnknownPurpose(f"There is no purpose '{purpose}'.", field="purpose")
+        raise UnknownPurpose("There is no purpose with this key.", field="purpose")
     if channel not in channels:
         raise ChannelNotAllowed(
-            f"The purpose '{purpose}' does not use the channel '{channel}'.",
+            "The purpose does not use this channel.",
             channels=list(channels),
         )
 
