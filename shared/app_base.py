@@ -24,6 +24,7 @@ from shared.auth.guards import VERIFIER_STATE_KEY, assert_every_route_guarded
 from shared.auth.tokens import AccessTokenVerifier
 from shared.db.engine import create_engine
 from shared.health import ENGINE_KEY, HealthController
+from shared.http_methods import HttpMethodsMiddleware, path_methods
 from shared.keys import Keyring, load_keyring
 from shared.logging import RequestLogMiddleware, configure_logging
 from shared.openapi import describe_responses
@@ -137,7 +138,7 @@ def build_app(
             **(dependencies or {}),
         },
         exception_handlers=exception_handlers,
-        middleware=[RequestLogMiddleware, RefuseControlCharacters],
+        middleware=[RefuseControlCharacters],
         request_class=StrictJSONRequest,
         lifespan=[database, *lifespan],
         request_max_body_size=settings.http.max_body_bytes,
@@ -155,6 +156,12 @@ def build_app(
         on_app_init=[_no_debug],
     )
     assert_every_route_guarded(app)
+    # Outside Litestar's router, so that answers the router gives itself (404 of an unknown
+    # path, 405) also get a request id and an access-log line; HEAD and OPTIONS are answered
+    # there too (shared/http_methods.py).
+    app.asgi_handler = RequestLogMiddleware(
+        HttpMethodsMiddleware(app.asgi_handler, app.asgi_router, path_methods(app))
+    )
     _declare_bearer_security(app)
     describe_responses(app)  # last: it builds the document from the finished handlers
     return app

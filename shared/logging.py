@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import re
 import secrets
 import sys
 import time
@@ -58,7 +59,11 @@ class AccessLog:
         if not self.enabled:
             return
         if not self.as_json:
-            _access_log.info("request", method=method, route=route, status=status, duration_ms=ms)
+            # A fresh logger each time (console mode is for a person at a terminal, not for
+            # throughput): a cached one would keep the level and processors of its first use.
+            structlog.get_logger("lupa.access").info(
+                "request", method=method, route=route, status=status, duration_ms=ms
+            )
             return
         line = _dumps(
             {
@@ -75,28 +80,39 @@ class AccessLog:
         self.stream.write(line + "\n")
 
 
-_access_log = structlog.get_logger("lupa.access")
+UNMATCHED_ROUTE = "?"  # the route of a path no route matched (never the raw path)
 _access = AccessLog()
 _dumps = JSONEncoder(default=str).encode
-# Request ids: a random per-process prefix and a counter; unique, and no urandom call per request.
-_id_prefix = secrets.token_hex(8)
+# Request ids are UUIDs (RFC 9562 version 8: a random per-process prefix and a counter), so a
+# problem's ``instance`` can name the occurrence as ``urn:uuid:<request id>``; unique, and no
+# urandom call per request.
+_id_prefix = (secrets.randbits(64) & ~0xF000) | 0x8000  # version 8 in bits 48-51
 _id_counter = itertools.count(1)
+_COUNTER_BITS = (1 << 62) - 1
+_VARIANT = 1 << 63  # RFC 9562 variant (0b10) in the top bits of the low half
+_CLIENT_ID = re.compile(rb"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
+
+
+def new_request_id() -> str:
+    digits = f"{_id_prefix:016x}{(next(_id_counter) & _COUNTER_BITS) | _VARIANT:016x}"
+    return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
 
 
 def _request_id(scope: Scope) -> str:
+    """The client's ``X-Request-ID`` if it is a UUID (kept, lower-cased), else a new one."""
     for name, value in scope.get("headers", ()):
-        if (
-            name == b"x-request-id"
-            and 8 <= len(value) <= 64
-            and value.isascii()
-            and value.replace(b"-", b"").isalnum()
-        ):
-            return value.decode()
-    return f"{_id_prefix}{next(_id_counter):016x}"
+        if name == b"x-request-id" and _CLIENT_ID.fullmatch(value):
+            return value.decode().lower()
+    return new_request_id()
 
 
 class RequestLogMiddleware:
-    """Gives each request an id (``X-Request-ID``) and logs one line when it ends."""
+    """Gives each request an id (``X-Request-ID``) and logs one line when it ends.
+
+    It wraps the whole app, outside Litestar's router (``shared.app_base``), so that the 404 of
+    an unknown path and the 405 of a wrong method get their id and their line like any other
+    answer. ``method`` is read on the way in: ``HEAD`` is served as ``GET`` further in.
+    """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -106,6 +122,7 @@ class RequestLogMiddleware:
             await self.app(scope, receive, send)
             return
         request_id = _request_id(scope)
+        method = str(scope.get("method", "?"))
         scope.setdefault("state", {})["request_id"] = request_id
         tokens = structlog.contextvars.bind_contextvars(request_id=request_id)
         started = time.perf_counter()
@@ -124,8 +141,8 @@ class RequestLogMiddleware:
         finally:
             _access.request(
                 request_id,
-                str(scope.get("method", "?")),
-                scope.get("path_template", "?"),
+                method,
+                scope.get("path_template", UNMATCHED_ROUTE),
                 status,
                 round((time.perf_counter() - started) * 1000, 2),
             )

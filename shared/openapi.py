@@ -34,6 +34,7 @@ from typing import Any
 from litestar import Litestar
 from litestar.handlers import HTTPRouteHandler
 from litestar.openapi.spec import (
+    OpenAPIFormat,
     OpenAPIHeader,
     OpenAPIMediaType,
     OpenAPIResponse,
@@ -64,9 +65,15 @@ PROBLEM_SCHEMA = Schema(
         "title": _STRING,
         "status": Schema(type=OpenAPIType.INTEGER, minimum=400, maximum=599),
         "detail": _STRING,
-        "instance": Schema(type=OpenAPIType.STRING, description="The route template that answered"),
+        "instance": Schema(
+            type=OpenAPIType.STRING,
+            format=OpenAPIFormat.URI,
+            description="This occurrence: `urn:uuid:` and the request id",
+        ),
         "request_id": Schema(
-            type=OpenAPIType.STRING, description="Also in the logs and the X-Request-ID header"
+            type=OpenAPIType.STRING,
+            format=OpenAPIFormat.UUID,
+            description="Also in the logs and the X-Request-ID header",
         ),
         "field": Schema(type=OpenAPIType.STRING, description="The offending field, if one"),
         "errors": Schema(

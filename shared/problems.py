@@ -21,6 +21,7 @@ from litestar.exceptions import (
     PermissionDeniedException,
     ValidationException,
 )
+from litestar.openapi.spec import Parameter
 
 from shared.errors import (
     Forbidden,
@@ -31,6 +32,8 @@ from shared.errors import (
     Unauthorized,
     Unavailable,
 )
+from shared.http_methods import allow_header
+from shared.logging import new_request_id
 
 PROBLEM_BASE = "urn:lupa:problem:"
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -43,20 +46,24 @@ def problem_response(
     title: str,
     detail: str | None,
     request: Request[Any, Any, Any],
+    extra_headers: dict[str, str] | None = None,
     **extensions: Any,
 ) -> Response[dict[str, Any]]:
     body: dict[str, Any] = {"type": PROBLEM_BASE + slug, "title": title, "status": status}
     if detail:
         body["detail"] = detail
-    body["instance"] = request.scope.get("path_template") or None
-    if body["instance"] is None:
-        del body["instance"]
-    request_id = request.scope.get("state", {}).get("request_id")
-    if request_id:
-        body["request_id"] = request_id
+    # ``instance`` names this occurrence (RFC 9457 §3.1.5), not the route and not the path (a
+    # path holds customer ids): the request id as a URN, the id of the access-log line.
+    state = request.scope.setdefault("state", {})
+    request_id = state["request_id"] = state.get("request_id") or new_request_id()
+    body["instance"] = f"urn:uuid:{request_id}"
+    body["request_id"] = request_id
     body.update(extensions)
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return Response(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
+    headers.update(extra_headers or {})
+    return Response(
+        body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers or None
+    )
 
 
 def handle_lupa_error(request: Request[Any, Any, Any], exc: LupaError) -> Response[dict[str, Any]]:
@@ -75,14 +82,46 @@ def without_values(message: str) -> str:
     return _QUOTES_VALUE.sub(r"\1", message)
 
 
-def _validation_errors(exc: ValidationException) -> list[dict[str, str]]:
+# Litestar's words for a missing parameter; the name is the one the route declares, and the
+# rest of the message (the request's path and query) is never passed on.
+_MISSING_PARAMETER = re.compile(r"Missing required (\w+) parameter '([^']+)'")
+
+
+def _validation_errors(
+    request: Request[Any, Any, Any], exc: ValidationException
+) -> list[dict[str, str]]:
     """Field names and messages only: never echo the submitted values back."""
     errors = []
+    missing = _MISSING_PARAMETER.match(str(exc.detail))
+    if missing:
+        kind, first = missing.groups()
+        names = _missing_parameters(request, kind)
+        for name in names if first in names else [*names, first]:
+            errors.append({"field": name, "message": f"required {kind} parameter is missing"})
     for item in exc.extra if isinstance(exc.extra, list) else []:
         if isinstance(item, dict):
             message = without_values(str(item.get("message", "")))
             errors.append({"field": str(item.get("key", "")), "message": message})
     return errors
+
+
+def _missing_parameters(request: Request[Any, Any, Any], kind: str) -> list[str]:
+    """Every required ``kind`` parameter the request lacks, in the order the operation declares
+    them (Litestar stops at the first one it misses)."""
+    present = {"query": request.query_params, "header": request.headers, "cookie": request.cookies}
+    template = request.scope.get("path_template")
+    paths = request.app.openapi_schema.paths or {}
+    operation = getattr(paths.get(template or ""), request.method.lower(), None)
+    if kind not in present or operation is None:
+        return []
+    return [
+        param.name
+        for param in operation.parameters or ()
+        if isinstance(param, Parameter)
+        and param.param_in == kind
+        and param.required
+        and param.name not in present[kind]
+    ]
 
 
 def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
@@ -94,7 +133,7 @@ def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -
             InvalidInput.title,
             detail,
             request,
-            errors=_validation_errors(exc),
+            errors=_validation_errors(request, exc),
         )
     if isinstance(exc, NotAuthorizedException):
         return problem_response(401, Unauthorized.slug, Unauthorized.title, exc.detail, request)
@@ -103,7 +142,17 @@ def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -
     if isinstance(exc, NotFoundException):
         return problem_response(404, NotFound.slug, NotFound.title, "No such resource.", request)
     if isinstance(exc, MethodNotAllowedException):
-        return problem_response(405, "method-not-allowed", "Method not allowed", None, request)
+        # Litestar lists the methods of the path it matched; HEAD and OPTIONS are added the
+        # way shared.http_methods serves them.
+        allow = allow_header((exc.headers or {}).get("allow", "").split(","))
+        return problem_response(
+            405,
+            "method-not-allowed",
+            "Method not allowed",
+            f"This path answers {allow}.",
+            request,
+            extra_headers={"Allow": allow},
+        )
     if exc.status_code == 413:
         return problem_response(
             413,

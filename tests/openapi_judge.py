@@ -28,10 +28,26 @@ TEXT_MEDIA_TYPES = ("application/x-ndjson", "text/csv", "text/event-stream")
 # Paths the document does not describe on purpose: the document itself and its viewers.
 UNDOCUMENTED_PREFIXES = ("/schema",)
 # The allow-list: answers that belong to no operation, so no operation can describe them.
-# A path the document lacks answers 404 and a method it lacks 405 (both problems, judged by
-# tests/api/test_problems.py), and OPTIONS is Litestar's own answer on every path (below);
-# anything else the document cannot find fails.
+# A path the document lacks answers 404 and a method it lacks 405 (both problems, with their
+# Allow header, judged by tests/api/test_http_methods.py), and OPTIONS is answered on every path
+# by the app itself (below; its Allow is judged there too); anything else the document cannot
+# find fails. HEAD is judged as the path's GET (``mock_request``).
 NOT_AN_OPERATION = {PathNotFound: 404, OperationNotFound: 405}
+HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
+
+
+def _lacks_the_method(document: OpenAPI, request: httpx.Request) -> bool:
+    """The document has this exact path, but not with this method: a 405 of no operation.
+
+    (openapi-core matches a literal path such as ``/v1/subjects/lookup``, which has only POST,
+    against the template ``/v1/subjects/{external_id}`` too, and then expects that template's
+    GET to describe the 405.)
+    """
+    paths = document.spec / "paths"
+    if request.url.path not in paths:
+        return False
+    method = request.method.lower()
+    return method in HTTP_METHODS and method not in paths / request.url.path
 
 
 def _content(request: httpx.Request) -> bytes:
@@ -42,9 +58,12 @@ def _content(request: httpx.Request) -> bytes:
 
 
 def mock_request(request: httpx.Request) -> MockRequest:
+    # HEAD is the GET of the same path without the body (RFC 9110 §9.3.2; shared/http_methods.py),
+    # so the document's GET judges its status and headers.
+    method = "get" if request.method == "HEAD" else request.method.lower()
     return MockRequest(
         HOST,
-        request.method.lower(),
+        method,
         request.url.path,
         args=dict(request.url.params),
         headers=dict(request.headers),
@@ -68,10 +87,13 @@ def response_errors(document: OpenAPI, response: httpx.Response, *, body: bool =
     if request.url.path.startswith(UNDOCUMENTED_PREFIXES):
         return []
     errors = []
+    body = body and request.method != "HEAD"  # a HEAD answer has no body to judge
     for error in document.iter_response_errors(
         mock_request(request), mock_response(response, body=body)
     ):
         if NOT_AN_OPERATION.get(type(error)) == response.status_code:
+            continue
+        if response.status_code == 405 and _lacks_the_method(document, request):
             continue
         if request.method == "OPTIONS" and isinstance(error, OperationNotFound):
             continue  # Litestar answers OPTIONS on every path itself (204 with Allow)

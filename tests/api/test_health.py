@@ -38,4 +38,6 @@ async def test_ready_says_503_while_the_database_is_unreachable(consent_settings
     assert ready.headers["content-type"].startswith("application/problem+json")
     problem = ready.json()
     assert problem["type"] == "urn:lupa:problem:unavailable" and problem["status"] == 503
-    assert problem["database"] == "unreachable" and problem["instance"] == "/health/ready"
+    assert problem["database"] == "unreachable" and problem["instance"] == (
+        f"urn:uuid:{ready.headers['x-request-id']}"
+    )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 PROBLEM = "application/problem+json"
 
 
@@ -74,4 +76,5 @@ async def test_token_signed_by_another_deployment_is_401(consent):
 
 async def test_every_response_carries_a_request_id(consent):
     resp = await consent.get("/health/live")
-    assert len(resp.headers["x-request-id"]) >= 8
+    request_id = resp.headers["x-request-id"]
+    assert str(uuid.UUID(request_id)) == request_id

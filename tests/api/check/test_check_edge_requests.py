@@ -22,13 +22,22 @@ async def get(consent: Any, query: str, headers: dict[str, str]) -> Any:
 def errors(resp: Any) -> list[dict[str, str]]:
     body = resp.json()
     assert resp.status_code == 422 and body["type"] == "urn:lupa:problem:invalid-input", body
-    assert body["instance"] == "/v1/check"
+    assert body["instance"] == f"urn:uuid:{resp.headers['x-request-id']}"
     return body["errors"]  # type: ignore[no-any-return]
 
 
-async def test_a_missing_parameter_is_422_without_field_details(consent, auth):
-    for query in ("", "purpose=p&channel=email", "subject=x&purpose=p", "subject=x;purpose=p"):
-        assert errors(await get(consent, query, auth("marketing"))) == []
+async def test_a_missing_parameter_is_422_naming_every_missing_one(consent, auth):
+    missing = "required query parameter is missing"
+    for query, names in (
+        ("", ["subject", "purpose", "channel"]),
+        ("purpose=p&channel=email", ["subject"]),
+        ("subject=x&purpose=p", ["channel"]),
+        ("subject=x;purpose=p", ["purpose", "channel"]),  # `;` separates nothing
+        ("subject=secret-value-7&channel=email", ["purpose"]),
+    ):
+        resp = await get(consent, query, auth("marketing"))
+        assert errors(resp) == [{"field": name, "message": missing} for name in names], query
+        assert "secret-value" not in resp.text and "x;" not in resp.text
 
 
 async def test_every_malformed_parameter_is_named_in_declaration_order(consent, auth):
@@ -86,16 +95,19 @@ async def test_authentication_comes_before_validation(consent, auth):
     assert (await get(consent, "", auth("portal", "x"))).status_code == 403
 
 
-async def test_other_methods_are_405_and_options_lists_get(consent, auth):
+async def test_other_methods_are_405_and_options_lists_get_and_head(consent, auth):
     for method in ("POST", "PUT", "DELETE"):
         resp = await consent.request(method, "/v1/check?subject=x", headers=auth("marketing"))
         assert resp.status_code == 405
-        body = resp.json()
-        body.pop("request_id", None)
-        assert body == {
+        assert resp.headers["allow"] == "GET, HEAD, OPTIONS"
+        request_id = resp.headers["x-request-id"]
+        assert resp.json() == {
             "status": 405,
             "title": "Method not allowed",
             "type": "urn:lupa:problem:method-not-allowed",
+            "detail": "This path answers GET, HEAD, OPTIONS.",
+            "instance": f"urn:uuid:{request_id}",
+            "request_id": request_id,
         }
     options = await consent.request("OPTIONS", "/v1/check")
-    assert options.status_code == 204 and options.headers["allow"] == "GET, OPTIONS"
+    assert options.status_code == 204 and options.headers["allow"] == "GET, HEAD, OPTIONS"
