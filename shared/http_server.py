@@ -7,12 +7,11 @@ place that can answer it."""
 from __future__ import annotations
 
 import json
-import secrets
-import uuid
 
 import structlog
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
+from shared.logging import new_request_id
 from shared.problems import PROBLEM_BASE, PROBLEM_MEDIA_TYPE
 
 log = structlog.get_logger("lupa.access")
@@ -25,7 +24,7 @@ def unparseable_request_problem(request_id: str) -> bytes:
             "title": "Bad request",
             "status": 400,
             "detail": "The request could not be parsed as HTTP.",
-            "instance": f"urn:uuid:{uuid.UUID(hex=request_id)}",
+            "instance": f"urn:uuid:{request_id}",
             "request_id": request_id,
         }
     ).encode()
@@ -34,7 +33,7 @@ def unparseable_request_problem(request_id: str) -> bytes:
 class ProblemHttpToolsProtocol(HttpToolsProtocol):
     def send_400_response(self, msg: str) -> None:
         # uvicorn's ``msg`` names the parser's complaint; it is logged, never sent back.
-        request_id = secrets.token_hex(16)
+        request_id = new_request_id()  # a UUID, like every other response's
         body = unparseable_request_problem(request_id)
         head = [STATUS_LINE[400]]
         for name, value in self.server_state.default_headers:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import uuid
 
 import pytest
 import uvicorn
@@ -70,5 +71,5 @@ async def test_an_unparseable_request_gets_a_problem(server_port, raw):
     problem = json.loads(body)
     assert problem["type"] == "urn:lupa:problem:bad-request" and problem["status"] == 400
     assert problem["request_id"] == headers[b"x-request-id"].decode()
-    assert problem["instance"].startswith("urn:uuid:")
+    assert problem["instance"] == f"urn:uuid:{uuid.UUID(problem['request_id'])}"
     assert b"caf" not in body and b"aaaa" not in body  # nothing of the request is echoed
