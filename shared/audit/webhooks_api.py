@@ -25,7 +25,8 @@ from shared.auth.tokens import Principal
 from shared.errors import InvalidInput, NotFound
 from shared.keys import Keyring
 
-EventType = Annotated[str, msgspec.Meta(pattern=r"^fi\.lupa\.[a-z0-9_.]{1,150}$")]
+# (?!\n): Python's "$" alone would also take the type with a final newline.
+EventType = Annotated[str, msgspec.Meta(pattern=r"^fi\.lupa\.[a-z0-9_.]{1,150}(?!\n)$")]
 
 
 class WebhookCreate(msgspec.Struct, forbid_unknown_fields=True):

@@ -18,10 +18,11 @@ from services.consent.api.request_context import (
     ledger_context,
 )
 from services.consent.api.subjects import ExternalId
-from services.consent.api.text import END, Paragraphs
+from services.consent.api.text import Paragraphs
 from services.consent.domain.assertions import check_assertions, page_without_query
 from services.consent.domain.consents import ConsentRequest, default_collection_method
 from services.consent.domain.vocabulary import (
+    END,
     PURPOSE_KEY_SHAPE,
     Channel,
     CollectionMethod,

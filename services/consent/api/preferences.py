@@ -18,14 +18,21 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.consent.api.deps import caller, keyring_of
 from services.consent.api.request_context import honour_gpc
 from services.consent.api.subjects import ExternalId
-from services.consent.domain.vocabulary import PURPOSE_KEY_PATTERN, TOPIC_SLUG_PATTERN, Locale
+from services.consent.domain.vocabulary import (
+    END,
+    PURPOSE_KEY_PATTERN,
+    TOPIC_SLUG_PATTERN,
+    Locale,
+)
 from services.consent.service.preferences import PreferenceService, PreferencesView
 from shared.auth.guards import requires
 
 Frequency = Literal["immediately", "daily", "weekly", "monthly"]
 PurposeKey = Annotated[str, msgspec.Meta(pattern=PURPOSE_KEY_PATTERN)]
 TopicSlug = Annotated[str, msgspec.Meta(pattern=TOPIC_SLUG_PATTERN)]
-Clock = Annotated[str, msgspec.Meta(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$", examples=["21:00"])]
+Clock = Annotated[
+    str, msgspec.Meta(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]" + END, examples=["21:00"])
+]
 Zone = Annotated[str, msgspec.Meta(min_length=1, max_length=64, examples=["Europe/Helsinki"])]
 Instant = Annotated[datetime, msgspec.Meta(tz=True)]
 UNSET = msgspec.UNSET

@@ -11,11 +11,12 @@ from litestar.openapi import ResponseSpec
 from litestar.params import JSONBody, Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.consent.api.text import END, OneLine, Paragraphs
+from services.consent.api.text import OneLine, Paragraphs
 from services.consent.domain.purposes import Purpose, PurposeSpec, PurposeVersion
 from services.consent.domain.vocabulary import (
     DEFAULT_PII_CATEGORIES,
     DEFAULT_PURPOSE_CATEGORY,
+    END,
     PURPOSE_KEY_SHAPE,
     Channel,
     LegalBasis,

@@ -12,8 +12,8 @@ from typing import Annotated
 
 import msgspec
 
-# Python's ``$`` also matches before a final newline; ``(?!\n)`` keeps that newline out.
-END = r"(?!\n)$"
+from services.consent.domain.vocabulary import END  # ``$`` without its final-newline leak
+
 ONE_LINE_PATTERN = r"^[^\x00-\x1f\x7f-\x9f]*" + END
 # Tab, line feed and carriage return stay: a textarea sends its line breaks as CR LF.
 PARAGRAPHS_PATTERN = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$"

@@ -9,11 +9,10 @@ from typing import Literal
 # in a key), 64 characters at most. The purposes table checks the same shape (migration c0001).
 PURPOSE_KEY_SHAPE = r"[a-z0-9][a-z0-9_.-]{0,63}"
 TOPIC_SLUG_SHAPE = r"[a-z0-9][a-z0-9_-]{0,63}"
-# Anchored with ``$``, which lets one final newline through, as these always were (the API
-# quotes them in its messages); the purpose catalogue and consent writes anchor the shape with
-# ``api.text.END`` instead, so that no stored key ends in a newline.
-PURPOSE_KEY_PATTERN = f"^{PURPOSE_KEY_SHAPE}$"
-TOPIC_SLUG_PATTERN = f"^{TOPIC_SLUG_SHAPE}$"
+# The end of a pattern: ``$`` alone lets one final newline through ("news\n" would match).
+END = r"(?!\n)$"
+PURPOSE_KEY_PATTERN = f"^{PURPOSE_KEY_SHAPE}{END}"
+TOPIC_SLUG_PATTERN = f"^{TOPIC_SLUG_SHAPE}{END}"
 PURPOSE_KEY = re.compile(PURPOSE_KEY_PATTERN)
 TOPIC_SLUG = re.compile(TOPIC_SLUG_PATTERN)
 

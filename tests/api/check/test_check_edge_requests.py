@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from services.consent.domain.subjects import EXTERNAL_ID_PATTERN
+from services.consent.domain.vocabulary import PURPOSE_KEY_PATTERN, TOPIC_SLUG_PATTERN
 
 EXTERNAL_ID_RULE = f"Expected `str` matching regex {EXTERNAL_ID_PATTERN!r}"
 
@@ -50,10 +51,10 @@ async def test_every_malformed_parameter_is_named_in_declaration_order(consent, 
         {"field": "subject", "message": EXTERNAL_ID_RULE},
         {
             "field": "purpose",
-            "message": "Expected `str` matching regex '^[a-z0-9][a-z0-9_.-]{0,63}$'",
+            "message": f"Expected `str` matching regex {PURPOSE_KEY_PATTERN!r}",
         },
         {"field": "channel", "message": "Invalid enum value"},
-        {"field": "topic", "message": "Expected `str` matching regex '^[a-z0-9][a-z0-9_-]{0,63}$'"},
+        {"field": "topic", "message": f"Expected `str` matching regex {TOPIC_SLUG_PATTERN!r}"},
         {"field": "at", "message": "Invalid RFC3339 encoded datetime"},
     ]
 
