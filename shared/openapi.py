@@ -23,7 +23,8 @@ handler declares with ``opt={"problems": (404, ...)}``. Handlers may also declar
 ``opt={"media_types": (...)}`` for success bodies that are text rather than JSON (streams,
 HTML, Server-Sent Events), ``opt={"request_body": RequestBody(...)}`` for a body the handler
 reads itself (the one-click unsubscribe form), and ``opt={"request_media_types": (...)}`` for
-other media types its JSON body is taken under.
+other media types its JSON body is taken under, and ``opt={"etag": True}`` when its successes
+carry an ``ETag``. Every response documents ``X-Request-ID``.
 """
 
 from __future__ import annotations
@@ -215,6 +216,36 @@ def _also_text_success(operation: Operation, media_types: Iterable[str]) -> None
             response.content = content
 
 
+REQUEST_ID = OpenAPIHeader(
+    schema=Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.UUID),
+    required=True,
+    description="This request's id: a problem's `instance` is `urn:uuid:` and this id",
+)
+ETAG = OpenAPIHeader(
+    schema=_STRING, required=True, description="The version; send it back in `If-Match`"
+)
+REPLAYED = OpenAPIHeader(
+    schema=Schema(type=OpenAPIType.STRING, enum=["true"]),
+    required=False,
+    description="`true` when this is the stored answer to an earlier request with the same "
+    "`Idempotency-Key` (nothing was written again)",
+)
+
+
+def _add_headers(responses: dict[str, Any], handler: HTTPRouteHandler) -> None:
+    """Every response carries ``X-Request-ID``; successes also what the handler sends with
+    them (``opt={"etag": True}``: ``ETag``; idempotent: ``Idempotent-Replayed`` on a replay)."""
+    success: dict[str, OpenAPIHeader | Reference] = {}
+    if handler.opt.get("etag", False):
+        success["ETag"] = ETAG
+    if handler.opt.get("idempotent", False):
+        success["Idempotent-Replayed"] = REPLAYED
+    for status, response in responses.items():
+        if isinstance(response, OpenAPIResponse):
+            extra = {"X-Request-ID": REQUEST_ID, **(success if status.startswith("2") else {})}
+            response.headers = {**(response.headers or {}), **extra}
+
+
 def describe_operation(handler: HTTPRouteHandler, operation: Operation) -> None:
     if "request_body" in handler.opt:
         operation.request_body = handler.opt["request_body"]
@@ -234,6 +265,7 @@ def describe_operation(handler: HTTPRouteHandler, operation: Operation) -> None:
     }
     for status in sorted(problem_statuses(handler, operation)):
         responses.setdefault(str(status), problem_response(status))
+    _add_headers(responses, handler)
     operation.responses = responses
 
 

@@ -110,7 +110,7 @@ class PreferenceController(Controller):
 
     @get(
         guards=[requires("admin", "portal", "officer", "cx", subject_param="external_id")],
-        opt={"problems": (404,)},
+        opt={"problems": (404,), "etag": True},
         summary="A subject's contact preferences, with an ETag for the next change",
     )
     async def get_preferences(
@@ -120,7 +120,11 @@ class PreferenceController(Controller):
 
     @patch(
         guards=[requires("admin", "portal", subject_param="external_id")],
-        opt={"problems": (404,), "request_media_types": ("application/merge-patch+json",)},
+        opt={
+            "problems": (404,),
+            "etag": True,
+            "request_media_types": ("application/merge-patch+json",),
+        },
         summary="Change preferences (JSON merge-patch); needs If-Match with the ETag",
     )
     async def patch_preferences(
