@@ -162,19 +162,8 @@ def build_app(
     app.asgi_handler = RequestLogMiddleware(
         HttpMethodsMiddleware(app.asgi_handler, app.asgi_router, path_methods(app))
     )
-    _declare_bearer_security(app)
     describe_responses(app)  # last: it builds the document from the finished handlers
     return app
-
-
-def _declare_bearer_security(app: Litestar) -> None:
-    """Every guarded operation requires the bearer token in the OpenAPI document; public ones
-    require nothing. (A document-wide requirement would also cover the public operations, and
-    a generated client would then refuse to call them without a token.)"""
-    for route in app.routes:
-        for handler in getattr(route, "route_handlers", []):
-            if not handler.opt.get("public", False):
-                handler.security = [*(handler.security or ()), {"bearer": []}]
 
 
 def _no_debug(config: AppConfig) -> AppConfig:

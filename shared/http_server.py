@@ -12,22 +12,14 @@ import structlog
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from shared.logging import new_request_id
-from shared.problems import PROBLEM_BASE, PROBLEM_MEDIA_TYPE
+from shared.problems import PROBLEM_MEDIA_TYPE, problem_body
 
 log = structlog.get_logger("lupa.access")
 
 
 def unparseable_request_problem(request_id: str) -> bytes:
-    return json.dumps(
-        {
-            "type": PROBLEM_BASE + "bad-request",
-            "title": "Bad request",
-            "status": 400,
-            "detail": "The request could not be parsed as HTTP.",
-            "instance": f"urn:uuid:{request_id}",
-            "request_id": request_id,
-        }
-    ).encode()
+    detail = "The request could not be parsed as HTTP."
+    return json.dumps(problem_body(400, "bad-request", "Bad request", detail, request_id)).encode()
 
 
 class ProblemHttpToolsProtocol(HttpToolsProtocol):

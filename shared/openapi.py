@@ -24,7 +24,8 @@ handler declares with ``opt={"problems": (404, ...)}``. Handlers may also declar
 HTML, Server-Sent Events), ``opt={"request_body": RequestBody(...)}`` for a body the handler
 reads itself (the one-click unsubscribe form), and ``opt={"request_media_types": (...)}`` for
 other media types its JSON body is taken under, and ``opt={"etag": True}`` when its successes
-carry an ``ETag``. Every response documents ``X-Request-ID``.
+carry an ``ETag``. Every response documents ``X-Request-ID``; every guarded operation requires
+the ``bearer`` scheme, a public one (``opt={"public": True}``) nothing.
 """
 
 from __future__ import annotations
@@ -200,20 +201,13 @@ def _also_accept(operation: Operation, media_types: Iterable[str]) -> None:
             body.content[media_type] = body.content["application/json"]
 
 
-def _text_success(operation: Operation, media_types: Iterable[str]) -> None:
-    """The success responses carry text in these media types, not JSON."""
+def _text_success(operation: Operation, media_types: Iterable[str], *, keep_json: bool) -> None:
+    """The success responses carry text in these media types: instead of JSON (streams,
+    exports), or beside it (``keep_json``: a page for browsers)."""
+    text = {mt: OpenAPIMediaType(schema=_STRING) for mt in media_types}
     for status, response in (operation.responses or {}).items():
-        if status.startswith("2") and isinstance(response, OpenAPIResponse):
-            response.content = {mt: OpenAPIMediaType(schema=_STRING) for mt in media_types}
-
-
-def _also_text_success(operation: Operation, media_types: Iterable[str]) -> None:
-    """The success responses may also be text in these media types (a page for browsers)."""
-    for status, response in (operation.responses or {}).items():
-        if status.startswith("2") and isinstance(response, OpenAPIResponse) and media_types:
-            content = dict(response.content or {})
-            content.update({mt: OpenAPIMediaType(schema=_STRING) for mt in media_types})
-            response.content = content
+        if status.startswith("2") and isinstance(response, OpenAPIResponse) and text:
+            response.content = {**(response.content or {}), **text} if keep_json else text
 
 
 REQUEST_ID = OpenAPIHeader(
@@ -247,15 +241,17 @@ def _add_headers(responses: dict[str, Any], handler: HTTPRouteHandler) -> None:
 
 
 def describe_operation(handler: HTTPRouteHandler, operation: Operation) -> None:
+    # The bearer requirement per guarded operation: a document-wide one would also cover the
+    # public operations, and a generated client would refuse to call them without a token.
+    operation.security = None if handler.opt.get("public", False) else [{"bearer": []}]
     if "request_body" in handler.opt:
         operation.request_body = handler.opt["request_body"]
     _also_accept(operation, handler.opt.get("request_media_types", ()))
     if handler.opt.get("idempotent", False):
         _add_idempotency_key(operation)
     _require_if_match(operation)
-    if "media_types" in handler.opt:
-        _text_success(operation, handler.opt["media_types"])
-    _also_text_success(operation, handler.opt.get("also_media_types", ()))
+    _text_success(operation, handler.opt.get("media_types", ()), keep_json=False)
+    _text_success(operation, handler.opt.get("also_media_types", ()), keep_json=True)
     declared = {str(status) for status in handler.responses or {}}
     responses = {
         status: response

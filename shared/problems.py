@@ -40,6 +40,21 @@ PROBLEM_MEDIA_TYPE = "application/problem+json"
 log = structlog.get_logger("lupa.problems")
 
 
+def problem_body(
+    status: int, slug: str, title: str, detail: str | None, request_id: str, **extensions: Any
+) -> dict[str, Any]:
+    """An RFC 9457 problem (a JSON object with Lupa's members beside the RFC's)."""
+    body: dict[str, Any] = {"type": PROBLEM_BASE + slug, "title": title, "status": status}
+    if detail:
+        body["detail"] = detail
+    # ``instance`` names this occurrence (RFC 9457 §3.1.5), not the route and not the path (a
+    # path holds customer ids): the request id as a URN, the id of the access-log line.
+    body["instance"] = f"urn:uuid:{request_id}"
+    body["request_id"] = request_id
+    body.update(extensions)
+    return body
+
+
 def problem_response(
     status: int,
     slug: str,
@@ -49,16 +64,9 @@ def problem_response(
     extra_headers: dict[str, str] | None = None,
     **extensions: Any,
 ) -> Response[dict[str, Any]]:
-    body: dict[str, Any] = {"type": PROBLEM_BASE + slug, "title": title, "status": status}
-    if detail:
-        body["detail"] = detail
-    # ``instance`` names this occurrence (RFC 9457 §3.1.5), not the route and not the path (a
-    # path holds customer ids): the request id as a URN, the id of the access-log line.
     state = request.scope.setdefault("state", {})
     request_id = state["request_id"] = state.get("request_id") or new_request_id()
-    body["instance"] = f"urn:uuid:{request_id}"
-    body["request_id"] = request_id
-    body.update(extensions)
+    body = problem_body(status, slug, title, detail, request_id, **extensions)
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
     headers.update(extra_headers or {})
     return Response(

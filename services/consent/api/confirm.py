@@ -63,9 +63,10 @@ class ConfirmController(Controller):
         request: Request[Any, Any, Any],
         token: FromPath[str],
     ) -> Response[Any]:
-        service = ConfirmationService(tx, keyring, ledger_context(request))
-        result = await service.confirm(token, evidence_of(request))
+        confirmed = await ConfirmationService(tx, keyring, ledger_context(request)).confirm(
+            token, evidence_of(request)
+        )
         if not wants_html(request):
-            return Response(result)
-        page = done_page("confirmed", (await service.preview(token)).language)
+            return Response(confirmed.result)
+        page = done_page("confirmed", confirmed.language)
         return Response(page, media_type="text/html", headers={"Cache-Control": "no-store"})

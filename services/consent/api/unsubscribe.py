@@ -122,9 +122,10 @@ class UnsubscribeController(Controller):
     ) -> Response[str]:
         if not await is_one_click(request):
             raise InvalidInput(f"The body must be '{ONE_CLICK}' (RFC 8058).")
-        service = UnsubscribeService(tx, keyring, ledger_context(request))
-        await service.unsubscribe(token, evidence_of(request))
-        page = done_page("unsubscribed", (await service.view(token)).language)
+        done = await UnsubscribeService(tx, keyring, ledger_context(request)).unsubscribe(
+            token, evidence_of(request)
+        )
+        page = done_page("unsubscribed", done.language)
         return Response(page, media_type="text/html", headers={"Cache-Control": "no-store"})
 
     @post(

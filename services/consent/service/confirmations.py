@@ -70,6 +70,14 @@ class ConfirmationResult(msgspec.Struct, frozen=True, omit_defaults=True):
     receipt: ConfirmationReceipt | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Confirmed:
+    """What confirming did, and the subject's language for the page that says so."""
+
+    result: ConfirmationResult
+    language: str
+
+
 def read_link(keyring: Keyring, token: str) -> LinkTarget:
     """The pending event a confirmation token names; forged, foreign or expired links fail."""
     if len(token) > 4096 or not _TOKEN.match(token):
@@ -117,11 +125,16 @@ class ConfirmationService:
             language=subject.locale if subject is not None else "en",
         )
 
-    async def confirm(self, token: str, evidence: Evidence) -> ConfirmationResult:
+    async def confirm(self, token: str, evidence: Evidence) -> Confirmed:
         target = read_link(self.keyring, token)
         subject = await repo.lock_subject(self.session, target.subject_id)
         if subject is None or subject.erased_at is not None:
             raise ConfirmationSuperseded("This confirmation link no longer applies.")
+        return Confirmed(await self._confirm(target, subject, evidence), subject.locale)
+
+    async def _confirm(
+        self, target: LinkTarget, subject: SubjectRow, evidence: Evidence
+    ) -> ConfirmationResult:
         pending = await self._pending_event(target)
         state = await repo.current_state(
             self.session, target.subject_id, target.purpose, target.channel

@@ -110,6 +110,14 @@ class LinkView:
     language: str
 
 
+@dataclass(frozen=True)
+class Unsubscribed:
+    """What a one-click POST did, and the subject's language for the page that says so."""
+
+    withdrew: bool  # False when nothing was left to withdraw
+    language: str
+
+
 class UnsubscribeService:
     def __init__(self, session: AsyncSession, keyring: Keyring, context: LedgerContext) -> None:
         self.session = session
@@ -143,19 +151,21 @@ class UnsubscribeService:
         title = localised(purpose.title, language) if purpose else link.purpose
         return LinkView(title or link.purpose, link.channel, language)
 
-    async def unsubscribe(self, token: str, evidence: Evidence) -> bool:
-        """Withdraw what the link names; ``False`` when nothing was left to withdraw."""
+    async def unsubscribe(self, token: str, evidence: Evidence) -> Unsubscribed:
+        """Withdraw what the link names (nothing when nothing is left to withdraw)."""
         link = read_token(self.keyring, token)
         # The subject's row lock first, as every ledger writer takes it: a POST retried while
         # the first is still running then reads the first one's withdrawal, not the grant.
         subject = await ledger_repo.lock_subject(self.session, link.subject_id)
         if subject is None or subject.erased_at is not None:
-            return False  # erased since: there is no one left to mail
+            # Erased since: there is no one left to mail.
+            return Unsubscribed(False, subject.locale if subject else "en")
         row = await ledger_repo.current_state(
             self.session, link.subject_id, link.purpose, link.channel
         )
         if row is not None and row.state == "withdrawn":
-            return False  # a replayed POST (mailbox providers retry) changes nothing
+            # A replayed POST (mailbox providers retry) changes nothing.
+            return Unsubscribed(False, subject.locale)
         request = ConsentRequest(
             purpose=link.purpose,
             channel=link.channel,
@@ -166,4 +176,4 @@ class UnsubscribeService:
         await ConsentService(self.session, self.keyring, self.context).record(
             subject.external_id, request, evidence, ACTOR
         )
-        return True
+        return Unsubscribed(True, subject.locale)
