@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from services.consent import settings as consent
+from services.dsar import settings as dsar
 
 if TYPE_CHECKING:  # the CLI starts without loading the rotation machinery
     from shared.key_rotation import DataKeyStore
@@ -50,6 +51,11 @@ SERVICES: tuple[ServiceSpec, ...] = (
         app_factory="services.consent.app:create_app_from_env",
         cli="services.consent.cli",
         data_keys="services.consent.db.key_rotation:SubjectKeys",
+    ),
+    ServiceSpec(
+        name=dsar.SERVICE,
+        default_port=dsar.DEFAULT_PORT,
+        app_factory="services.dsar.app:create_app_from_env",
     ),
 )
 # Deployment-wide key events (a KEK rotated or retired) are recorded in this service's chain.

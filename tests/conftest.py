@@ -156,3 +156,31 @@ def auth(token: Callable[..., str]) -> Callable[..., dict[str, str]]:
 def new_id() -> Callable[[str], str]:
     """Random, readable ids so tests never collide: ``new_id("cust")`` -> 'cust-3f9a…'."""
     return lambda prefix="id": f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture(scope="session")
+def dsar_settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    return Settings(
+        service="dsar",
+        database=DatabaseSettings(url=sqlalchemy_url(database_url), pool_size=5),
+        http=HttpSettings(port=8001, public_base_url="http://dsar.testserver.local"),
+        keys_path=tmp_path_factory.mktemp("dsar-keys") / "keyring.json",
+        log_json=True,
+        log_level="WARNING",
+    )
+
+
+@pytest.fixture(scope="session")
+def dsar_app(dsar_settings: Settings, keyring: Keyring) -> Litestar:
+    from services.dsar.app import create_app
+
+    return create_app(dsar_settings, keyring=keyring)
+
+
+@pytest.fixture(scope="session")
+async def dsar(dsar_app: Litestar) -> AsyncIterator[AsyncTestClient[Litestar]]:
+    """An HTTP client for the DSAR service; every response is judged against its OpenAPI
+    document, as for the consent service."""
+    async with JudgedClient(app=dsar_app, base_url="http://dsar.testserver.local") as client:
+        client.document = await load_document(client)
+        yield client

@@ -1,0 +1,31 @@
+"""The DSAR service application: ``create_app(settings)`` builds it; nothing runs at import."""
+
+from __future__ import annotations
+
+from litestar import Litestar
+from litestar.di import Provide
+
+from services.dsar.api.deps import DSAR_SETTINGS_KEY, provide_principal
+from services.dsar.settings import DEFAULT_PORT, SERVICE, DsarSettings
+from shared.app_base import build_app
+from shared.keys import Keyring
+from shared.settings import Settings
+
+
+def create_app(
+    settings: Settings, keyring: Keyring | None = None, dsar: DsarSettings | None = None
+) -> Litestar:
+    return build_app(
+        settings,
+        [],
+        title="Lupa DSAR service",
+        keyring=keyring,
+        state={DSAR_SETTINGS_KEY: dsar or DsarSettings()},
+        dependencies={"principal": Provide(provide_principal, sync_to_thread=False)},
+    )
+
+
+def create_app_from_env() -> Litestar:
+    """Entry point for ``lupa serve dsar`` (uvicorn factory)."""
+    settings = Settings.from_env(SERVICE, default_port=DEFAULT_PORT)
+    return create_app(settings, dsar=DsarSettings.from_env())
