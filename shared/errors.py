@@ -55,6 +55,12 @@ class PayloadTooLarge(LupaError):
     status, slug, title = 413, "payload-too-large", "The request is too large"
 
 
+class RateLimited(LupaError):
+    """Answered with ``Retry-After`` (seconds), also given as the ``retry_after`` member."""
+
+    status, slug, title = 429, "rate-limited", "Too many requests"
+
+
 class Unavailable(LupaError):
     status, slug, title = 503, "unavailable", "Temporarily unavailable"
 

@@ -75,7 +75,11 @@ def problem_response(
 
 
 def handle_lupa_error(request: Request[Any, Any, Any], exc: LupaError) -> Response[dict[str, Any]]:
-    return problem_response(exc.status, exc.slug, exc.title, exc.detail, request, **exc.extensions)
+    retry_after = exc.extensions.get("retry_after")
+    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+    return problem_response(
+        exc.status, exc.slug, exc.title, exc.detail, request, headers, **exc.extensions
+    )
 
 
 # msgspec messages that quote the submitted value ("Invalid enum value 'emial'", "Invalid

@@ -173,8 +173,11 @@ def dsar_settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -
 @pytest.fixture(scope="session")
 def dsar_app(dsar_settings: Settings, keyring: Keyring) -> Litestar:
     from services.dsar.app import create_app
+    from services.dsar.settings import DsarSettings, RateLimits
 
-    return create_app(dsar_settings, keyring=keyring)
+    # Every test client comes from one address; the limits themselves have their own tests.
+    limits = RateLimits(intake_per_ip=100_000, verify_per_ip=100_000)
+    return create_app(dsar_settings, keyring=keyring, dsar=DsarSettings(limits=limits))
 
 
 @pytest.fixture(scope="session")

@@ -38,9 +38,29 @@ class IdentitySettings:
 
 
 @dataclass(frozen=True)
+class RateLimits:
+    """Hits per hour on the public endpoints, counted in PostgreSQL across replicas."""
+
+    intake_per_ip: int = 30
+    intake_per_address: int = 5
+    verify_per_ip: int = 60
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> RateLimits:
+        return cls(
+            intake_per_ip=_int(env, "LUPA_DSAR_INTAKE_PER_IP_HOUR", cls.intake_per_ip),
+            intake_per_address=_int(
+                env, "LUPA_DSAR_INTAKE_PER_ADDRESS_HOUR", cls.intake_per_address
+            ),
+            verify_per_ip=_int(env, "LUPA_DSAR_VERIFY_PER_IP_HOUR", cls.verify_per_ip),
+        )
+
+
+@dataclass(frozen=True)
 class DsarSettings:
     identity: IdentitySettings = IdentitySettings()
+    limits: RateLimits = RateLimits()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> DsarSettings:
-        return cls(identity=IdentitySettings.from_env(env))
+        return cls(identity=IdentitySettings.from_env(env), limits=RateLimits.from_env(env))

@@ -31,6 +31,7 @@ EXEMPT_TABLES = frozenset(
         "audit_checkpoints",
         "audit_chain_state",
         "webhook_deliveries",
+        "rate_limits",  # counts attempts, changes nothing a user sees
     }
 )
 

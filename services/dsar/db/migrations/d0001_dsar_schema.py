@@ -1,5 +1,5 @@
 """DSAR service schema: requests and their identity codes, notes, connectors, the durable job
-queue, outgoing mail, access packages and their download links, and shared rate-limit counters.
+queue, outgoing mail, and access packages with their download links.
 
 Personal data here is sealed with the request's own data key (AES-GCM, wrapped by the
 key-encryption key like a subject's key in the consent service); lookups go through keyed
@@ -51,7 +51,8 @@ def upgrade() -> None:
         assignee         text CHECK (char_length(assignee) BETWEEN 1 AND 128),
         duplicate_of     uuid REFERENCES dsar_requests (id),
         outcome          text CHECK (outcome IN ('fulfilled', 'no_data_held', 'partly_exempt',
-                                                 'rejected', 'withdrawn', 'unverified')),
+                                                 'rejected', 'withdrawn', 'unverified',
+                                                 'duplicate')),
         reject_reason_ct bytea,
         created_at       timestamptz NOT NULL DEFAULT now(),
         updated_at       timestamptz NOT NULL DEFAULT now(),
@@ -159,18 +160,11 @@ def upgrade() -> None:
         created_at  timestamptz NOT NULL DEFAULT now()
     );
 
-    -- Fixed-window counters for rate limits that must hold across replicas.
-    CREATE TABLE dsar_rate_limits (
-        bucket       bytea NOT NULL,        -- keyed hash of what is limited (an IP, an address)
-        window_start timestamptz NOT NULL,
-        hits         integer NOT NULL,
-        PRIMARY KEY (bucket, window_start)
-    );
     """)
 
 
 def downgrade() -> None:
     execute_script("""
-    DROP TABLE dsar_rate_limits, dsar_download_links, dsar_packages, dsar_outgoing_mail,
+    DROP TABLE dsar_download_links, dsar_packages, dsar_outgoing_mail,
         dsar_jobs, dsar_connectors, dsar_notes, dsar_identity_codes, dsar_requests;
     """)
