@@ -16,6 +16,8 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import aiosmtplib
 
+# The queued row stays locked while its mail is sent: keep well under the database's 60 s
+# idle-in-transaction limit, so a hung server fails one attempt instead of the connection.
 SMTP_TIMEOUT_SECONDS = 30.0
 
 
