@@ -56,11 +56,21 @@ class RateLimits:
         )
 
 
+# Where a requester answers an officer's question: the company's portal page, given with
+# ``{request}`` for the request id. Lupa's own API endpoint by default.
+DEFAULT_ANSWER_URL = "http://127.0.0.1:8001/v1/requests/{request}/answer"
+
+
 @dataclass(frozen=True)
 class DsarSettings:
     identity: IdentitySettings = IdentitySettings()
     limits: RateLimits = RateLimits()
+    answer_url: str = DEFAULT_ANSWER_URL
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> DsarSettings:
-        return cls(identity=IdentitySettings.from_env(env), limits=RateLimits.from_env(env))
+        return cls(
+            identity=IdentitySettings.from_env(env),
+            limits=RateLimits.from_env(env),
+            answer_url=env.get("LUPA_DSAR_ANSWER_URL") or DEFAULT_ANSWER_URL,
+        )

@@ -1,4 +1,4 @@
-"""Every consent route and role: no token 401, wrong role 403, right role never 401/403, never 500.
+"""Every route of both services and every role: no token 401, wrong role 403, right role never 401/403, never 500.
 
 The routes come from the app itself (``route_roles``), so a route added later is checked too.
 Path parameters get random valid-looking values; the bodies are empty, so an allowed role may
@@ -51,23 +51,37 @@ def fill(path: str, value: str) -> str:
     return PARAM.sub(one, path)
 
 
+# service -> a route it must have guarded, proving the walk found its routes
+SERVICES = {"consent": "/v1/subjects", "dsar": "/v1/requests"}
+
+
+@pytest.fixture(params=sorted(SERVICES))
+def service(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
 @pytest.fixture
-def routes(consent_app: Litestar) -> list[tuple[str, str, tuple[str, ...] | None, str | None]]:
-    params = subject_params(consent_app)
-    found = [(m, p, roles, params.get((m, p))) for m, p, roles in route_roles(consent_app)]
-    assert any(p.startswith("/v1/subjects") and roles for _, p, roles, _ in found), (
-        "the route walk found no guarded subject routes"
+def routes(
+    service: str, request: pytest.FixtureRequest
+) -> list[tuple[str, str, tuple[str, ...] | None, str | None]]:
+    app: Litestar = request.getfixturevalue(f"{service}_app")
+    params = subject_params(app)
+    found = [(m, p, roles, params.get((m, p))) for m, p, roles in route_roles(app)]
+    assert any(p.startswith(SERVICES[service]) and roles for _, p, roles, _ in found), (
+        "the route walk found no guarded routes of the service"
     )
     return found
 
 
 @pytest.fixture
-def call(consent: Any) -> Callable[..., Any]:
+def call(service: str, request: pytest.FixtureRequest) -> Callable[..., Any]:
+    client = request.getfixturevalue(service)
+
     async def send(method: str, path: str, headers: dict[str, str]) -> Any:
         body: dict[str, Any] = {"json": {}} if method in WRITES else {}
         if method == "GET":  # bound any live stream (SSE) so the request ends
             body["params"] = {"max_seconds": "0", "limit": "1"}
-        return await consent.request(method, path, headers=headers, **body)
+        return await client.request(method, path, headers=headers, **body)
 
     return send
 

@@ -142,7 +142,7 @@ class RequestService:
             self.keyring,
             row,
             "identity_code",
-            {"code": code, "minutes": identity.code_ttl_seconds // 60, "expires_at": expires},
+            {"code": code, "valid_minutes": identity.code_ttl_seconds // 60},
             to=email,
         )
         await self._event(row.id, "identity.code_sent")
@@ -247,8 +247,13 @@ class RequestService:
             question_ct=seal_value(dek, request_id, "question", question.encode()),
         )
         await self._event(request_id, "request.paused", reason=reason, by=actor)
+        answer_url = self.settings.answer_url.format(request=request_id)
         await notices.tell(
-            self.session, self.keyring, row, "awaiting_requester", {"question": question}
+            self.session,
+            self.keyring,
+            row,
+            "awaiting_requester",
+            {"question": question, "answer_url": answer_url},
         )
         return await self._get(request_id)
 
