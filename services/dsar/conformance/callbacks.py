@@ -6,6 +6,7 @@ is kept, raw, for the check to verify (signature, id, body). The server answers 
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from dataclasses import dataclass
@@ -69,12 +70,17 @@ def _handler(inbox: _Inbox) -> type[BaseHTTPRequestHandler]:
     return CallbackHandler
 
 
+class _IPv6Server(ThreadingHTTPServer):
+    address_family = socket.AF_INET6
+
+
 class CallbackServer:
     """``with CallbackServer("127.0.0.1") as server: server.url_for(job)``."""
 
     def __init__(self, host: str) -> None:
         self._inbox = _Inbox()
-        self._server = ThreadingHTTPServer((host, 0), _handler(self._inbox))
+        server_class = _IPv6Server if ":" in host else ThreadingHTTPServer
+        self._server = server_class((host, 0), _handler(self._inbox))
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         name = host if ":" not in host else f"[{host}]"

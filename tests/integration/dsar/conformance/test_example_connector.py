@@ -75,3 +75,25 @@ def test_lupa_connector_test_refuses_a_secret_not_in_standard_form():
         timeout=60,
     )
     assert result.returncode != 0 and "whsec_" in result.stderr
+
+
+class VerifiesWithTheStandardWebhooksPackage(example.JobHandler):
+    """The verification docs/connectors.md shows, with the independent ``standardwebhooks``."""
+
+    def verified(self, body: bytes) -> bool:
+        from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+
+        try:
+            Webhook(self.connector.secret).verify(body, dict(self.headers.items()))
+        except WebhookVerificationError:
+            return False
+        return True
+
+
+def test_jobs_verify_with_the_standard_webhooks_package_as_the_docs_show():
+    secret = new_secret()
+    connector = example.Connector(secret)
+    with serving(connector, handler=VerifiesWithTheStandardWebhooksPackage) as url:
+        report = run_conformance(ConformanceOptions(url, secret, timeout=5))
+    assert report.exit_status == 0, report.render()
+    assert connector.answers, "the signed jobs were accepted and run"
