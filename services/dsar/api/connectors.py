@@ -7,7 +7,7 @@ secret goes in once and never comes back out.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Literal, cast
 
 import msgspec
 from litestar import Controller, Response, delete, get, put
@@ -47,16 +47,15 @@ class Connector(msgspec.Struct, frozen=True):
 
     name: str
     url: str
-    actions: list[str]
+    actions: list[Action]
     enabled: bool
     created_at: datetime
     updated_at: datetime
 
     @classmethod
     def of(cls, row: ConnectorRow) -> Connector:
-        return cls(
-            row.name, row.url, list(row.actions), row.enabled, row.created_at, row.updated_at
-        )
+        actions = cast(list[Action], list(row.actions))  # the table's CHECK allows no others
+        return cls(row.name, row.url, actions, row.enabled, row.created_at, row.updated_at)
 
 
 class ConnectorController(Controller):
