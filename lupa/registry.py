@@ -56,6 +56,7 @@ SERVICES: tuple[ServiceSpec, ...] = (
         name=dsar.SERVICE,
         default_port=dsar.DEFAULT_PORT,
         app_factory="services.dsar.app:create_app_from_env",
+        cli="services.dsar.cli",
     ),
 )
 # Deployment-wide key events (a KEK rotated or retired) are recorded in this service's chain.

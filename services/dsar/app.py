@@ -5,6 +5,7 @@ from __future__ import annotations
 from litestar import Litestar
 from litestar.di import Provide
 
+from services.dsar.api.connectors import ConnectorController
 from services.dsar.api.deps import DSAR_SETTINGS_KEY, provide_principal
 from services.dsar.settings import DEFAULT_PORT, SERVICE, DsarSettings
 from shared.app_base import build_app
@@ -17,7 +18,7 @@ def create_app(
 ) -> Litestar:
     return build_app(
         settings,
-        [],
+        [ConnectorController],
         title="Lupa DSAR service",
         keyring=keyring,
         state={DSAR_SETTINGS_KEY: dsar or DsarSettings()},
