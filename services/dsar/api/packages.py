@@ -15,7 +15,7 @@ from typing import Annotated, Any
 
 from litestar import Controller, Response, get
 from litestar.di import NamedDependency
-from litestar.params import FromPath, Parameter
+from litestar.params import FromPath, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.dsar.service.downloads import Format, download_by_link, download_package
@@ -29,7 +29,7 @@ SCHEMA_FILE = Path(__file__).resolve().parents[1] / "schemas" / "access-package.
 PRIVATE = {"Cache-Control": "no-store"}
 PAGE_POLICY = {"Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'"}
 FormatParam = Annotated[
-    Format, Parameter(query="format", description="json (default) or html, the summary")
+    Format, QueryParameter(name="format", description="json (default) or html, the summary")
 ]
 
 
