@@ -79,3 +79,14 @@ async def test_the_schema_is_published(dsar):
     assert response.status_code == 200
     assert response.json() == json.loads(SCHEMA_FILE.read_text())
     Draft202012Validator.check_schema(response.json())
+
+
+async def test_an_unknown_format_is_refused_before_anything_is_read(
+    dsar, auth, session_factory, keyring
+):
+    request_id = await _completed_with_package(session_factory, keyring)
+    response = await dsar.get(
+        f"/v1/requests/{request_id}/package", params={"format": "pdf"}, headers=auth("officer")
+    )
+    assert response.status_code == 422
+    assert await events_of(session_factory, request_id, "package.downloaded") == []

@@ -113,3 +113,10 @@ def test_the_page_offers_the_json_package_itself_as_a_file():
     assert embedded["format"] == "lupa-access-package/1"
     assert href.group(2).startswith("access-package-")
     assert "data:application/json" not in summary("en", embed_json=False)
+
+
+def test_a_portability_answer_says_it_returns_what_the_person_gave():
+    package = build_package(request("portability", "en"), systems(), CONTROLLER, GENERATED)
+    page = render_summary(package)
+    assert "to receive the personal data you have given us" in page
+    assert "the history of your consent changes" not in page  # the ledger is not theirs to port
