@@ -7,6 +7,8 @@ from litestar.di import Provide
 
 from services.dsar.api.connectors import ConnectorController
 from services.dsar.api.deps import DSAR_SETTINGS_KEY, provide_principal
+from services.dsar.api.packages import PackageController
+from services.dsar.api.requests import RequestController
 from services.dsar.settings import DEFAULT_PORT, SERVICE, DsarSettings
 from shared.app_base import build_app
 from shared.keys import Keyring
@@ -18,7 +20,7 @@ def create_app(
 ) -> Litestar:
     return build_app(
         settings,
-        [ConnectorController],
+        [RequestController, ConnectorController, PackageController],
         title="Lupa DSAR service",
         keyring=keyring,
         state={DSAR_SETTINGS_KEY: dsar or DsarSettings()},

@@ -54,3 +54,18 @@ ACCESS_TOKEN = TokenKind(
     audience="urn:lupa:consent-api",
     accepts_legacy=False,
 )
+
+# DSAR: the link mailed to a requester for their access package (single use, spent by jti),
+# and the signed receipt telling them what each system erased, did not hold, or kept.
+DOWNLOAD_LINK = TokenKind(
+    claim="download-link",
+    header_typ="download-link+jwt",
+    audience="urn:lupa:link:download",
+    accepts_legacy=False,
+)
+ERASURE_RECEIPT = TokenKind(
+    claim="erasure-receipt",
+    header_typ="erasure-receipt+jwt",
+    audience="urn:lupa:erasure-receipt",
+    accepts_legacy=False,
+)
