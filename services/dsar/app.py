@@ -6,6 +6,7 @@ from litestar import Litestar
 from litestar.di import Provide
 
 from services.dsar.api.deps import DSAR_SETTINGS_KEY, provide_principal
+from services.dsar.api.jobs import JobCallbackController, JobOfficerController
 from services.dsar.settings import DEFAULT_PORT, SERVICE, DsarSettings
 from shared.app_base import build_app
 from shared.keys import Keyring
@@ -17,7 +18,7 @@ def create_app(
 ) -> Litestar:
     return build_app(
         settings,
-        [],
+        [JobCallbackController, JobOfficerController],
         title="Lupa DSAR service",
         keyring=keyring,
         state={DSAR_SETTINGS_KEY: dsar or DsarSettings()},
