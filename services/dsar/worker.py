@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import os
 import socket
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -56,9 +56,34 @@ class WorkerContext:
 PeriodicTask = Callable[[WorkerContext], Awaitable[object]]
 
 
+@contextlib.asynccontextmanager
+async def _transaction(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[_Tx]:
+    """A transaction that commits only when the work says it changed something: an UPDATE
+    that matched no row (nothing due, a lost lease) has no audit event and is rolled back."""
+    async with sessions() as session:
+        tx = _Tx(session)
+        try:
+            yield tx
+        except BaseException:
+            await session.rollback()
+            raise
+        if tx.changed:
+            await session.commit()
+        else:
+            await session.rollback()
+
+
+@dataclass
+class _Tx:
+    session: AsyncSession
+    changed: bool = False
+
+
 async def expire_leases(ctx: WorkerContext) -> object:
-    async with session_scope(ctx.sessions) as session:
-        return await requeue_expired_jobs(session)
+    async with _transaction(ctx.sessions) as tx:
+        expired = await requeue_expired_jobs(tx.session)
+        tx.changed = bool(expired)
+    return expired
 
 
 # Run on every wake-up before claiming. The integrator appends the mail sender here
@@ -127,8 +152,9 @@ class _Loop:
         if free <= 0:
             return
         try:
-            async with session_scope(self.ctx.sessions) as session:
-                jobs = await claim_jobs(session, self.name, self.execution.lease_s, free)
+            async with _transaction(self.ctx.sessions) as tx:
+                jobs = await claim_jobs(tx.session, self.name, self.execution.lease_s, free)
+                tx.changed = bool(jobs)
         except Exception:
             log.exception("worker.claim_failed")
             return
@@ -168,8 +194,10 @@ class _Loop:
     async def _execute(self, job: Job) -> None:
         try:
             outcome = await self._call(job)
-            async with session_scope(self.ctx.sessions) as session:
-                await record_outcome(session, self.ctx.keyring, job, outcome, self.execution)
+            async with _transaction(self.ctx.sessions) as tx:
+                tx.changed = await record_outcome(
+                    tx.session, self.ctx.keyring, job, outcome, self.execution
+                )
             log.info(
                 "job.ran", job=str(job.id), attempt=job.attempts, outcome=type(outcome).__name__
             )
@@ -198,5 +226,5 @@ class _Loop:
         await asyncio.gather(*late, return_exceptions=True)
         for task in late:
             with contextlib.suppress(Exception):
-                async with session_scope(self.ctx.sessions) as session:
-                    await release_job(session, pending[task])
+                async with _transaction(self.ctx.sessions) as tx:
+                    tx.changed = await release_job(tx.session, pending[task])

@@ -52,12 +52,14 @@ async def requeue_expired_jobs(session: AsyncSession) -> list[Job]:
     return jobs
 
 
-async def release_job(session: AsyncSession, job: Job) -> None:
-    """A stopping worker gives back a job it did not finish."""
-    if await job_db.release(session, job) is not None:
-        await record_job_event(
-            session, "job.released", job.request_id, **job_facts(job), attempt=job.attempts
-        )
+async def release_job(session: AsyncSession, job: Job) -> bool:
+    """A stopping worker gives back a job it did not finish; False if it was no longer its."""
+    if await job_db.release(session, job) is None:
+        return False
+    await record_job_event(
+        session, "job.released", job.request_id, **job_facts(job), attempt=job.attempts
+    )
+    return True
 
 
 async def prepare_call(
@@ -92,15 +94,17 @@ async def record_outcome(
     job: Job,
     outcome: Outcome,
     execution: ExecutionSettings,
-) -> None:
-    """Write what one attempt of ``job`` (as claimed) came to; nothing if it lost the job."""
+) -> bool:
+    """Write what one attempt of ``job`` (as claimed) came to; False (nothing written) when
+    the attempt no longer holds the job (its lease ran out, an officer skipped it)."""
     if isinstance(outcome, FinalAnswer):
-        await _finish(session, keyring, job, outcome)
-    elif isinstance(outcome, Waiting):
-        if await job_db.mark_waiting(session, job):
-            await record_job_event(session, "job.waiting", job.request_id, **_facts(job, "waiting"))
-    else:
-        await _record_error(session, job, outcome, execution)
+        return await _finish(session, keyring, job, outcome)
+    if isinstance(outcome, Waiting):
+        if not await job_db.mark_waiting(session, job):
+            return False
+        await record_job_event(session, "job.waiting", job.request_id, **_facts(job, "waiting"))
+        return True
+    return await _record_error(session, job, outcome, execution)
 
 
 def _facts(job: Job, status: str) -> dict[str, object]:
@@ -109,13 +113,13 @@ def _facts(job: Job, status: str) -> dict[str, object]:
 
 async def _record_error(
     session: AsyncSession, job: Job, outcome: CallError, execution: ExecutionSettings
-) -> None:
+) -> bool:
     final = job.attempts >= execution.max_attempts
     delay = None
     if not final:
         delay = backoff_seconds(job.attempts, execution.backoff_base_s, execution.backoff_cap_s)
     if not await job_db.record_error(session, job, outcome.error, delay):
-        return
+        return False
     facts = _facts(job, "failed" if final else "queued") | {"error": outcome.error}
     if final:
         await record_job_event(session, "job.failed", job.request_id, **facts)
@@ -123,19 +127,21 @@ async def _record_error(
         await record_job_event(
             session, "job.retry_scheduled", job.request_id, **facts, retry_in_s=delay
         )
+    return True
 
 
-async def _finish(session: AsyncSession, keyring: Keyring, job: Job, answer: FinalAnswer) -> None:
+async def _finish(session: AsyncSession, keyring: Keyring, job: Job, answer: FinalAnswer) -> bool:
     sealed = None
     if answer.data is not None:
         dek = await RequestKeys(session, keyring).data_key(job.request_id)
         plain = json.dumps(answer.data, separators=(",", ":")).encode()
         sealed = seal_value(dek, job.request_id, f"job:{job.id}", plain)
     if not await job_db.finish(session, job, answer.status, answer.reason, sealed):
-        return
+        return False
     # The exemption's ground is the connector's text: kept in the job row, not in the event.
     await record_job_event(session, "job.succeeded", job.request_id, **_facts(job, answer.status))
     await settle(session, keyring, job.request_id)
+    return True
 
 
 async def accept_callback(
