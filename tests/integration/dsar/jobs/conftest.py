@@ -155,5 +155,24 @@ class Scene:
 
 
 @pytest.fixture
+async def jobs_api(jobs_url: str, keyring: Keyring) -> AsyncIterator[Any]:
+    """The DSAR app on this test's database, each response judged against its OpenAPI."""
+    from services.dsar.app import create_app
+    from tests.openapi_judge import JudgedClient, load_document
+
+    settings = Settings(
+        service="dsar",
+        database=DatabaseSettings(url=sqlalchemy_url(jobs_url), pool_size=3),
+        http=HttpSettings(port=8001, public_base_url="http://dsar.test"),
+        keys_path=Path("/nonexistent/keyring.json"),
+        log_level="WARNING",
+    )
+    app = create_app(settings, keyring=keyring)
+    async with JudgedClient(app=app, base_url="http://dsar.test") as client:
+        client.document = await load_document(client)
+        yield client
+
+
+@pytest.fixture
 def scene(sessions: async_sessionmaker[AsyncSession], keyring: Keyring, jobs_url: str) -> Scene:
     return Scene(sessions, keyring, jobs_url)
