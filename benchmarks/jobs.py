@@ -99,6 +99,7 @@ async def ours(dsn: str, count: int) -> Rates:
 
 async def pgqueuer(dsn: str, count: int) -> Rates:
     from pgqueuer.db import AsyncpgPoolDriver
+    from pgqueuer.domain.types import QueueEntrypoint, QueueManagerId
     from pgqueuer.queries import EntrypointExecutionParameter, Queries
 
     pool = await asyncpg.create_pool(dsn, min_size=WORKERS + 1, max_size=WORKERS + 2)
@@ -109,12 +110,14 @@ async def pgqueuer(dsn: str, count: int) -> Rates:
         for i in range(count):
             await queries.enqueue("erasure", str(i).encode())
         enqueued = time.perf_counter()
-        entrypoints = {"erasure": EntrypointExecutionParameter(concurrency_limit=0)}
+        entrypoints = {
+            QueueEntrypoint("erasure"): EntrypointExecutionParameter(concurrency_limit=0)
+        }
         finished = 0
 
         async def worker() -> None:
             nonlocal finished
-            manager = uuid.uuid4()
+            manager = QueueManagerId(uuid.uuid4())
             while True:
                 jobs = await queries.dequeue(
                     BATCH, entrypoints, manager, None, timedelta(seconds=60)

@@ -14,7 +14,7 @@ def accepted(_: Seen, __: int) -> tuple[int, bytes]:
 
 
 async def _waiting_job(scene, conn):
-    name, secret = await scene.connector(conn.url)
+    _name, secret = await scene.connector(conn.url)
     rid = await scene.request("access")
     async with scene.worker():
 

@@ -10,8 +10,8 @@ from sqlalchemy import text
 
 from services.dsar.service.request_keys import RequestKeys, open_value
 from services.dsar.settings import ExecutionSettings
-from tests.integration.dsar.jobs.connector import Connector, Seen
 from tests.integration.dsar.jobs.conftest import FAST
+from tests.integration.dsar.jobs.connector import Connector, Seen
 
 
 def by_subject(seen: Seen, _: int) -> tuple[int, bytes]:
@@ -26,7 +26,7 @@ def by_subject(seen: Seen, _: int) -> tuple[int, bytes]:
 
 async def test_final_answers_complete_requests_with_their_outcomes(scene):
     async with Connector(by_subject) as conn:
-        name, secret = await scene.connector(conn.url)
+        _name, secret = await scene.connector(conn.url)
         access = await scene.request("access")
         erasure = await scene.request("erasure")
         rect = await scene.request("rectification", changes={"email": "new@example.org"})
@@ -75,6 +75,21 @@ async def test_a_connector_failing_twice_is_retried_with_the_same_job_id_until_i
     assert job.status == "done" and job.attempts == 3 and job.last_error is None
     ids = {call.headers["webhook-id"] for call in conn.calls_of(str(job.id))}
     assert ids == {str(job.id)} and len(conn.calls_of(str(job.id))) == 3
+    async with scene.sessions() as s:
+        events = (
+            await s.execute(
+                text(
+                    "SELECT type, data::text AS data FROM audit_events WHERE subject = :r "
+                    "ORDER BY id"
+                ),
+                {"r": str(rid)},
+            )
+        ).all()
+    types = [e.type.removeprefix("fi.lupa.dsar.") for e in events]
+    assert types[-2:] == ["job.succeeded", "request.completed"]
+    assert types.count("job.retry_scheduled") == 2 and types.count("job.started") == 3
+    assert "jobs.enqueued" in types
+    assert not any("@" in e.data for e in events)  # no address in the trail
 
 
 async def _completed(scene, rid) -> bool:

@@ -65,7 +65,7 @@ async def test_skip_needs_a_reason_and_completes_the_request(scene, jobs_api, au
 async def test_bulk_retry_touches_only_failed_jobs_matching_the_filter(scene, jobs_api, auth):
     async with Connector(broken) as conn:
         name, rids = await _failed_requests(scene, conn, 3)
-        other, [other_rid] = await _failed_requests(scene, conn, 1, "restriction")
+        _other, [other_rid] = await _failed_requests(scene, conn, 1, "restriction")
     r = await jobs_api.post(
         "/v1/jobs/retry",
         json={"connector": name, "requests": [str(rids[0]), str(rids[1])]},
