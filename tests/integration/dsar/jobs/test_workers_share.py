@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 
 from sqlalchemy import text
@@ -32,3 +33,20 @@ async def test_two_workers_drain_fifty_jobs_each_called_once(scene):
     assert {row.attempts for row in rows} == {1}
     assert {row.worker for row in rows} == {"w1", "w2"}  # both took a share
     assert len(rids) == JOBS
+
+
+async def test_an_idle_worker_wakes_on_the_approvals_notification_not_its_poll(scene):
+    from services.dsar.settings import ExecutionSettings
+    from tests.integration.dsar.jobs.conftest import FAST
+
+    sleepy = ExecutionSettings(**{**FAST.__dict__, "poll_s": 300})  # the poll never comes
+    async with Connector() as conn:
+        await scene.connector(conn.url, actions=("erasure",))
+        async with scene.worker(sleepy):
+            await asyncio.sleep(0.2)  # let it claim nothing and go idle
+            rid = await scene.request("erasure")
+
+            async def completed():
+                return (await scene.request_row(rid)).status == "completed"
+
+            await scene.until(completed, timeout_s=20)
