@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from lupa import registry
-from lupa.cli import audit, keys, run, tokens
+from lupa.cli import audit, keys, run, tokens, worker
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -21,6 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     tokens.register(commands)
     audit.register(commands)
     keys.register(commands)
+    worker.register(commands)
     for spec in registry.SERVICES:
         if spec.cli:
             importlib.import_module(spec.cli).register(commands)

@@ -69,7 +69,10 @@ def run_stack(_: argparse.Namespace) -> int:
     load_keyring(keys_path())  # created on first run, before any child races to do it
     with database_url() as url:
         upgrade(url)
-        children = [_spawn(spec.name, url) for spec in registry.SERVICES] + [_spawn_relay(url)]
+        children = [_spawn(spec.name, url) for spec in registry.SERVICES] + [
+            _spawn_relay(url),
+            _spawn_worker(url),
+        ]
         problem = _wait_until_ready(children)
         if problem:
             _stop(children)
@@ -101,6 +104,12 @@ def _spawn_relay(url: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen([sys.executable, "-m", "lupa", "relay"], env=env)
 
 
+def _spawn_worker(url: str) -> subprocess.Popen[bytes]:
+    """The DSAR worker: runs connector jobs (calls, retries, callbacks' follow-up)."""
+    env = {**os.environ, "DATABASE_URL": url}
+    return subprocess.Popen([sys.executable, "-m", "lupa", "worker"], env=env)
+
+
 def _wait_until_ready(children: list[subprocess.Popen[bytes]], timeout_s: float = 30) -> str:
     """Wait until every service answers its readiness probe from the process started for it;
     "" then, else why not. Another program answering on the port does not count: ready means
@@ -110,7 +119,10 @@ def _wait_until_ready(children: list[subprocess.Popen[bytes]], timeout_s: float 
         port = _http(spec).port
         while not _answers_from(child, port):
             if any(c.poll() is not None for c in children):
-                return "a service or the relay exited before the stack was ready (see above)"
+                return (
+                    "a service, the relay or the worker exited before the stack was ready "
+                    "(see above)"
+                )
             if time.monotonic() > deadline:
                 return f"the {spec.name} service was not ready after {timeout_s:.0f}s"
             time.sleep(0.2)
@@ -180,6 +192,7 @@ def _print_banner(url: str) -> None:
         f"  database          {database}",
         f"  keys              {keys_path()}",
         f"  audit relay       running; NATS {nats}; webhooks via /v1/audit/webhooks",
+        "  dsar worker       running (connector jobs; more: lupa worker)",
         "  audit feed        /v1/audit/events (roles cx, admin); lupa audit verify",
         "  get a token       .venv/bin/lupa token issue --role admin",
         "  stop              Ctrl-C",

@@ -7,6 +7,7 @@ from litestar.di import Provide
 
 from services.dsar.api.connectors import ConnectorController
 from services.dsar.api.deps import DSAR_SETTINGS_KEY, provide_principal
+from services.dsar.api.jobs import JobCallbackController, JobOfficerController
 from services.dsar.api.packages import PackageController
 from services.dsar.api.requests import RequestController
 from services.dsar.settings import DEFAULT_PORT, SERVICE, DsarSettings
@@ -20,7 +21,13 @@ def create_app(
 ) -> Litestar:
     return build_app(
         settings,
-        [RequestController, ConnectorController, PackageController],
+        [
+            RequestController,
+            ConnectorController,
+            PackageController,
+            JobCallbackController,
+            JobOfficerController,
+        ],
         title="Lupa DSAR service",
         keyring=keyring,
         state={DSAR_SETTINGS_KEY: dsar or DsarSettings()},

@@ -37,6 +37,37 @@ class IdentitySettings:
         )
 
 
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    return default if raw in (None, "") else float(raw)
+
+
+@dataclass(frozen=True)
+class ExecutionSettings:
+    """How the worker runs connector jobs: retries, their backoff, the call timeout and the
+    lease after which a job of a vanished worker runs again (longer than the timeout)."""
+
+    max_attempts: int = 8
+    backoff_base_s: float = 2.0
+    backoff_cap_s: float = 600.0
+    timeout_s: float = 10.0
+    lease_s: float = 60.0
+    concurrency: int = 4  # calls one worker has in flight at once
+    poll_s: float = 2.0  # fallback wake-up: backoff timers, lost notifications, expired leases
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> ExecutionSettings:
+        return cls(
+            max_attempts=_int(env, "LUPA_DSAR_JOB_MAX_ATTEMPTS", cls.max_attempts),
+            backoff_base_s=_float(env, "LUPA_DSAR_JOB_BACKOFF_BASE_S", cls.backoff_base_s),
+            backoff_cap_s=_float(env, "LUPA_DSAR_JOB_BACKOFF_CAP_S", cls.backoff_cap_s),
+            timeout_s=_float(env, "LUPA_DSAR_JOB_TIMEOUT_S", cls.timeout_s),
+            lease_s=_float(env, "LUPA_DSAR_JOB_LEASE_S", cls.lease_s),
+            concurrency=_int(env, "LUPA_DSAR_JOB_CONCURRENCY", cls.concurrency),
+            poll_s=_float(env, "LUPA_DSAR_JOB_POLL_S", cls.poll_s),
+        )
+
+
 @dataclass(frozen=True)
 class RateLimits:
     """Hits per hour on the public endpoints, counted in PostgreSQL across replicas."""
@@ -66,6 +97,7 @@ class DsarSettings:
     identity: IdentitySettings = IdentitySettings()
     limits: RateLimits = RateLimits()
     answer_url: str = DEFAULT_ANSWER_URL
+    execution: ExecutionSettings = ExecutionSettings()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> DsarSettings:
@@ -73,4 +105,5 @@ class DsarSettings:
             identity=IdentitySettings.from_env(env),
             limits=RateLimits.from_env(env),
             answer_url=env.get("LUPA_DSAR_ANSWER_URL") or DEFAULT_ANSWER_URL,
+            execution=ExecutionSettings.from_env(env),
         )
