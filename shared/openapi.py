@@ -117,6 +117,7 @@ DESCRIPTIONS = {
     415: "The body is not sent as JSON (Content-Type application/json, UTF-8)",
     422: "The request does not match the schema or the rules; nothing was changed",
     428: "If-Match is required",
+    429: "Too many requests; wait the seconds Retry-After gives",
     503: "The database is not reachable; nothing was changed, retry later",
 }
 
@@ -125,6 +126,8 @@ def problem_response(status: int) -> OpenAPIResponse:
     headers: dict[str, OpenAPIHeader | Reference] | None = None
     if status == 401:
         headers = {"WWW-Authenticate": OpenAPIHeader(schema=_STRING, required=True)}
+    if status == 429:
+        headers = {"Retry-After": OpenAPIHeader(schema=_STRING, required=True)}
     return OpenAPIResponse(
         description=DESCRIPTIONS[status],
         headers=headers,

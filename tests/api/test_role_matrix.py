@@ -1,4 +1,5 @@
-"""Every route of both services and every role: no token 401, wrong role 403, right role never 401/403, never 500.
+"""Every route of both services and every role: no token 401, wrong role 403, right role
+never 401/403, never 500.
 
 The routes come from the app itself (``route_roles``), so a route added later is checked too.
 Path parameters get random valid-looking values; the bodies are empty, so an allowed role may

@@ -11,7 +11,7 @@ import msgspec
 from litestar import Controller, Request, get, post
 from litestar.datastructures import State
 from litestar.di import NamedDependency
-from litestar.params import JSONBody, Parameter
+from litestar.params import JSONBody, Parameter, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.dsar.api.deps import caller, dsar_settings
@@ -363,13 +363,13 @@ class RequestController(Controller):
     async def inbox(
         self,
         tx: NamedDependency[AsyncSession],
-        status: RequestStatus | None = None,
-        type: Annotated[RequestType | None, Parameter(query="type")] = None,
-        assignee: Annotated[str | None, Parameter(max_length=128)] = None,
-        subject: Annotated[str | None, Parameter(max_length=128)] = None,
-        due_before: datetime | None = None,
-        overdue: bool = False,
-        limit: Annotated[int, Parameter(ge=1, le=500)] = 100,
+        status: Annotated[RequestStatus | None, QueryParameter()] = None,
+        kind: Annotated[RequestType | None, QueryParameter(name="type")] = None,
+        assignee: Annotated[str | None, QueryParameter(max_length=128)] = None,
+        subject: Annotated[str | None, QueryParameter(max_length=128)] = None,
+        due_before: Annotated[datetime | None, QueryParameter()] = None,
+        overdue: Annotated[bool, QueryParameter()] = False,
+        limit: Annotated[int, QueryParameter(ge=1, le=500)] = 100,
     ) -> list[RequestSummary]:
         now = _now()
         if due_before is not None and due_before.tzinfo is None:
@@ -381,7 +381,7 @@ class RequestController(Controller):
             tx,
             InboxFilter(
                 status=status,
-                type=type,
+                type=kind,
                 assignee=assignee,
                 subject=subject,
                 due_before=due_before,

@@ -406,7 +406,7 @@ class RequestService:
 
     def _allow(self, action: str, row: RequestRow) -> None:
         if not workflow.may(action, row.status):
-            raise WrongStatus(workflow.WHY_NOT[action], status=row.status)
+            raise WrongStatus(workflow.WHY_NOT[action], current_status=row.status)
 
     async def _close(self, row: RequestRow, now: datetime, status: str, outcome: str) -> None:
         changes: dict[str, Any] = {"status": status, "outcome": outcome, "completed_at": now}
