@@ -10,10 +10,10 @@ import sys
 import time
 from typing import Any
 
-from lupa import registry
+from lupa import consent_connector, registry
 from lupa.cli import ports
 from lupa.database import database_url, upgrade
-from shared.keys import load_keyring
+from shared.keys import Keyring, load_keyring
 from shared.settings import HttpSettings, keys_path, lupa_home
 
 
@@ -66,20 +66,31 @@ def run_stack(_: argparse.Namespace) -> int:
         for line in busy:
             print(f"lupa run: {line}", file=sys.stderr)
         return 1
-    load_keyring(keys_path())  # created on first run, before any child races to do it
+    keyring = load_keyring(keys_path())  # created on first run, before any child races to
+    secret = consent_connector.shared_secret(lupa_home())
     with database_url() as url:
         upgrade(url)
-        children = [_spawn(spec.name, url) for spec in registry.SERVICES] + [
+        children = [_spawn(spec.name, url, secret) for spec in registry.SERVICES] + [
             _spawn_relay(url),
             _spawn_worker(url),
         ]
-        problem = _wait_until_ready(children)
+        problem = _wait_until_ready(children) or _join_consent_connector(keyring, secret)
         if problem:
             _stop(children)
             print(f"lupa run: {problem}", file=sys.stderr)
             return 1
         _print_banner(url)
         return _supervise(children)
+
+
+def _join_consent_connector(keyring: Keyring, secret: str) -> str:
+    """Register the consent service as the DSAR service's connector; "" or why it failed."""
+    dsar, consent = _http(registry.get("dsar")), _http(registry.get("consent"))
+    try:
+        consent_connector.register(keyring, dsar.port, consent.port, secret)
+    except OSError as exc:  # urllib's HTTPError and URLError are OSErrors
+        return f"could not register the consent connector with the DSAR service: {exc}"
+    return ""
 
 
 def _busy_ports() -> list[str]:
@@ -92,8 +103,10 @@ def _busy_ports() -> list[str]:
     return busy
 
 
-def _spawn(service: str, url: str) -> subprocess.Popen[bytes]:
+def _spawn(service: str, url: str, connector_secret: str) -> subprocess.Popen[bytes]:
     env = {**os.environ, "DATABASE_URL": url}
+    if service == consent_connector.CONNECTOR_NAME:
+        env[consent_connector.SECRET_ENV] = connector_secret
     command = [sys.executable, "-m", "lupa", "serve", service]
     return subprocess.Popen(command, env=env)  # noqa: S603 (our own interpreter and module)
 
@@ -177,6 +190,12 @@ def _stop(children: list[subprocess.Popen[bytes]]) -> None:
             child.kill()
 
 
+def _mail_destination() -> str:
+    if os.environ.get("LUPA_SMTP_URL"):
+        return "SMTP (LUPA_SMTP_URL)"
+    return f".eml files in {lupa_home() / 'mail'} (set LUPA_SMTP_URL to send)"
+
+
 def _print_banner(url: str) -> None:
     embedded = "DATABASE_URL" not in os.environ
     nats = os.environ.get("LUPA_NATS_URL") or "off (set LUPA_NATS_URL)"
@@ -192,7 +211,9 @@ def _print_banner(url: str) -> None:
         f"  database          {database}",
         f"  keys              {keys_path()}",
         f"  audit relay       running; NATS {nats}; webhooks via /v1/audit/webhooks",
-        "  dsar worker       running (connector jobs; more: lupa worker)",
+        "  dsar worker       running (connector jobs, mail; more: lupa worker)",
+        "  consent connector registered with the DSAR service (protocol: docs/connectors.md)",
+        f"  mail              {_mail_destination()}",
         "  audit feed        /v1/audit/events (roles cx, admin); lupa audit verify",
         "  get a token       .venv/bin/lupa token issue --role admin",
         "  stop              Ctrl-C",

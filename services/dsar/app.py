@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from litestar import Litestar
 from litestar.di import Provide
 
@@ -19,6 +21,8 @@ from shared.settings import Settings
 def create_app(
     settings: Settings, keyring: Keyring | None = None, dsar: DsarSettings | None = None
 ) -> Litestar:
+    # Links, callbacks and receipts name the service by the URL the kernel's settings give it.
+    dsar = replace(dsar or DsarSettings(), public_url=settings.http.public_base_url)
     return build_app(
         settings,
         [
@@ -30,7 +34,7 @@ def create_app(
         ],
         title="Lupa DSAR service",
         keyring=keyring,
-        state={DSAR_SETTINGS_KEY: dsar or DsarSettings()},
+        state={DSAR_SETTINGS_KEY: dsar},
         dependencies={"principal": Provide(provide_principal, sync_to_thread=False)},
     )
 

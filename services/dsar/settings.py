@@ -97,6 +97,9 @@ class DsarSettings:
     identity: IdentitySettings = IdentitySettings()
     limits: RateLimits = RateLimits()
     answer_url: str = DEFAULT_ANSWER_URL
+    # The service's public base URL (download links, callbacks, the receipt's issuer); the
+    # app and the worker fill it in from the kernel's HTTP settings.
+    public_url: str = "http://127.0.0.1:8001"
     execution: ExecutionSettings = ExecutionSettings()
 
     @classmethod

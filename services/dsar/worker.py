@@ -24,6 +24,8 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.dsar.db.jobs import Job
+from services.dsar.mail.settings import MailSettings
+from services.dsar.mail.transport import Transport, transport_from_env
 from services.dsar.service.connector_calls import CallError, Outcome, call_connector
 from services.dsar.service.job_runs import (
     claim_jobs,
@@ -32,14 +34,16 @@ from services.dsar.service.job_runs import (
     release_job,
     requeue_expired_jobs,
 )
+from services.dsar.service.mail import send_due_mail
 from services.dsar.settings import DsarSettings
 from shared.audit.outbox import audited_sessions
 from shared.db.engine import create_engine, session_scope
 from shared.keys import Keyring
-from shared.settings import Settings, asyncpg_dsn
+from shared.settings import Settings, asyncpg_dsn, lupa_home
 
 log = structlog.get_logger("lupa.dsar.worker")
 CHANNEL = "dsar_jobs"
+MAIL_CHANNEL = "dsar_mail"  # queue_mail notifies it: a code goes out at once, not at the next poll
 
 
 @dataclass(frozen=True)
@@ -86,9 +90,21 @@ async def expire_leases(ctx: WorkerContext) -> object:
     return expired
 
 
-# Run on every wake-up before claiming. The integrator appends the mail sender here
-# (``send_due_mail``) or passes its own list to ``run_worker``.
-PERIODIC_TASKS: list[PeriodicTask] = [expire_leases]
+def mail_sender(transport: Transport, mail: MailSettings) -> PeriodicTask:
+    """Send the mail that is due (codes, notices, download links): queued by the steps of the
+    workflow in their own transactions, sent here after they committed."""
+
+    async def send_mail(ctx: WorkerContext) -> object:
+        return await send_due_mail(ctx.sessions, ctx.keyring, transport, settings=mail)
+
+    return send_mail
+
+
+def default_tasks() -> list[PeriodicTask]:
+    """Run on every wake-up before claiming: lease expiry, then the mail that is due (to SMTP
+    when ``LUPA_SMTP_URL`` is set, else as .eml files under ``$LUPA_HOME/mail``)."""
+    transport = transport_from_env(os.environ, lupa_home())
+    return [expire_leases, mail_sender(transport, MailSettings.from_env())]
 
 
 def default_name() -> str:
@@ -110,8 +126,10 @@ async def run_worker(
     try:
         async with httpx.AsyncClient(follow_redirects=False) as http:
             ctx = WorkerContext(audited_sessions(engine), keyring, settings, dsar_settings, http)
-            loop = _Loop(ctx, name or default_name(), list(periodic or PERIODIC_TASKS))
+            tasks = list(periodic) if periodic is not None else default_tasks()
+            loop = _Loop(ctx, name or default_name(), tasks)
             await listener.add_listener(CHANNEL, loop.notified)
+            await listener.add_listener(MAIL_CHANNEL, loop.notified)
             await loop.run(stop)
     finally:
         with contextlib.suppress(Exception):
@@ -123,6 +141,7 @@ class _Loop:
     def __init__(self, ctx: WorkerContext, name: str, periodic: list[PeriodicTask]) -> None:
         self.ctx, self.name, self.periodic = ctx, name, periodic
         self.execution = ctx.dsar.execution
+        self.public_url = ctx.settings.http.public_base_url
         self.wake = asyncio.Event()
         self.running: dict[asyncio.Task[None], Job] = {}
 
@@ -196,7 +215,7 @@ class _Loop:
             outcome = await self._call(job)
             async with _transaction(self.ctx.sessions) as tx:
                 tx.changed = await record_outcome(
-                    tx.session, self.ctx.keyring, job, outcome, self.execution
+                    tx.session, self.ctx.keyring, job, outcome, self.execution, self.public_url
                 )
             log.info(
                 "job.ran", job=str(job.id), attempt=job.attempts, outcome=type(outcome).__name__

@@ -12,6 +12,7 @@ from litestar.openapi.spec import OpenAPIMediaType, RequestBody, Schema
 from litestar.params import FromPath, JSONBody
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.dsar.api.deps import dsar_settings
 from services.dsar.db.jobs import Job
 from services.dsar.service import jobs as job_service
 from services.dsar.service.job_runs import accept_callback
@@ -97,7 +98,8 @@ class JobCallbackController(Controller):
     ) -> JobView:
         body = await request.body()
         headers = {key.lower(): value for key, value in request.headers.items()}
-        return JobView.of(await accept_callback(tx, keyring, job_id, headers, body))
+        public_url = dsar_settings(request).public_url
+        return JobView.of(await accept_callback(tx, keyring, job_id, headers, body, public_url))
 
 
 class JobOfficerController(Controller):
@@ -131,8 +133,10 @@ class JobOfficerController(Controller):
         request_id: FromPath[uuid.UUID],
         name: FromPath[str],
         data: JSONBody[SkipJob],
+        request: Request[Any, Any, Any],
     ) -> list[JobView]:
-        jobs = await job_service.skip_job(tx, keyring, request_id, name, data.reason)
+        public_url = dsar_settings(request).public_url
+        jobs = await job_service.skip_job(tx, keyring, request_id, name, data.reason, public_url)
         return [JobView.of(job) for job in jobs]
 
     @post(

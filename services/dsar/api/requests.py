@@ -22,7 +22,7 @@ from services.dsar.service.requests import Intake, RequestService
 from shared.app_base import KEYRING_KEY, SESSION_FACTORY_KEY
 from shared.auth.guards import requires
 from shared.auth.tokens import Principal
-from shared.errors import Forbidden, InvalidInput, LupaError
+from shared.errors import Forbidden, InvalidInput, LupaError, NotFound
 from shared.keys import Keyring
 from shared.rate_limits import Limit, hit
 
@@ -566,6 +566,30 @@ class RequestController(Controller):
         _mine(principal, await service.get(request_id))
         row = await service.answer(request_id, data.answer, principal.actor, _now())
         return await _view(service, row, principal, _now())
+
+    @get(
+        "/{request_id:uuid}/erasure-receipt",
+        guards=[requires("officer", "admin", "portal")],
+        opt={"problems": (404,)},
+        summary="The signed receipt of a completed erasure: per system erased, not held or kept",
+    )
+    async def erasure_receipt(
+        self,
+        tx: NamedDependency[AsyncSession],
+        request: Request[Any, Any, Any],
+        request_id: Annotated[uuid.UUID, REQUEST_ID],
+    ) -> ErasureReceipt:
+        row = await _service(tx, request).get(request_id)
+        _mine(_principal(request), row)
+        if row.erasure_receipt is None:
+            raise NotFound("Only a completed erasure has a receipt.")
+        return ErasureReceipt(receipt=row.erasure_receipt)
+
+
+class ErasureReceipt(msgspec.Struct):
+    """A compact JWS (``typ`` erasure-receipt+jwt), verifiable with /.well-known/jwks.json."""
+
+    receipt: str
 
 
 def _principal(request: Request[Any, Any, Any]) -> Principal:

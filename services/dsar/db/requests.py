@@ -39,6 +39,7 @@ class RequestRow(msgspec.Struct, frozen=True):
     duplicate_of: uuid.UUID | None
     outcome: str | None
     reject_reason_ct: bytes | None
+    erasure_receipt: str | None
     created_at: datetime
     updated_at: datetime
     completed_at: datetime | None

@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.dsar.db import jobs as job_db
+from services.dsar.db import requests as requests_db
+from services.dsar.domain.package import PACKAGE_TYPES
+from services.dsar.service import notices
+from services.dsar.service.downloads import DEFAULT_TTL_S, mint_download_link
+from services.dsar.service.erasure_receipts import erasure_receipt_for
+from services.dsar.service.packages import build_and_store
 from shared.audit.outbox import AuditEvent, record_event
 from shared.keys import Keyring
 
@@ -29,13 +36,16 @@ def outcome_of(statuses: list[str]) -> str:
     return "fulfilled"
 
 
-async def settle(session: AsyncSession, keyring: Keyring, request_id: uuid.UUID) -> bool:
-    """Complete the request when all its jobs are final; True if it was completed now.
+async def settle(
+    session: AsyncSession, keyring: Keyring, request_id: uuid.UUID, public_url: str
+) -> bool:
+    """Complete the request when all its jobs are final, and give the requester the answer;
+    True if it was completed now. ``public_url``: the DSAR service's public base URL, for
+    download links and the receipt's issuer.
 
     The request row is locked first: two jobs finishing at once in two transactions then
     settle one after the other, and the second sees the first's job as final.
     """
-    del keyring  # the package, mails and erasure receipt (integrator) will open the key
     row = (await session.execute(_LOCK_REQUEST, {"id": request_id})).first()
     if row is None or row.status != "in_progress":
         return False
@@ -53,4 +63,57 @@ async def settle(session: AsyncSession, keyring: Keyring, request_id: uuid.UUID)
             data={"request": str(request_id), "outcome": outcome, "jobs": len(statuses)},
         ),
     )
+    await answer_requester(session, keyring, request_id, public_url)
     return True
+
+
+async def answer_requester(
+    session: AsyncSession, keyring: Keyring, request_id: uuid.UUID, public_url: str
+) -> None:
+    """In the completing transaction: the access package and its single-use link, or the
+    signed erasure receipt, or a plain notice — mailed in the requester's language. An erasure
+    then forgets the requester: the address and every other sealed value of the request go,
+    and what stays is what proves the request was honoured (its type, times, each system's
+    answer and the receipt)."""
+    row = await requests_db.get(session, request_id)
+    if row is None:
+        return
+    if row.type in PACKAGE_TYPES:
+        await build_and_store(session, keyring, request_id)
+        link = await mint_download_link(session, keyring, request_id, base_url=public_url)
+        expires = datetime.now(UTC) + timedelta(seconds=DEFAULT_TTL_S)
+        await notices.tell(
+            session,
+            keyring,
+            row,
+            "package_ready",
+            {"download_url": link + "?format=html", "expires_at": expires},
+        )
+        return
+    if row.type == "erasure":
+        receipt = await erasure_receipt_for(session, keyring, request_id, issuer=public_url)
+        await requests_db.update(session, request_id, erasure_receipt=receipt)
+        verify_url = public_url.rstrip("/") + "/.well-known/jwks.json"
+        await notices.tell(
+            session, keyring, row, "erasure_receipt", {"receipt": receipt, "verify_url": verify_url}
+        )
+        await requests_db.update(
+            session,
+            request_id,
+            email_ct=None,
+            email_index=None,
+            changes_ct=None,
+            question_ct=None,
+            extension_reason_ct=None,
+        )
+        await record_event(
+            session,
+            AuditEvent(
+                service="dsar",
+                type="request.requester_forgotten",
+                subject=str(request_id),
+                data={"request": str(request_id)},
+            ),
+        )
+        return
+    await notices.tell(session, keyring, row, "request_completed", {})

@@ -94,11 +94,12 @@ async def record_outcome(
     job: Job,
     outcome: Outcome,
     execution: ExecutionSettings,
+    public_url: str,
 ) -> bool:
     """Write what one attempt of ``job`` (as claimed) came to; False (nothing written) when
     the attempt no longer holds the job (its lease ran out, an officer skipped it)."""
     if isinstance(outcome, FinalAnswer):
-        return await _finish(session, keyring, job, outcome)
+        return await _finish(session, keyring, job, outcome, public_url)
     if isinstance(outcome, Waiting):
         if not await job_db.mark_waiting(session, job):
             return False
@@ -130,7 +131,9 @@ async def _record_error(
     return True
 
 
-async def _finish(session: AsyncSession, keyring: Keyring, job: Job, answer: FinalAnswer) -> bool:
+async def _finish(
+    session: AsyncSession, keyring: Keyring, job: Job, answer: FinalAnswer, public_url: str
+) -> bool:
     sealed = None
     if answer.data is not None:
         dek = await RequestKeys(session, keyring).data_key(job.request_id)
@@ -140,7 +143,7 @@ async def _finish(session: AsyncSession, keyring: Keyring, job: Job, answer: Fin
         return False
     # The exemption's ground is the connector's text: kept in the job row, not in the event.
     await record_job_event(session, "job.succeeded", job.request_id, **_facts(job, answer.status))
-    await settle(session, keyring, job.request_id)
+    await settle(session, keyring, job.request_id, public_url)
     return True
 
 
@@ -150,6 +153,7 @@ async def accept_callback(
     job_id: uuid.UUID,
     headers: dict[str, str],
     body: bytes,
+    public_url: str,
 ) -> Job:
     """A waiting job's answer, POSTed by its connector and signed with its secret."""
     job = await job_db.lock_job(session, job_id)
@@ -167,5 +171,5 @@ async def accept_callback(
         answer = parse_answer(body, job.action)
     except InvalidAnswer as exc:
         raise InvalidInput(f"The callback's body breaks the connector protocol: {exc}.") from None
-    await _finish(session, keyring, job, answer)
+    await _finish(session, keyring, job, answer, public_url)
     return Job(job.id, job.request_id, job.connector, job.action, answer.status, job.attempts)

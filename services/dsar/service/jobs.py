@@ -101,7 +101,12 @@ async def _requeue(session: AsyncSession, job: Job, by: str) -> None:
 
 
 async def skip_job(
-    session: AsyncSession, keyring: Keyring, request_id: uuid.UUID, connector: str, reason: str
+    session: AsyncSession,
+    keyring: Keyring,
+    request_id: uuid.UUID,
+    connector: str,
+    reason: str,
+    public_url: str,
 ) -> list[Job]:
     """Give up on a connector for this request (the officer's reason is kept); the request
     completes if that was the last open job."""
@@ -115,7 +120,7 @@ async def skip_job(
         await record_job_event(
             session, "job.skipped", request_id, **job_facts(job), previous=job.status
         )
-    await settle(session, keyring, request_id)
+    await settle(session, keyring, request_id, public_url)
     return await job_db.lock_jobs_of(session, request_id, connector)
 
 

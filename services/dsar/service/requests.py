@@ -114,6 +114,7 @@ class RequestService:
             duplicate_of=None,
             outcome=None,
             reject_reason_ct=None,
+            erasure_receipt=None,
             created_at=now,
             updated_at=now,
             completed_at=None,
@@ -226,7 +227,9 @@ class RequestService:
             self.session, request_id, jobs.ACTION_OF_TYPE[row.type]
         )
         if not enqueued:  # no connected system handles this: nothing to wait for
-            await completion.settle(self.session, self.keyring, request_id)
+            await completion.settle(
+                self.session, self.keyring, request_id, self.settings.public_url
+            )
         return await self._get(request_id)
 
     async def pause(

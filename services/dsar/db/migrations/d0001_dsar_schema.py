@@ -54,6 +54,7 @@ def upgrade() -> None:
                                                  'rejected', 'withdrawn', 'unverified',
                                                  'duplicate')),
         reject_reason_ct bytea,
+        erasure_receipt  text,       -- the signed receipt (JWS) of a completed erasure: no personal data
         created_at       timestamptz NOT NULL DEFAULT now(),
         updated_at       timestamptz NOT NULL DEFAULT now(),
         completed_at     timestamptz,
