@@ -5,7 +5,12 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import services.consent.app
+import services.dsar.app
 from shared.errors import LupaError
+
+# Both services' own errors are subclasses too: import them, whatever ran before this test.
+SERVICE_APPS = (services.consent.app, services.dsar.app)
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "problems.md"
 # Types produced by the framework-error mapping rather than a LupaError subclass.
