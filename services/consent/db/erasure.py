@@ -1,4 +1,4 @@
-"""Writes of the Art. 17/18/21 actions on a subject: shredding, restriction, objection."""
+"""Writes of the Art. 17/18 actions on a subject: shredding and restriction."""
 
 from __future__ import annotations
 
@@ -54,7 +54,7 @@ async def shred(
 async def set_flag(
     session: AsyncSession, subject_id: uuid.UUID, flag: str, value: datetime | None, now: datetime
 ) -> bool:
-    """Set (or, with ``None``, clear) ``restricted_at`` or ``objected_at``; False if unchanged.
+    """Set (or, with ``None``, clear) the subject-wide stop ``flag``; False if unchanged.
 
     The check_facts triggers carry the change into the check's projection in this transaction.
     """

@@ -21,6 +21,7 @@ from services.consent.db.connector_jobs import FinishedJob
 from services.consent.db.subjects import SubjectRow
 from services.consent.domain.subjects import SubjectChanges, clean_email, clean_phone
 from services.consent.service.erasure import SubjectRights
+from services.consent.service.objection import object_to_marketing
 from services.consent.service.receipts import LedgerContext
 from services.consent.service.subject_access import SubjectAccess
 from services.consent.service.subjects import SubjectService
@@ -65,6 +66,7 @@ class ConnectorService:
         self.session = session
         self.keyring = keyring
         self.rights = SubjectRights(session, keyring)
+        self.context = context
         self.access = SubjectAccess(session, keyring, context)
 
     async def run(self, job: ConnectorJob) -> ConnectorAnswer:
@@ -119,7 +121,7 @@ class ConnectorService:
         elif job.action in ("restriction", "lift_restriction"):
             await self.rights.set_flag(row, "restricted_at", job.action == "restriction", context)
         elif job.action == "objection":
-            await self.rights.set_flag(row, "objected_at", True, context)
+            await object_to_marketing(self.session, self.keyring, self.context, row, ACTOR)
 
     async def _find(self, identity: Identity) -> list[SubjectRow]:
         """The subjects the identity names, rows locked: by external id, else email, else phone.

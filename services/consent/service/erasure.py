@@ -1,4 +1,4 @@
-"""Art. 17, 18 and 21 on one subject: crypto-shredding, restriction and objection.
+"""Art. 17 and 18 on one subject: crypto-shredding and restriction.
 
 Each change records its audit event in the caller's transaction; webhook subscribers receive
 ``subject.erased``, which is how recipients of the data are told (Art. 19).
@@ -22,8 +22,6 @@ SERVICE = "consent"
 FLAG_EVENTS = {
     ("restricted_at", True): "subject.restricted",
     ("restricted_at", False): "subject.restriction_lifted",
-    ("objected_at", True): "subject.objected",
-    ("objected_at", False): "subject.objection_lifted",
 }
 
 
@@ -42,7 +40,7 @@ class SubjectRights:
         await self._event("subject.erased", row, context)
 
     async def set_flag(self, row: SubjectRow, flag: str, on: bool, context: dict[str, str]) -> None:
-        """Set or clear ``restricted_at`` / ``objected_at``; the event only when it changed."""
+        """Set or clear ``restricted_at``; the audit event only when it changed."""
         now = datetime.now(UTC)
         if await repo.set_flag(self.session, row.id, flag, now if on else None, now):
             await self._event(FLAG_EVENTS[(flag, on)], row, context)
