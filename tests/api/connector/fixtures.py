@@ -1,4 +1,4 @@
-"""A consent service app with its connector configured, and a signer independent of Lupa's
+"""The consent service with and without its connector configured, and a signer independent of Lupa's
 (the ``standardwebhooks`` package), so a job is signed as any other sender would sign it."""
 
 from __future__ import annotations
@@ -13,31 +13,23 @@ import pytest
 from litestar import Litestar
 from standardwebhooks.webhooks import Webhook
 
-from shared.audit.webhooks import new_secret
 from shared.keys import Keyring
 from shared.settings import Settings
 from tests.openapi_judge import JudgedClient, load_document
 
 
 @pytest.fixture(scope="session")
-def connector_secret() -> str:
-    return new_secret()
+def connector(consent: JudgedClient) -> JudgedClient:
+    """The consent service; the suite's app has ``connector_secret`` configured."""
+    return consent
 
 
 @pytest.fixture(scope="session")
-async def connector(
-    consent_settings: Settings, keyring: Keyring, connector_secret: str
-) -> AsyncIterator[JudgedClient]:
-    """The consent service with ``connector_secret`` configured (the ``consent`` fixture's
-    app has none), judged against its OpenAPI document."""
+async def unconfigured(consent_settings: Settings, keyring: Keyring) -> AsyncIterator[JudgedClient]:
+    """The consent service without a connector secret, judged against its OpenAPI document."""
     from services.consent.app import create_app
-    from services.consent.settings import ConsentSettings
 
-    app: Litestar = create_app(
-        consent_settings,
-        keyring=keyring,
-        consent=ConsentSettings(connector_secret=connector_secret),
-    )
+    app: Litestar = create_app(consent_settings, keyring=keyring)
     async with JudgedClient(app=app, base_url="http://testserver.local") as client:
         client.document = await load_document(client)
         yield client

@@ -35,8 +35,10 @@ async def test_an_unsigned_job_is_refused(connector, new_id):
     assert resp.status_code == 401
 
 
-async def test_without_a_secret_the_connector_is_not_configured(consent, connector_secret, new_id):
-    resp = await send(consent, connector_secret, job_body("access", new_id("cust")))
+async def test_without_a_secret_the_connector_is_not_configured(
+    unconfigured, connector_secret, new_id
+):
+    resp = await send(unconfigured, connector_secret, job_body("access", new_id("cust")))
     assert resp.status_code == 503
     assert "not configured" in resp.json()["detail"]
 

@@ -1,3 +1,3 @@
-from tests.api.connector.fixtures import connector, connector_secret
+from tests.api.connector.fixtures import connector, unconfigured
 
-__all__ = ["connector", "connector_secret"]
+__all__ = ["connector", "unconfigured"]

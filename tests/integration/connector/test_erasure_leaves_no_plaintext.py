@@ -37,7 +37,7 @@ async def places_holding(db: asyncpg.Connection, values: list[str]) -> set[str]:
         field = f'"{column}"' if kind == "bytea" else f"convert_to(\"{column}\"::text, 'UTF8')"
         for value in values:
             hit = await db.fetchval(
-                f"SELECT EXISTS (SELECT 1 FROM {target} WHERE position($1::bytea IN {field}) > 0)",  # noqa: S608 (names from the catalogue)
+                f"SELECT EXISTS (SELECT 1 FROM {target} WHERE position($1::bytea IN {field}) > 0)",
                 value.encode(),
             )
             if hit:
