@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tests.api.check.helpers import check, granted
-from tests.api.connector.fixtures import job_body, run
+from tests.api.connector.fixtures import job_body, run, send
 from tests.ledger_helpers import make_purpose, make_subject, post_consent
 
 
@@ -43,8 +43,6 @@ async def test_a_rectification_with_an_invalid_email_is_refused(
 ):
     ext = new_id("cust")
     await make_subject(connector, auth, ext)
-    from tests.api.connector.fixtures import send
-
     resp = await send(
         connector, connector_secret, job_body("rectification", ext, changes={"email": "nope"})
     )
@@ -111,8 +109,6 @@ async def test_a_job_id_reused_for_another_action_is_a_conflict(
     _, ext, _ = await granted(connector, auth, new_id)
     first = job_body("restriction", ext)
     await run(connector, connector_secret, first)
-    from tests.api.connector.fixtures import send
-
     resp = await send(connector, connector_secret, {**first, "action": "erasure"})
     assert resp.status_code == 409
     assert (await connector.get(f"/v1/subjects/{ext}", headers=auth("admin"))).status_code == 200

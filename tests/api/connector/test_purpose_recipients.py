@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.ledger_helpers import make_purpose
+from tests.ledger_helpers import PURPOSE, make_purpose
 
 
 async def test_recipients_and_retention_are_stored_and_returned(connector, auth, new_id):
@@ -22,8 +22,6 @@ async def test_a_purpose_without_them_has_no_recipients_and_no_stated_retention(
 
 
 async def test_a_retention_of_zero_days_is_refused(connector, auth, new_id):
-    from tests.ledger_helpers import PURPOSE
-
     resp = await connector.put(
         f"/v1/purposes/{new_id('p')}", json={**PURPOSE, "retention_days": 0}, headers=auth("admin")
     )
