@@ -107,10 +107,23 @@ def consent_settings(database_url: str, tmp_path_factory: pytest.TempPathFactory
 
 
 @pytest.fixture(scope="session")
-def consent_app(consent_settings: Settings, keyring: Keyring) -> Litestar:
-    from services.consent.app import create_app
+def connector_secret() -> str:
+    """The secret DSAR connector jobs to the ``consent`` app are signed with."""
+    from shared.audit.webhooks import new_secret
 
-    return create_app(consent_settings, keyring=keyring)
+    return new_secret()
+
+
+@pytest.fixture(scope="session")
+def consent_app(consent_settings: Settings, keyring: Keyring, connector_secret: str) -> Litestar:
+    from services.consent.app import create_app
+    from services.consent.settings import ConsentSettings
+
+    return create_app(
+        consent_settings,
+        keyring=keyring,
+        consent=ConsentSettings(connector_secret=connector_secret),
+    )
 
 
 @pytest.fixture(scope="session")

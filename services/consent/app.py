@@ -9,6 +9,7 @@ from services.consent.api.audience import EXPORT_SETTINGS_KEY, AudienceControlle
 from services.consent.api.check import CheckController
 from services.consent.api.check_pool import check_pool_lifespan
 from services.consent.api.confirm import ConfirmController
+from services.consent.api.connector import CONNECTOR_SECRET_KEY, ConnectorController
 from services.consent.api.consents import ConsentController
 from services.consent.api.deps import provide_principal
 from services.consent.api.preferences import PreferenceController
@@ -52,6 +53,7 @@ def create_app(
             AudienceController,
             UnsubscribeController,
             PrivacyNoticeController,
+            ConnectorController,
         ],
         title="Lupa consent service",
         keyring=keyring,
@@ -59,6 +61,7 @@ def create_app(
             LEDGER_CONTEXT_KEY: ledger,
             EXPORT_SETTINGS_KEY: ExportSettings.from_settings(settings, consent.export),
             PRIVACY_NOTICE_KEY: privacy_notice(consent.controller, ledger.controller),
+            CONNECTOR_SECRET_KEY: consent.connector_secret,
         },
         dependencies={"principal": Provide(provide_principal, sync_to_thread=False)},
         lifespan=[check_pool_lifespan(check)],

@@ -105,6 +105,9 @@ class ConsentSettings:
     controller: ControllerSettings = field(default_factory=ControllerSettings)
     check: CheckBounds = field(default_factory=CheckBounds)
     export: ExportBounds = field(default_factory=ExportBounds)
+    # The Standard Webhooks secret (whsec_...) DSAR connector jobs are signed with; None: the
+    # connector endpoint answers 503.
+    connector_secret: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> ConsentSettings:
@@ -112,4 +115,5 @@ class ConsentSettings:
             controller=ControllerSettings.from_env(env),
             check=CheckBounds.from_env(env),
             export=ExportBounds.from_env(env),
+            connector_secret=env.get("LUPA_CONSENT_CONNECTOR_SECRET") or None,
         )

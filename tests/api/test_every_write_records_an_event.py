@@ -157,6 +157,21 @@ async def one_click_unsubscribe(consent, auth, new_id, engine) -> Expected:
     return subject["id"], "fi.lupa.consent.consent.withdrawn", lambda d: d["purpose"] == key
 
 
+async def connector_job(consent, auth, new_id, engine) -> Expected:
+    from services.consent.api.connector import CONNECTOR_SECRET_KEY
+    from tests.api.connector.fixtures import job_body, run
+
+    secret = consent.app.state[CONNECTOR_SECRET_KEY]
+    subject = await make_subject(consent, auth, new_id("walk"))
+    job = job_body("restriction", subject["external_id"])
+    assert await run(consent, secret, job) == {"status": "done"}
+    return (
+        job["request"],
+        "fi.lupa.consent.connector.job_answered",
+        lambda d: d["job"] == job["job"],
+    )
+
+
 SCENARIOS: dict[tuple[str, str], Callable[..., Awaitable[Expected]]] = {
     ("PUT", "/v1/purposes/{key:str}"): put_purpose,
     ("PUT", "/v1/subjects/{external_id:str}"): put_subject,
@@ -167,6 +182,7 @@ SCENARIOS: dict[tuple[str, str], Callable[..., Awaitable[Expected]]] = {
     ("DELETE", "/v1/audit/webhooks/{subscription_id:uuid}"): delete_webhook,
     ("POST", "/v1/audit/dead-letters/{dead_letter_id:uuid}/replay"): replay_dead_letter,
     ("POST", "/v1/unsubscribe/{token:str}"): one_click_unsubscribe,
+    ("POST", "/v1/connector"): connector_job,
 }
 
 

@@ -33,6 +33,7 @@ PURPOSE_KEY = Parameter(
 TEXT_LENGTH = msgspec.Meta(min_length=1, max_length=4000)
 Title = Annotated[OneLine, TEXT_LENGTH]
 Description = Annotated[Paragraphs, TEXT_LENGTH]
+Recipient = Annotated[OneLine, msgspec.Meta(min_length=1, max_length=200)]
 
 
 class Localised(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
@@ -67,6 +68,11 @@ class PurposeWrite(msgspec.Struct, forbid_unknown_fields=True):
     pii_categories: (
         Annotated[list[PiiCategory], msgspec.Meta(min_length=1, max_length=9)] | None
     ) = None
+    # Art. 15(1)(c),(d): recipients (names or categories) and how long the data is kept.
+    recipients: Annotated[list[Recipient], msgspec.Meta(max_length=50)] = msgspec.field(
+        default_factory=list
+    )
+    retention_days: Annotated[int, msgspec.Meta(ge=1, le=36500)] | None = None
 
     def to_spec(self) -> PurposeSpec:
         return PurposeSpec(
@@ -83,6 +89,8 @@ class PurposeWrite(msgspec.Struct, forbid_unknown_fields=True):
             pii_categories=(
                 tuple(self.pii_categories) if self.pii_categories else DEFAULT_PII_CATEGORIES
             ),
+            recipients=tuple(self.recipients),
+            retention_days=self.retention_days,
         )
 
 

@@ -88,6 +88,8 @@ def _attributes(spec: PurposeSpec) -> dict[str, Any]:
         "sale_or_sharing": spec.sale_or_sharing,
         "purpose_category": spec.purpose_category,
         "pii_categories": list(spec.pii_categories),
+        "recipients": list(spec.recipients),
+        "retention_days": spec.retention_days,
     }
 
 

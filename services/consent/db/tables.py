@@ -56,6 +56,9 @@ purposes = Table(
     # Kantara CR v1.1 vocabularies; defaulted for purposes defined before c0006.
     Column("purpose_category", Text, nullable=False, server_default="Marketing"),
     Column("pii_categories", ARRAY(Text), nullable=False, server_default="{Contact}"),
+    # Art. 15(1)(c),(d); defaulted for purposes defined before c0007.
+    Column("recipients", ARRAY(Text), nullable=False, server_default="{}"),
+    Column("retention_days", Integer),
 )
 
 purpose_versions = Table(
@@ -154,6 +157,17 @@ preferences = Table(
     Column("doc", JSONB, nullable=False),
     Column("version", Integer, nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+connector_jobs = Table(
+    "connector_jobs",
+    metadata,
+    Column("job", Text, primary_key=True),
+    Column("request", Text, nullable=False),
+    Column("action", Text, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("reason", Text),
+    Column("finished_at", DateTime(timezone=True), nullable=False),
 )
 
 # Maintained by triggers from subjects, consent_state and preferences (migration c0003); the

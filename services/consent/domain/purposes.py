@@ -32,6 +32,9 @@ class Purpose(msgspec.Struct, frozen=True):
     # on every receipt of this purpose.
     purpose_category: str = DEFAULT_PURPOSE_CATEGORY
     pii_categories: list[str] = msgspec.field(default_factory=lambda: list(DEFAULT_PII_CATEGORIES))
+    # Art. 15(1)(c),(d): who receives the data, and for how long it is kept (None: not stated).
+    recipients: list[str] = msgspec.field(default_factory=list)
+    retention_days: int | None = None
 
 
 class PurposeVersion(msgspec.Struct, frozen=True):
@@ -59,6 +62,8 @@ class PurposeSpec:
     require_renewal: bool
     purpose_category: str = DEFAULT_PURPOSE_CATEGORY
     pii_categories: tuple[str, ...] = DEFAULT_PII_CATEGORIES
+    recipients: tuple[str, ...] = ()
+    retention_days: int | None = None
 
     def validate(self) -> None:
         if not self.channels:
@@ -72,6 +77,8 @@ class PurposeSpec:
             )
         if len(set(self.pii_categories)) != len(self.pii_categories):
             raise InvalidInput("PII categories must not repeat.", field="pii_categories")
+        if len(set(self.recipients)) != len(self.recipients):
+            raise InvalidInput("Recipients must not repeat.", field="recipients")
         if not any(v.strip() for v in self.title.values()):
             raise InvalidInput(
                 "A purpose needs a title in at least one of fi, sv, en.", field="title"
@@ -108,6 +115,8 @@ def plan_change(current: Purpose, spec: PurposeSpec) -> PurposeChange:
         or current.sale_or_sharing != spec.sale_or_sharing
         or current.purpose_category != spec.purpose_category
         or tuple(current.pii_categories) != spec.pii_categories
+        or tuple(current.recipients) != spec.recipients
+        or current.retention_days != spec.retention_days
     )
     min_accepted = current.min_accepted_version
     if new_version and spec.require_renewal:
