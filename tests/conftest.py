@@ -53,6 +53,20 @@ def _with_database(dsn: str, name: str) -> str:
     return urlunsplit(parts._replace(path="/" + name))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def lupa_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """``$LUPA_HOME`` of the run: what code under test writes there (the DSAR worker's .eml
+    mail, say) lands in a temporary directory, never in the checkout's ``.lupa``."""
+    home = tmp_path_factory.mktemp("lupa-home")
+    before = os.environ.get("LUPA_HOME")
+    os.environ["LUPA_HOME"] = str(home)
+    yield home
+    if before is None:
+        os.environ.pop("LUPA_HOME", None)
+    else:
+        os.environ["LUPA_HOME"] = before
+
+
 @pytest.fixture(scope="session")
 def server_dsn() -> Iterator[str]:
     yield from _server_dsn()
