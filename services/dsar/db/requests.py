@@ -10,6 +10,10 @@ import msgspec
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared.audit.outbox import AUDIT_COLUMNS, AuditEvent, audit_row, note_recorded
+from shared.db import statements
+from shared.db.statements import Statement
+
 OPEN = ("identity_pending", "received", "in_progress", "awaiting_requester")
 
 
@@ -52,11 +56,44 @@ def _row(mapping: Any) -> RequestRow:
     return RequestRow(**{name: mapping[name] for name in RequestRow.__struct_fields__})
 
 
-async def insert(session: AsyncSession, row: RequestRow) -> None:
-    values = {name: getattr(row, name) for name in RequestRow.__struct_fields__}
-    names = ", ".join(values)
-    params = ", ".join(f":{name}" for name in values)
-    await session.execute(text(f"INSERT INTO dsar_requests ({names}) VALUES ({params})"), values)  # noqa: S608 (column names only)
+# A new request has only these set; the rest start as the table's defaults (NULL, 0).
+NEW_COLUMNS = (
+    "id",
+    "type",
+    "status",
+    "origin",
+    "subject",
+    "locale",
+    "kek_id",
+    "wrapped_key",
+    "email_ct",
+    "email_index",
+    "changes_ct",
+    "verified_at",
+    "verified_by",
+    "received_at",
+    "due_at",
+    "paused_at",
+    "pause_reason",
+    "created_at",
+    "updated_at",
+)
+_n = len(NEW_COLUMNS)
+# The request and its audit event in one statement: intake is on the public hot path.
+_INSERT_WITH_EVENT = Statement(
+    f"WITH request AS (INSERT INTO dsar_requests ({', '.join(NEW_COLUMNS)})"  # noqa: S608 (names from code)
+    f" VALUES ({', '.join(f'${i}' for i in range(1, _n + 1))}) RETURNING id)"
+    f" INSERT INTO audit_events ({', '.join(AUDIT_COLUMNS)})"
+    f" SELECT {', '.join(f'${i}' for i in range(_n + 1, _n + 1 + len(AUDIT_COLUMNS)))}"
+    " FROM request"
+)
+
+
+async def insert(session: AsyncSession, row: RequestRow, audit: AuditEvent) -> None:
+    """``row`` (as far as NEW_COLUMNS go) and the audit event of its receipt."""
+    values = [getattr(row, name) for name in NEW_COLUMNS]
+    await statements.execute(session, _INSERT_WITH_EVENT, *values, *audit_row(audit))
+    note_recorded(session)
 
 
 async def get(

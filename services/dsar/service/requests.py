@@ -119,10 +119,10 @@ class RequestService:
             updated_at=now,
             completed_at=None,
         )
-        await repo.insert(self.session, row)
-        await self._event(
+        received = _audit(
             row.id, "request.received", type=row.type, origin=origin, verified=verified
         )
+        await repo.insert(self.session, row, received)
         code_sent = False
         if not verified and email is not None:
             await self._send_code(row, email, now)
@@ -418,15 +418,17 @@ class RequestService:
         await repo.update(self.session, row.id, **changes)
 
     async def _event(self, request_id: uuid.UUID, type_: str, **data: Any) -> None:
-        await record_event(
-            self.session,
-            AuditEvent(
-                service=SERVICE,
-                type=type_,
-                subject=str(request_id),
-                data={"request": str(request_id), **data},
-            ),
-        )
+        await record_event(self.session, _audit(request_id, type_, **data))
+
+
+def _audit(request_id: uuid.UUID, type_: str, **data: Any) -> AuditEvent:
+    """An event of the request: its id is the event's subject (pseudonymous)."""
+    return AuditEvent(
+        service=SERVICE,
+        type=type_,
+        subject=str(request_id),
+        data={"request": str(request_id), **data},
+    )
 
 
 def _origin(intake: Intake, principal: Principal | None) -> tuple[str, str | None, str | None]:
