@@ -7,8 +7,9 @@ measures, each against its baseline from this very run:
 - audience export (subjects/s streamed, server memory growth);
 - flat growth: check latency on N subjects vs on 10,000.
 Then the write path (``benchmarks/writes.py``: consent writes and preference PATCHes vs a bare
-INSERT endpoint). Prints a table and writes ``benchmarks/results/latest.md``; runs
-``benchmarks/audit_relay.py`` too when it exists.
+INSERT endpoint), the audit relay, the DSAR intake (vs a bare INSERT), the DSAR execution
+(approved erasures drained by two workers) and the DSAR job queue against pgqueuer. Prints
+each table and writes ``benchmarks/results/latest.md``.
 """
 
 from __future__ import annotations
@@ -258,14 +259,25 @@ def writes_benchmark(quick: bool) -> str:
     return f"\n## Writes\n\n{table}\n"
 
 
-def relay_benchmark(quick: bool) -> str:
-    """The audit relay's own benchmark, when another part of Lupa provides one."""
-    if not (REPO / "benchmarks" / "audit_relay.py").exists():
-        return ""
-    args = [sys.executable, "-m", "benchmarks.audit_relay", *(["--quick"] if quick else [])]
-    done = subprocess.run(args, cwd=REPO, capture_output=True, text=True, timeout=900)
+def module_benchmark(module: str, title: str, quick: bool, fenced: bool = True) -> str:
+    """Another benchmark module of ``benchmarks/``, run in its own process; its output as a
+    section of the results."""
+    args = [sys.executable, "-m", f"benchmarks.{module}", *(["--quick"] if quick else [])]
+    done = subprocess.run(args, cwd=REPO, capture_output=True, text=True, timeout=1800)
     print(done.stdout, flush=True)
-    return f"\n## Audit relay\n\n```\n{done.stdout.strip()}\n```\n"
+    if done.returncode != 0:
+        print(done.stderr[-2000:], file=sys.stderr, flush=True)
+    body = done.stdout.strip() or f"(failed: exit {done.returncode})"
+    return f"\n## {title}\n\n" + (f"```\n{body}\n```\n" if fenced else f"{body}\n")
+
+
+def other_benchmarks(quick: bool) -> str:
+    return (
+        module_benchmark("audit_relay", "Audit relay", quick)
+        + module_benchmark("dsar_intake", "DSAR intake", quick, fenced=False)
+        + module_benchmark("dsar_execution", "DSAR execution", quick, fenced=False)
+        + module_benchmark("jobs", "DSAR job queue vs pgqueuer", quick)
+    )
 
 
 async def run(quick: bool, subjects: int | None) -> str:
@@ -301,7 +313,7 @@ def main() -> int:
     parser.add_argument("--subjects", type=int, help="size of the large database")
     args = parser.parse_args()
     text = asyncio.run(run(args.quick, args.subjects))
-    text += writes_benchmark(args.quick) + relay_benchmark(args.quick)
+    text += writes_benchmark(args.quick) + other_benchmarks(args.quick)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(text)
     print(f"\nwritten to {RESULTS.relative_to(REPO)}")

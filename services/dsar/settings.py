@@ -97,6 +97,7 @@ class DsarSettings:
     identity: IdentitySettings = IdentitySettings()
     limits: RateLimits = RateLimits()
     answer_url: str = DEFAULT_ANSWER_URL
+    lift_notice_hours: int = 72  # how long before a restriction is lifted the requester is told
     # The service's public base URL (download links, callbacks, the receipt's issuer); the
     # app and the worker fill it in from the kernel's HTTP settings.
     public_url: str = "http://127.0.0.1:8001"
@@ -108,5 +109,6 @@ class DsarSettings:
             identity=IdentitySettings.from_env(env),
             limits=RateLimits.from_env(env),
             answer_url=env.get("LUPA_DSAR_ANSWER_URL") or DEFAULT_ANSWER_URL,
+            lift_notice_hours=_int(env, "LUPA_DSAR_LIFT_NOTICE_HOURS", 72),
             execution=ExecutionSettings.from_env(env),
         )

@@ -18,6 +18,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from datetime import UTC, datetime
 from email import message_from_bytes
 from email.policy import default as default_policy
 from pathlib import Path
@@ -34,6 +35,7 @@ from tests.e2e.test_stack import _free_port, _start, _stop, _wait_for_banner
 pytestmark = pytest.mark.slow
 
 EMAIL, PHONE, NAME = "maija.e2e@example.fi", "+358409998877", "Maija Meikäläinen-Testi"
+NEW_NAME = "Maija Rectified-Testi"
 SUBJECT = "cust-e2e-4411"
 
 
@@ -76,6 +78,22 @@ def until_completed(port: int, officer: str, request_id: str, timeout_s: float =
             return body
         time.sleep(0.3)
     raise AssertionError(f"request {request_id} not completed: {body}")
+
+
+def until(condition: Any, timeout_s: float = 30) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.3)
+
+
+def file_and_complete(port: int, portal: str, officer: str, body: dict) -> str:
+    status, filed = call(port, "POST", "/v1/requests", portal, body)
+    assert status == 201 and filed["status"] == "received", filed
+    assert call(port, "POST", f"/v1/requests/{filed['id']}/approve", officer)[0] == 200
+    done = until_completed(port, officer, filed["id"])
+    assert [c["status"] for c in done["connectors"]] == ["done"], done
+    return str(filed["id"])
 
 
 def mails(home: Path, template_hint: str, timeout_s: float = 30) -> list[Any]:
@@ -148,7 +166,7 @@ async def _scenario(tmp_path: Path, server_dsn: str) -> None:
             await asyncio.to_thread(
                 _work_the_requests, consent_port, dsar_port, admin, officer, portal, home
             )
-            hits = await plaintext_hits(url, [EMAIL, PHONE, NAME, SUBJECT])
+            hits = await plaintext_hits(url, [EMAIL, PHONE, NAME, NEW_NAME, SUBJECT])
             # The scan sees plain text: the customer id is stored as such (a pseudonym)...
             assert any(hit.endswith(SUBJECT) for hit in hits), hits
             # ...but no email, phone or name is left anywhere, in any table.
@@ -191,6 +209,31 @@ def _work_the_requests(
     first = call(dsar_port, "GET", link.group(1))
     assert first[0] == 200 and EMAIL in str(first[1])
     assert call(dsar_port, "GET", link.group(1))[0] == 410  # single use
+
+    # Restriction: from the next check on the answer is no (restricted); lifting it tells the
+    # requester first, then the systems lift it.
+    check_path = f"/v1/check?subject={SUBJECT}&purpose=news&channel=email"
+    restrict = {"type": "restriction", "email": EMAIL, "locale": "fi"}
+    rid = file_and_complete(dsar_port, portal, officer, restrict)
+    assert "restricted" in call(consent_port, "GET", check_path, admin)[1]["reasons"]
+    now = datetime.now(UTC).isoformat()
+    lifted = call(
+        dsar_port, "POST", f"/v1/requests/{rid}/lift-restriction", officer, {"lift_at": now}
+    )
+    assert lifted[0] == 200, lifted
+    mails(home, "rajoitus")  # the Finnish notice that the restriction is being lifted
+    until(lambda: call(consent_port, "GET", check_path, admin)[1]["allowed"] is True)
+
+    # Rectification changes the name in the consent service.
+    changes = {"type": "rectification", "changes": {"name": NEW_NAME}}
+    file_and_complete(dsar_port, portal, officer, changes)
+    assert call(consent_port, "GET", f"/v1/subjects/{SUBJECT}", admin)[1]["name"] == NEW_NAME
+
+    # Objection: marketing stops (objected) until a new grant.
+    file_and_complete(dsar_port, portal, officer, {"type": "objection"})
+    assert "objected" in call(consent_port, "GET", check_path, admin)[1]["reasons"]
+    assert call(consent_port, "POST", f"/v1/subjects/{SUBJECT}/consents", admin, grant)[0] == 201
+    assert call(consent_port, "GET", check_path, admin)[1]["allowed"] is True
 
     # Erasure: the consent service shreds the subject; the requester gets a signed receipt.
     status, erasure = call(

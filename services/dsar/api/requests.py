@@ -4,7 +4,7 @@ one-time code, the officer's inbox and every workflow action."""
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -177,6 +177,12 @@ class NoteBody(msgspec.Struct, forbid_unknown_fields=True):
 class PauseBody(msgspec.Struct, forbid_unknown_fields=True):
     question: Text
     reason: PauseReason = "clarification"
+
+
+class LiftBody(msgspec.Struct, forbid_unknown_fields=True):
+    """When to lift (default: ``LUPA_DSAR_LIFT_NOTICE_HOURS`` after now, 72)."""
+
+    lift_at: datetime | None = None
 
 
 class AnswerBody(msgspec.Struct, forbid_unknown_fields=True):
@@ -566,6 +572,33 @@ class RequestController(Controller):
         _mine(principal, await service.get(request_id))
         row = await service.answer(request_id, data.answer, principal.actor, _now())
         return await _view(service, row, principal, _now())
+
+    @post(
+        "/{request_id:uuid}/lift-restriction",
+        guards=[requires("officer", "admin")],
+        status_code=200,
+        opt={"problems": (404, 409)},
+        summary="Lift a restriction at every system, telling the requester first (Art. 18(3))",
+    )
+    async def lift_restriction(
+        self,
+        tx: NamedDependency[AsyncSession],
+        request: Request[Any, Any, Any],
+        data: JSONBody[LiftBody],
+        request_id: Annotated[uuid.UUID, REQUEST_ID],
+    ) -> RequestView:
+        principal = _principal(request)
+        now = _now()
+        if data.lift_at is not None and data.lift_at.tzinfo is None:
+            raise InvalidInput(
+                "lift_at needs a time zone.", errors=[{"field": "lift_at", "message": "offset"}]
+            )
+        notice = timedelta(hours=dsar_settings(request).lift_notice_hours)
+        service = _service(tx, request)
+        row = await service.lift_restriction(
+            request_id, data.lift_at or now + notice, principal.actor, now
+        )
+        return await _view(service, row, principal, now)
 
     @get(
         "/{request_id:uuid}/erasure-receipt",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, Result, text
@@ -44,8 +45,9 @@ def _one_row(result: Result[Any]) -> bool:
 
 
 _ENQUEUE = text("""
-    INSERT INTO dsar_jobs (id, request_id, connector, action, status)
-    SELECT gen_random_uuid(), :request_id, name, :action, 'queued'
+    INSERT INTO dsar_jobs (id, request_id, connector, action, status, run_at)
+    SELECT gen_random_uuid(), :request_id, name, :action, 'queued',
+           COALESCE(CAST(:run_at AS timestamptz), now())
     FROM dsar_connectors WHERE enabled AND CAST(:action AS text) = ANY (actions)
     ORDER BY name
     ON CONFLICT (request_id, connector, action) DO NOTHING
@@ -54,10 +56,13 @@ _ENQUEUE = text("""
 
 
 async def insert_jobs(
-    session: AsyncSession, request_id: uuid.UUID, action: str
+    session: AsyncSession, request_id: uuid.UUID, action: str, run_at: datetime | None = None
 ) -> list[tuple[uuid.UUID, str]]:
-    """(job id, connector) of each job added; connectors that already have one add nothing."""
-    rows = await session.execute(_ENQUEUE, {"request_id": request_id, "action": action})
+    """(job id, connector) of each job added; connectors that already have one add nothing.
+    ``run_at``: not before then (default: now)."""
+    rows = await session.execute(
+        _ENQUEUE, {"request_id": request_id, "action": action, "run_at": run_at}
+    )
     return [(row.id, row.connector) for row in rows]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -47,14 +48,14 @@ def job_facts(job: Job) -> dict[str, Any]:
 
 
 async def enqueue_for_request(
-    session: AsyncSession, request_id: uuid.UUID, action: str
+    session: AsyncSession, request_id: uuid.UUID, action: str, run_at: datetime | None = None
 ) -> list[uuid.UUID]:
     """One queued job per enabled connector that does ``action``; the ids of those added.
 
     Idempotent: a second call adds nothing (and records nothing). Workers are woken when the
     caller's transaction commits.
     """
-    added = await job_db.insert_jobs(session, request_id, action)
+    added = await job_db.insert_jobs(session, request_id, action, run_at)
     if not added:
         return []
     await record_job_event(

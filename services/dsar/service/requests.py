@@ -232,6 +232,32 @@ class RequestService:
             )
         return await self._get(request_id)
 
+    async def lift_restriction(
+        self, request_id: uuid.UUID, lift_at: datetime, actor: str, now: datetime
+    ) -> RequestRow:
+        """Art. 18(3): tell the requester first, then lift the restriction at every system at
+        ``lift_at`` (the mail goes out before the jobs may run)."""
+        row = await self._locked(request_id)
+        if row.type != "restriction" or row.status != "completed" or row.outcome == "duplicate":
+            raise WrongStatus("Only a completed restriction request can be lifted.")
+        if lift_at < now - timedelta(minutes=1):
+            raise InvalidInput(
+                "lift_at may not be in the past.",
+                errors=[{"field": "lift_at", "message": "now or later"}],
+            )
+        added = await jobs.enqueue_for_request(
+            self.session, request_id, "lift_restriction", run_at=lift_at
+        )
+        if not added:
+            raise WrongStatus("The restriction is already being lifted (or no system holds it).")
+        await self._event(
+            request_id, "request.restriction_lifting", lift_at=lift_at.isoformat(), by=actor
+        )
+        await notices.tell(
+            self.session, self.keyring, row, "restriction_lifting", {"lift_at": lift_at}
+        )
+        return await self._get(request_id)
+
     async def pause(
         self, request_id: uuid.UUID, reason: str, question: str, actor: str, now: datetime
     ) -> RequestRow:
