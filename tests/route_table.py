@@ -14,6 +14,7 @@ from shared.auth.guards import route_roles
 
 SECURITY_DOCS = Path(__file__).resolve().parents[1] / "docs" / "security.md"
 HEADER = ["| Route | Roles |", "|---|---|"]
+DSAR_HEADER = ["| DSAR route | Roles |", "|---|---|"]
 
 
 def consent_app() -> Litestar:
@@ -28,6 +29,18 @@ def consent_app() -> Litestar:
     return create_app(settings, keyring=Keyring.generate())
 
 
+def dsar_app() -> Litestar:
+    """The DSAR app as ``lupa serve dsar`` builds it (nothing connects before its lifespan)."""
+    from services.dsar.app import create_app
+    from shared.keys import Keyring
+    from shared.settings import DatabaseSettings, HttpSettings, Settings
+
+    settings = Settings(
+        "dsar", DatabaseSettings("postgresql+asyncpg://x/x"), HttpSettings(), Path("unused")
+    )
+    return create_app(settings, keyring=Keyring.generate())
+
+
 def route_rows(app: Litestar) -> list[str]:
     """One Markdown row per method and route, ordered by path then method."""
     routes = sorted(route_roles(app), key=lambda route: (route[1], route[0]))
@@ -37,10 +50,10 @@ def route_rows(app: Litestar) -> list[str]:
     ]
 
 
-def documented_rows(page: Path = SECURITY_DOCS) -> list[str]:
-    """The rows of the table under ``| Route | Roles |`` in ``page``."""
+def documented_rows(page: Path = SECURITY_DOCS, header: list[str] = HEADER) -> list[str]:
+    """The rows of the table under ``header`` in ``page``."""
     lines = page.read_text().splitlines()
-    start = lines.index(HEADER[0]) + len(HEADER)
+    start = lines.index(header[0]) + len(header)
     rows = []
     for line in lines[start:]:
         if not line.startswith("|"):
@@ -51,3 +64,5 @@ def documented_rows(page: Path = SECURITY_DOCS) -> list[str]:
 
 if __name__ == "__main__":
     print("\n".join(HEADER + route_rows(consent_app())))
+    print()
+    print("\n".join(DSAR_HEADER + route_rows(dsar_app())))

@@ -155,6 +155,10 @@ async def _live(
     deadline = time.monotonic() + max_seconds
     quiet_since = time.monotonic()
     sent = 0
+    # A comment first: the client sees the stream is open before the first event, and a
+    # stream that ends with none (``max_seconds=0`` on a quiet chain) is still a valid body.
+    # (data=None: Litestar's default data "" would make each comment an empty event.)
+    yield ServerSentEventMessage(comment="stream open", data=None)
     while sent < limit:
         events = await _chained_events(state, after, min(500, limit - sent), only)
         for event in events:
@@ -166,7 +170,7 @@ async def _live(
             continue
         if time.monotonic() - quiet_since >= KEEPALIVE_SECONDS:
             quiet_since = time.monotonic()
-            yield ServerSentEventMessage(comment="keep-alive")
+            yield ServerSentEventMessage(comment="keep-alive", data=None)
         await asyncio.sleep(POLL_SECONDS)
 
 

@@ -151,3 +151,14 @@ async def test_the_live_stream_resumes_after_last_event_id(consent, auth, new_id
         "/v1/audit/stream?limit=1&max_seconds=5", headers={**auth("cx"), "Last-Event-ID": ids[0]}
     )
     assert f"id: {ids[1]}" in resumed.text.splitlines()
+
+
+async def test_the_stream_opens_with_a_comment_and_sends_no_empty_events(consent, auth, new_id):
+    # An EventSource dispatches every "data:" block as an event: comments must carry none.
+    response = await consent.get(
+        f"/v1/audit/stream?max_seconds=0&subject={new_id('nobody')}", headers=auth("cx")
+    )
+    assert response.status_code == 200
+    lines = response.text.splitlines()
+    assert lines[0] == ": stream open"
+    assert not [line for line in lines if line.startswith("data:")]

@@ -1,13 +1,16 @@
-"""docs/security.md lists exactly the routes and roles the consent app enforces."""
+"""docs/security.md lists exactly the routes and roles each service's app enforces."""
 
 from __future__ import annotations
 
-from tests.route_table import consent_app, documented_rows, route_rows
+import pytest
+
+from tests.route_table import DSAR_HEADER, HEADER, consent_app, documented_rows, dsar_app, route_rows
 
 
-def test_the_security_page_route_table_is_the_apps():
-    expected = route_rows(consent_app())
-    documented = documented_rows()
+@pytest.mark.parametrize(("app", "header"), [(consent_app, HEADER), (dsar_app, DSAR_HEADER)])
+def test_the_security_page_route_table_is_the_apps(app, header):
+    expected = route_rows(app())
+    documented = documented_rows(header=header)
     missing = [row for row in expected if row not in documented]
     stale = [row for row in documented if row not in expected]
     assert not missing and not stale, (
