@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from tests.route_table import DSAR_HEADER, HEADER, consent_app, documented_rows, dsar_app, route_rows
+from tests.route_table import (
+    DSAR_HEADER,
+    HEADER,
+    consent_app,
+    documented_rows,
+    dsar_app,
+    route_rows,
+)
 
 
 @pytest.mark.parametrize(("app", "header"), [(consent_app, HEADER), (dsar_app, DSAR_HEADER)])
