@@ -210,6 +210,11 @@ def _work_the_requests(
     assert first[0] == 200 and EMAIL in str(first[1])
     assert call(dsar_port, "GET", link.group(1))[0] == 410  # single use
 
+    # Portability: the same systems, only what the person provided, in the package format.
+    rid = file_and_complete(dsar_port, portal, officer, {"type": "portability"})
+    status, portable = call(dsar_port, "GET", f"/v1/requests/{rid}/package", officer)
+    assert status == 200 and EMAIL in json.dumps(portable)
+
     # Restriction: from the next check on the answer is no (restricted); lifting it tells the
     # requester first, then the systems lift it.
     check_path = f"/v1/check?subject={SUBJECT}&purpose=news&channel=email"
