@@ -6,6 +6,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import AsyncGenerator, Sequence
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -32,6 +33,7 @@ from shared.openapi_viewer import viewer, viewer_assets
 from shared.problems import exception_handlers
 from shared.settings import Settings
 from shared.strict_input import RefuseControlCharacters, StrictJSONRequest
+from shared.web.pages import static_router, template_config
 
 KEYRING_KEY = "keyring"
 SESSION_FACTORY_KEY = "session_factory"
@@ -100,6 +102,7 @@ def build_app(
     state: dict[str, Any] | None = None,
     dependencies: dict[str, Provide] | None = None,
     lifespan: Sequence[Any] = (),
+    templates: Sequence[Path] = (),
 ) -> Litestar:
     configure_logging(json=settings.log_json, level=settings.log_level)
     warn_unless_https(settings.http.public_base_url)
@@ -122,8 +125,10 @@ def build_app(
             AuditController,
             WebhookController,
             viewer_assets(),
+            static_router(),
             *route_handlers,
         ],
+        template_config=template_config(templates),
         state=State(
             {
                 KEYRING_KEY: keyring,

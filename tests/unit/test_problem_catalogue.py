@@ -7,10 +7,11 @@ from pathlib import Path
 
 import services.consent.app
 import services.dsar.app
+import shared.web.sessions
 from shared.errors import LupaError
 
 # Both services' own errors are subclasses too: import them, whatever ran before this test.
-SERVICE_APPS = (services.consent.app, services.dsar.app)
+SERVICE_APPS = (services.consent.app, services.dsar.app, shared.web.sessions)
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "problems.md"
 # Types produced by the framework-error mapping rather than a LupaError subclass.
