@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test lint format bench bench-quick clean
+.PHONY: install browser run test lint format bench bench-quick clean
 
 install: $(STAMP)
 
@@ -17,7 +17,16 @@ $(STAMP): pyproject.toml requirements.lock
 run: install
 	$(BIN)/lupa run
 
-test: install
+# Debian's Chromium for the browser tests (Playwright drives it; it downloads no browser).
+# If it cannot be installed, the browser tests fail and say why.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then sudo=; else sudo=sudo; fi; \
+	  echo "installing Debian's chromium for the browser tests"; \
+	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq chromium >/dev/null \
+	  || echo "could not install chromium: the browser tests will fail"; }
+
+test: install browser
 	$(BIN)/pytest
 
 lint: install

@@ -1,9 +1,9 @@
 """Sessions of the web pages: a cookie set after sign-in (an officer's token, a customer's signed
 link), checked by ``requires_page`` on every page.
 
-The cookie is ``HttpOnly``, ``SameSite=Strict`` and, when the service's public URL is HTTPS,
-``Secure``; its value is a random token whose SHA-256 hash is the row's key in ``web_sessions``
-(PostgreSQL: every replica sees the same sessions). Each session carries its own CSRF token,
+The cookie (``lupa_session_<service>``) is ``HttpOnly``, ``SameSite=Strict`` and, when the
+service's public URL is HTTPS, ``Secure``; its value is a random token whose SHA-256 hash is
+the row's key in ``web_sessions`` (PostgreSQL: every replica sees the same sessions). Each session carries its own CSRF token,
 which every form of the pages sends back (``check_csrf``).
 """
 
@@ -28,7 +28,15 @@ from shared.auth.guards import principal_of_scope
 from shared.auth.tokens import Principal
 from shared.errors import Forbidden, LupaError
 
-COOKIE = "lupa_session"
+# One cookie per service: browsers keep cookies per host, not per port, so the consent
+# service (8000) and the DSAR service (8001) on one host would otherwise overwrite each other's.
+COOKIE_PREFIX = "lupa_session_"
+
+
+def cookie_name(service: str) -> str:
+    return COOKIE_PREFIX + service
+
+
 DEFAULT_TTL = timedelta(hours=8)
 SESSION_FACTORY_KEY = "session_factory"  # the same key shared.app_base keeps its factory under
 
@@ -106,9 +114,9 @@ async def close_session(session: AsyncSession, token: str) -> None:
     )
 
 
-def session_cookie(token: str, *, secure: bool, path: str, max_age: int) -> Cookie:
+def session_cookie(service: str, token: str, *, secure: bool, path: str, max_age: int) -> Cookie:
     return Cookie(
-        key=COOKIE,
+        key=cookie_name(service),
         value=token,
         path=path,
         httponly=True,
@@ -118,9 +126,15 @@ def session_cookie(token: str, *, secure: bool, path: str, max_age: int) -> Cook
     )
 
 
-def cleared_cookie(path: str, *, secure: bool) -> Cookie:
+def cleared_cookie(service: str, path: str, *, secure: bool) -> Cookie:
     return Cookie(
-        key=COOKIE, value="", path=path, httponly=True, secure=secure, samesite="strict", max_age=0
+        key=cookie_name(service),
+        value="",
+        path=path,
+        httponly=True,
+        secure=secure,
+        samesite="strict",
+        max_age=0,
     )
 
 
@@ -135,11 +149,11 @@ async def page_session(connection: ASGIConnection[Any, Any, Any, Any]) -> WebSes
     state = connection.scope.setdefault("state", {})
     if "web_session" in state:
         return state["web_session"]  # type: ignore[no-any-return]
-    token = connection.cookies.get(COOKIE)
+    service = connection.app.state["settings"].service
+    token = connection.cookies.get(cookie_name(service))
     web = None
     if token:
         factory: async_sessionmaker[AsyncSession] = connection.app.state[SESSION_FACTORY_KEY]
-        service = connection.app.state["settings"].service
         async with factory() as session:
             web = await find_session(session, service, token)
     state["web_session"] = web
