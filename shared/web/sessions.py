@@ -3,8 +3,8 @@ link), checked by ``requires_page`` on every page.
 
 The cookie (``lupa_session_<service>``) is ``HttpOnly``, ``SameSite=Strict`` and, when the
 service's public URL is HTTPS, ``Secure``; its value is a random token whose SHA-256 hash is
-the row's key in ``web_sessions`` (PostgreSQL: every replica sees the same sessions). Each session carries its own CSRF token,
-which every form of the pages sends back (``check_csrf``).
+the row's key in ``web_sessions`` (PostgreSQL: every replica sees the same sessions). Each
+session carries its own CSRF token, which every form of the pages sends back (``check_csrf``).
 """
 
 from __future__ import annotations
