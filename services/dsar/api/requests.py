@@ -361,6 +361,35 @@ class RequestController(Controller):
             duplicate_of=row.duplicate_of,
         )
 
+    @post(
+        "/{request_id:uuid}/resend-code",
+        opt={"public": True, "problems": (404, 409, 429)},
+        status_code=202,
+        summary="Mail a new one-time code (the old one stops working)",
+    )
+    async def resend_code(
+        self,
+        tx: NamedDependency[AsyncSession],
+        request: Request[Any, Any, Any],
+        request_id: Annotated[uuid.UUID, REQUEST_ID],
+    ) -> RequestCreated:
+        factory: async_sessionmaker[AsyncSession] = request.app.state[SESSION_FACTORY_KEY]
+        key = request.app.state[KEYRING_KEY].evidence_key
+        limits = dsar_settings(request).limits
+        await hit(
+            factory, key, Limit("dsar-intake-ip", limits.intake_per_ip, HOUR), _client_ip(request)
+        )
+        # the same budget per request as per address at intake: a code costs one mail
+        await hit(
+            factory, key, Limit("dsar-resend", limits.intake_per_address, HOUR), str(request_id)
+        )
+        service = _service(tx, request)
+        await service.resend_code(request_id, _now())
+        row = await service.get(request_id)
+        return RequestCreated(
+            id=row.id, type=row.type, status=row.status, due_at=row.due_at, identity="code_sent"
+        )
+
     @get(
         "",
         guards=[requires("officer", "admin")],

@@ -12,11 +12,11 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from services.dsar.mail.transport import EmlDirectoryTransport
-from services.dsar.service.mail import send_due_mail
 from sqlalchemy import text
 
 from services.dsar.domain.deadlines import due_at
+from services.dsar.mail.transport import EmlDirectoryTransport
+from services.dsar.service.mail import send_due_mail
 
 HELSINKI = ZoneInfo("Europe/Helsinki")
 
@@ -416,3 +416,20 @@ async def test_the_public_intake_is_rate_limited_per_address(dsar, new_id):
         "/v1/requests", json={"type": "access", "email": f"{new_id('x')}@example.fi"}
     )
     assert other.status_code == 201
+
+
+async def test_a_new_code_can_be_asked_for_and_the_old_one_stops_working(dsar, new_id, deliver):
+    address = f"{new_id('gus')}@example.fi"
+    created = await public_request(dsar, address)
+    [first] = await mails_to(deliver, address)
+    resent = await dsar.post(f"/v1/requests/{created['id']}/resend-code")
+    assert resent.status_code == 202 and resent.json()["status"] == "identity_pending"
+    [second] = await mails_to(deliver, address)
+    old, new = code_in(first), code_in(second)
+    if old != new:  # one chance in a million they are equal
+        stale = await dsar.post(f"/v1/requests/{created['id']}/verify", json={"code": old})
+        assert stale.status_code == 422
+    ok = await dsar.post(f"/v1/requests/{created['id']}/verify", json={"code": new})
+    assert ok.status_code == 200 and ok.json()["status"] == "received"
+    again = await dsar.post(f"/v1/requests/{created['id']}/resend-code")
+    assert again.status_code == 409  # verified: nothing to resend
