@@ -392,12 +392,13 @@ class RequestController(Controller):
 
     @get(
         "",
-        guards=[requires("officer", "admin")],
-        summary="The officer's inbox: open requests by deadline, earliest first",
+        guards=[requires("officer", "admin", "portal")],
+        summary="The officer's inbox by deadline, earliest first (a portal token: its subject's)",
     )
     async def inbox(
         self,
         tx: NamedDependency[AsyncSession],
+        request: Request[Any, Any, Any],
         status: Annotated[RequestStatus | None, QueryParameter()] = None,
         kind: Annotated[RequestType | None, QueryParameter(name="type")] = None,
         assignee: Annotated[str | None, QueryParameter(max_length=128)] = None,
@@ -412,6 +413,11 @@ class RequestController(Controller):
                 "due_before needs a time zone (e.g. 2027-01-31T00:00:00Z).",
                 errors=[{"field": "due_before", "message": "needs a UTC offset"}],
             )
+        principal = _principal(request)
+        if principal.role == "portal":
+            if principal.subject is None or subject not in (None, principal.subject):
+                raise Forbidden("This portal token is limited to another subject.")
+            subject = principal.subject
         rows = await repo.inbox(
             tx,
             InboxFilter(

@@ -433,3 +433,14 @@ async def test_a_new_code_can_be_asked_for_and_the_old_one_stops_working(dsar, n
     assert ok.status_code == 200 and ok.json()["status"] == "received"
     again = await dsar.post(f"/v1/requests/{created['id']}/resend-code")
     assert again.status_code == 409  # verified: nothing to resend
+
+
+async def test_a_portal_token_lists_only_its_own_subjects_requests(dsar, auth, new_id):
+    mine, other = new_id("cust"), new_id("cust")
+    for subject in (mine, other):
+        await dsar.post("/v1/requests", json={"type": "access"}, headers=auth("portal", subject))
+    listed = await dsar.get("/v1/requests", headers=auth("portal", mine))
+    assert listed.status_code == 200 and {r["subject"] for r in listed.json()} == {mine}
+    peek = await dsar.get(f"/v1/requests?subject={other}", headers=auth("portal", mine))
+    assert peek.status_code == 403
+    assert (await dsar.get("/v1/requests", headers=auth("portal"))).status_code == 403
