@@ -12,6 +12,9 @@ from services.dsar.api.deps import DSAR_SETTINGS_KEY, provide_principal
 from services.dsar.api.jobs import JobCallbackController, JobOfficerController
 from services.dsar.api.packages import PackageController
 from services.dsar.api.requests import RequestController
+from services.dsar.web.console import ConsoleController
+from services.dsar.web.pages import TEMPLATES
+from services.dsar.web.request_form import RequestFormController
 from services.dsar.settings import DEFAULT_PORT, SERVICE, DsarSettings
 from shared.app_base import build_app
 from shared.keys import Keyring
@@ -31,10 +34,13 @@ def create_app(
             PackageController,
             JobCallbackController,
             JobOfficerController,
+            ConsoleController,
+            RequestFormController,
         ],
         title="Lupa DSAR service",
         keyring=keyring,
         state={DSAR_SETTINGS_KEY: dsar},
+        templates=[TEMPLATES],
         dependencies={"principal": Provide(provide_principal, sync_to_thread=False)},
     )
 
