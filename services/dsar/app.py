@@ -12,10 +12,10 @@ from services.dsar.api.deps import DSAR_SETTINGS_KEY, provide_principal
 from services.dsar.api.jobs import JobCallbackController, JobOfficerController
 from services.dsar.api.packages import PackageController
 from services.dsar.api.requests import RequestController
+from services.dsar.settings import DEFAULT_PORT, SERVICE, DsarSettings
 from services.dsar.web.console import ConsoleController
 from services.dsar.web.pages import TEMPLATES
 from services.dsar.web.request_form import RequestFormController
-from services.dsar.settings import DEFAULT_PORT, SERVICE, DsarSettings
 from shared.app_base import build_app
 from shared.keys import Keyring
 from shared.settings import Settings

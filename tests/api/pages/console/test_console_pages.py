@@ -3,7 +3,6 @@ the workflow buttons calling the same service code as the API."""
 
 from __future__ import annotations
 
-import re
 from html.parser import HTMLParser
 from typing import Any
 

@@ -6,8 +6,6 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import pytest
-
 from services.dsar.web.pages import CATALOGUE
 from tests.api.pages.console.test_console_pages import Page
 
