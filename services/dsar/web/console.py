@@ -36,6 +36,7 @@ from shared.auth.guards import VERIFIER_STATE_KEY
 from shared.auth.tokens import AccessTokenVerifier, InvalidToken, Principal
 from shared.errors import Forbidden, InvalidInput, LupaError
 from shared.keys import Keyring
+from shared.problems import handle_lupa_error
 from shared.web.sessions import (
     DEFAULT_TTL,
     SignInRequired,
@@ -70,9 +71,12 @@ OPEN_JOB = frozenset({"queued", "running", "waiting", "failed"})
 Form = dict[str, str]
 
 
-def to_sign_in(request: Request[Any, Any, Any], _: SignInRequired) -> Response[None]:
-    """A console page without a session or token: the sign-in page, not a problem."""
-    return redirect(SIGN_IN)
+def to_sign_in(request: Request[Any, Any, Any], exc: SignInRequired) -> Response[Any]:
+    """A console page without a session or token: a browser goes to the sign-in page; a
+    program (no text/html in Accept) gets the 401 problem, as from the API."""
+    if "text/html" in request.headers.get("accept", ""):
+        return redirect(SIGN_IN)
+    return handle_lupa_error(request, exc)
 
 
 def _now() -> datetime:
@@ -227,7 +231,7 @@ class ConsoleController(Controller):
         form = await _form(request)
         keyring: Keyring = request.app.state[KEYRING_KEY]
         if not form_token_valid(keyring, "sign-in", form.get("form_token")):
-            return self._sign_in(request, "err_form_expired", 403)
+            return self._sign_in(request, "err_form_expired", 422)
         verifier: AccessTokenVerifier = request.app.state[VERIFIER_STATE_KEY]
         try:
             principal = verifier.verify(form.get("token", ""))
@@ -250,10 +254,11 @@ class ConsoleController(Controller):
     async def sign_out(
         self, tx: NamedDependency[AsyncSession], request: Request[Any, Any, Any]
     ) -> Response[Any]:
-        web = await _session_for_form(request)
-        check_csrf(web, (await _form(request)).get("csrf"))
-        await close_session(tx, request.cookies.get(cookie_name(SERVICE), ""))
-        await record_event(tx, _session_event("session.closed", web, web.principal.actor))
+        web = await page_session(request)
+        if web is not None:  # reached with a bearer token: there is no session to close
+            check_csrf(web, (await _form(request)).get("csrf"))
+            await close_session(tx, request.cookies.get(cookie_name(SERVICE), ""))
+            await record_event(tx, _session_event("session.closed", web, web.principal.actor))
         return redirect(SIGN_IN, [cleared_cookie(SERVICE, BASE, secure=_secure(request))])
 
     @get("", guards=[requires_page(*ROLES)])
@@ -415,12 +420,17 @@ class ConsoleController(Controller):
         done: str,
         call: Callable[[AsyncSession, Form], Awaitable[None]],
     ) -> Response[Any]:
-        web = await _session_for_form(request)
         form = await _form(request)
-        try:
-            check_csrf(web, form.get("csrf"))
-        except Forbidden:
-            return await self._request_page(tx, request, request_id, InvalidInput("csrf"), 403)
+        # CSRF guards the ambient cookie; another site cannot send the bearer header.
+        if not _by_bearer(request):
+            web = await page_session(request)
+            try:
+                if web is None:
+                    raise Forbidden("The console's forms need a signed-in session.")
+                check_csrf(web, form.get("csrf"))
+            except Forbidden:
+                problem = InvalidInput("csrf")
+                return await self._request_page(tx, request, request_id, problem, 403)
         factory: async_sessionmaker[AsyncSession] = request.app.state[SESSION_FACTORY_KEY]
         try:
             async with factory() as session, session.begin():
@@ -472,11 +482,9 @@ class ConsoleController(Controller):
         )
 
 
-async def _session_for_form(request: Request[Any, Any, Any]) -> WebSession:
-    web = await page_session(request)
-    if web is None:  # reached with a bearer token: the pages are read-only then
-        raise Forbidden("The console's forms need a signed-in session.")
-    return web
+def _by_bearer(request: Request[Any, Any, Any]) -> bool:
+    """Whether the page was reached with a bearer token (the guard has verified it)."""
+    return "authorization" in request.headers
 
 
 def _session_event(type_: str, web: WebSession, actor: str) -> AuditEvent:

@@ -93,7 +93,7 @@ class RequestFormController(Controller):
         form = await _form(request)
         keyring: Keyring = request.app.state[KEYRING_KEY]
         if not form_token_valid(keyring, "request", form.get("form_token")):
-            return self._form_page(request, form, "err_form_expired", 403)
+            return self._form_page(request, form, "err_form_expired", 422)
         kind, email = form.get("type", ""), form.get("email", "")
         if kind not in REQUEST_TYPES:
             return self._form_page(request, form, "err_type", 422)
@@ -153,7 +153,7 @@ class RequestFormController(Controller):
         form = await _form(request)
         keyring: Keyring = request.app.state[KEYRING_KEY]
         if not form_token_valid(keyring, f"verify:{request_id}", form.get("form_token")):
-            return self._code_page(request, request_id, "err_form_expired", 403)
+            return self._code_page(request, request_id, "err_form_expired", 422)
         code = form.get("code", "").replace(" ", "")
         if not CODE.match(code):
             return self._code_page(request, request_id, "err_code_format", 422)

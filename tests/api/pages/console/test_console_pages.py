@@ -3,6 +3,7 @@ the workflow buttons calling the same service code as the API."""
 
 from __future__ import annotations
 
+import uuid
 from html.parser import HTMLParser
 from typing import Any
 
@@ -10,6 +11,8 @@ import pytest
 
 from services.dsar.web.pages import CATALOGUE
 from shared.web.i18n import LANGUAGES
+
+BROWSER = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
 
 
 class Page(HTMLParser):
@@ -66,15 +69,35 @@ def test_every_catalogue_has_every_key() -> None:
 
 
 async def test_unauthenticated_console_redirects_to_sign_in(pages: Any) -> None:
-    pages.cookies.clear()
-    answer = await pages.get("/console")
+    answer = await pages.get("/console", headers=BROWSER)
     assert answer.status_code == 303
     assert answer.headers["location"] == "/console/sign-in"
+    page = await pages.get(f"/console/requests/{uuid.uuid4()}", headers=BROWSER)
+    assert page.status_code == 303
+
+
+async def test_a_program_without_a_token_gets_the_401_problem(pages: Any) -> None:
+    answer = await pages.get("/console")
+    assert answer.status_code == 401
+    assert answer.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_a_bearer_token_may_post_an_action_without_a_session(
+    pages: Any, auth: Any, new_id: Any
+) -> None:
+    request_id = await file_request(pages, auth, new_id)
+    note = await pages.post(
+        f"/console/requests/{request_id}/actions/note",
+        data={"text": "Recorded by a script"},
+        headers=auth("officer"),
+    )
+    assert note.status_code == 303
+    view = (await pages.get(f"/v1/requests/{request_id}", headers=auth("officer"))).json()
+    assert [n["text"] for n in view["notes"]] == ["Recorded by a script"]
 
 
 @pytest.mark.parametrize("role", ["marketing", "cx", "portal"])
 async def test_sign_in_refuses_other_roles(pages: Any, auth: Any, role: str) -> None:
-    pages.cookies.clear()
     form = Page((await pages.get("/console/sign-in")).text).form("/console/sign-in")
     token = auth(role, "cust-1" if role == "portal" else None)["Authorization"][7:]
     answer = await pages.post(
@@ -83,11 +106,10 @@ async def test_sign_in_refuses_other_roles(pages: Any, auth: Any, role: str) -> 
     assert answer.status_code == 403
     assert CATALOGUE.for_language("en")["err_token_role"] in Page(answer.text).text
     assert "set-cookie" not in answer.headers or "lupa_session" not in answer.headers["set-cookie"]
-    assert (await pages.get("/console")).status_code == 303
+    assert (await pages.get("/console", headers=BROWSER)).status_code == 303
 
 
 async def test_sign_in_refuses_a_forged_token_and_a_stale_form(pages: Any, auth: Any) -> None:
-    pages.cookies.clear()
     form = Page((await pages.get("/console/sign-in")).text).form("/console/sign-in")
     bad = await pages.post(
         "/console/sign-in", data={"form_token": form["form_token"], "token": "x.y.z"}
@@ -95,12 +117,11 @@ async def test_sign_in_refuses_a_forged_token_and_a_stale_form(pages: Any, auth:
     assert bad.status_code == 401
     token = auth("officer")["Authorization"][7:]
     stale = await pages.post("/console/sign-in", data={"form_token": "1.abc", "token": token})
-    assert stale.status_code == 403
-    assert (await pages.get("/console")).status_code == 303
+    assert stale.status_code == 422
+    assert (await pages.get("/console", headers=BROWSER)).status_code == 303
 
 
 async def test_portal_tokens_never_see_the_console(pages: Any, auth: Any) -> None:
-    pages.cookies.clear()
     answer = await pages.get("/console", headers=auth("portal", "cust-1"))
     assert answer.status_code == 403
     assert "<table" not in answer.text
@@ -109,7 +130,6 @@ async def test_portal_tokens_never_see_the_console(pages: Any, auth: Any) -> Non
 async def test_pages_answer_an_officer_bearer_token_read_only(
     pages: Any, auth: Any, new_id: Any
 ) -> None:
-    pages.cookies.clear()
     request_id = await file_request(pages, auth, new_id)
     inbox = await pages.get("/console", headers=auth("officer"))
     assert inbox.status_code == 200
@@ -124,7 +144,6 @@ async def test_pages_answer_an_officer_bearer_token_read_only(
 async def test_every_page_renders_in_each_language(
     pages: Any, auth: Any, new_id: Any, lang: str
 ) -> None:
-    pages.cookies.clear()
     texts = CATALOGUE.for_language(lang)
     sign_in_page = await pages.get(f"/console/sign-in?lang={lang}")
     assert Page(sign_in_page.text).lang == lang
@@ -147,7 +166,6 @@ async def test_every_page_renders_in_each_language(
 async def test_a_form_without_the_csrf_token_changes_nothing(
     pages: Any, auth: Any, new_id: Any
 ) -> None:
-    pages.cookies.clear()
     await sign_in(pages, auth)
     request_id = await file_request(pages, auth, new_id)
     refused = await pages.post(
@@ -159,7 +177,6 @@ async def test_a_form_without_the_csrf_token_changes_nothing(
 
 
 async def test_approve_extend_and_note_from_the_console(pages: Any, auth: Any, new_id: Any) -> None:
-    pages.cookies.clear()
     await sign_in(pages, auth)
     request_id = await file_request(pages, auth, new_id)
     page = Page((await pages.get(f"/console/requests/{request_id}")).text)
@@ -201,7 +218,6 @@ async def test_approve_extend_and_note_from_the_console(pages: Any, auth: Any, n
 
 
 async def test_reject_needs_a_reason_and_tells_why(pages: Any, auth: Any, new_id: Any) -> None:
-    pages.cookies.clear()
     await sign_in(pages, auth)
     request_id = await file_request(pages, auth, new_id, "objection")
     csrf = Page((await pages.get(f"/console/requests/{request_id}")).text).form("/actions/reject")[
@@ -223,7 +239,6 @@ async def test_reject_needs_a_reason_and_tells_why(pages: Any, auth: Any, new_id
 async def test_officer_verifies_an_identity_pending_request(
     pages: Any, auth: Any, new_id: Any
 ) -> None:
-    pages.cookies.clear()
     made = await pages.post(
         "/v1/requests", json={"type": "access", "email": f"{new_id('a')}@example.fi"}
     )
@@ -243,17 +258,15 @@ async def test_officer_verifies_an_identity_pending_request(
 
 
 async def test_sign_out_ends_the_session(pages: Any, auth: Any) -> None:
-    pages.cookies.clear()
     inbox = await sign_in(pages, auth)
     out = await pages.post(
         "/console/sign-out", data={"csrf": inbox.form("/console/sign-out")["csrf"]}
     )
     assert out.status_code == 303 and out.headers["location"] == "/console/sign-in"
-    assert (await pages.get("/console")).status_code == 303
+    assert (await pages.get("/console", headers=BROWSER)).status_code == 303
 
 
 async def test_inbox_filters_and_marks(pages: Any, auth: Any, new_id: Any) -> None:
-    pages.cookies.clear()
     await sign_in(pages, auth)
     request_id = await file_request(pages, auth, new_id, "restriction")
     only = await pages.get("/console?type=restriction")

@@ -74,5 +74,5 @@ async def test_a_form_lupa_did_not_serve_is_refused(pages: Any, new_id: Any) -> 
         "/request",
         data={"form_token": "123.forged", "type": "access", "email": f"{new_id('f')}@example.fi"},
     )
-    assert answer.status_code == 403
+    assert answer.status_code == 422
     assert CATALOGUE.for_language("en")["err_form_expired"] in Page(answer.text).text
