@@ -276,3 +276,33 @@ async def test_inbox_filters_and_marks(pages: Any, auth: Any, new_id: Any) -> No
     bad = await pages.get("/console?status=nonsense")
     assert bad.status_code == 422
     assert CATALOGUE.for_language("en")["err_filter"] in Page(bad.text).text
+
+
+async def test_pause_answer_and_withdraw_from_the_console(
+    pages: Any, auth: Any, new_id: Any
+) -> None:
+    await sign_in(pages, auth)
+    request_id = await file_request(pages, auth, new_id, "portability")
+    base = f"/console/requests/{request_id}/actions"
+    csrf = Page((await pages.get(f"/console/requests/{request_id}")).text).form("/actions/pause")[
+        "csrf"
+    ]
+    empty = await pages.post(f"{base}/pause", data={"csrf": csrf, "question": ""})
+    assert empty.status_code == 422
+    paused = await pages.post(
+        f"{base}/pause",
+        data={"csrf": csrf, "pause_reason": "scope", "question": "Which years do you mean?"},
+    )
+    assert paused.status_code == 303
+    page = Page((await pages.get(f"/console/requests/{request_id}")).text)
+    assert "Which years do you mean?" in page.text
+    assert not any("/actions/approve" in f.get("action", "") for f in page.forms)
+    answered = await pages.post(f"{base}/answer", data={"csrf": csrf, "answer": "2024 and 2025"})
+    assert answered.status_code == 303
+    withdrawn = await pages.post(f"{base}/withdraw", data={"csrf": csrf})
+    assert withdrawn.status_code == 303
+    view = (await pages.get(f"/v1/requests/{request_id}", headers=auth("officer"))).json()
+    assert view["status"] == "withdrawn"
+    assert "2024 and 2025" in [n["text"] for n in view["notes"]]
+    closed = Page((await pages.get(f"/console/requests/{request_id}")).text)
+    assert not any("/actions/withdraw" in f.get("action", "") for f in closed.forms)
