@@ -24,6 +24,10 @@ from tests.e2e.pages.conftest import Stack, serious_violations
 
 EN = CATALOGUE.for_language("en")
 POLLS = 60  # bounded wait for the worker: at most POLLS reloads, half a second apart
+# The element reaching furthest right, to name what makes a page wider than the screen.
+WIDEST = """[...document.querySelectorAll('body *')].map(e => [e.getBoundingClientRect().right,
+  e.tagName + '.' + e.className + ' ' + (e.textContent || '').trim().slice(0, 40)])
+  .sort((a, b) => b[0] - a[0])[0]"""
 
 
 def _subject_with_request(stack: Stack, kind: str) -> tuple[str, str, str]:
@@ -116,6 +120,11 @@ def test_console_pages_have_no_serious_accessibility_violations(
     assert page.get_attribute("html", "lang") == lang
     assert CATALOGUE.for_language(lang)["action_approve"] in page.inner_text("main")
     assert serious_violations(page) == []
+    page.set_viewport_size({"width": 360, "height": 740})  # a phone: nothing wider than it
+    for path in ("/console", f"/console/requests/{request_id}"):
+        page.goto(stack.dsar + path)
+        widest = page.evaluate(WIDEST)
+        assert page.evaluate("document.documentElement.scrollWidth") <= 360, (path, widest)
 
 
 def _code_from_mail(home: Path, address: str) -> str:
@@ -137,8 +146,10 @@ def _code_from_mail(home: Path, address: str) -> str:
 def test_the_public_form_files_a_request_and_takes_the_code(stack: Stack, page: Any) -> None:
     sv = CATALOGUE.for_language("sv")
     address = f"{uuid.uuid4().hex[:10]}@example.fi"
+    page.set_viewport_size({"width": 360, "height": 740})  # filled in on a phone
     page.goto(f"{stack.dsar}/request?lang=sv&type=erasure")
     assert page.get_by_label(sv["type_erasure"]).is_checked()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360, page.evaluate(WIDEST)
     assert serious_violations(page) == []
     page.get_by_label(sv["form_email"]).fill(address)
     page.get_by_role("button", name=sv["form_send"]).click()

@@ -11,6 +11,7 @@ import pytest
 
 from services.dsar.web.pages import CATALOGUE
 from shared.web.i18n import LANGUAGES
+from tests.api.dsar.connectors.helpers import connector_body
 
 BROWSER = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
 
@@ -306,3 +307,37 @@ async def test_pause_answer_and_withdraw_from_the_console(
     assert "2024 and 2025" in [n["text"] for n in view["notes"]]
     closed = Page((await pages.get(f"/console/requests/{request_id}")).text)
     assert not any("/actions/withdraw" in f.get("action", "") for f in closed.forms)
+
+
+async def test_a_systems_job_is_skipped_with_a_reason_and_retry_needs_a_failure(
+    pages: Any, auth: Any, new_id: Any
+) -> None:
+    name = f"crm{uuid.uuid4().hex[:8]}"
+    body = connector_body(url="http://127.0.0.1:9/lupa/jobs", actions=["objection"])
+    assert (
+        await pages.put(f"/v1/connectors/{name}", json=body, headers=auth("admin"))
+    ).status_code in (200, 201)
+    try:
+        await sign_in(pages, auth)
+        request_id = await file_request(pages, auth, new_id, "objection")
+        csrf = Page((await pages.get(f"/console/requests/{request_id}")).text).form(
+            "/actions/approve"
+        )["csrf"]
+        await pages.post(f"/console/requests/{request_id}/actions/approve", data={"csrf": csrf})
+        page = Page((await pages.get(f"/console/requests/{request_id}")).text)
+        assert name in page.text
+        jobs = f"/console/requests/{request_id}/connectors/{name}"
+        retry = await pages.post(f"{jobs}/retry", data={"csrf": csrf})
+        assert retry.status_code == 409  # only a failed job can be retried: the service says so
+        assert "Only a failed job can be retried." in Page(retry.text).text
+        no_reason = await pages.post(f"{jobs}/skip", data={"csrf": csrf, "reason": ""})
+        assert no_reason.status_code == 422
+        skipped = await pages.post(
+            f"{jobs}/skip", data={"csrf": csrf, "reason": "System retired last year"}
+        )
+        assert skipped.status_code == 303
+        view = (await pages.get(f"/v1/requests/{request_id}", headers=auth("officer"))).json()
+        mine = next(c for c in view["connectors"] if c["name"] == name)
+        assert mine["status"] == "skipped" and mine["reason"] == "System retired last year"
+    finally:
+        await pages.delete(f"/v1/connectors/{name}", headers=auth("admin"))
