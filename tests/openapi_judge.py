@@ -25,8 +25,9 @@ PROBLEM_JSON = "application/problem+json"
 # Bodies the document describes as text (streams and exports); openapi-core hands them on as
 # bytes, so they are decoded before the document's ``type: string`` judges them.
 TEXT_MEDIA_TYPES = ("application/x-ndjson", "text/csv", "text/event-stream")
-# Paths the document does not describe on purpose: the document itself and its viewers.
-UNDOCUMENTED_PREFIXES = ("/schema",)
+# Paths the document does not describe on purpose: the document itself and its viewers, the
+# web pages (not API: left out of the document) and the static files they use.
+UNDOCUMENTED_PREFIXES = ("/schema", "/static/", "/console", "/request")
 # The allow-list: answers that belong to no operation, so no operation can describe them.
 # A path the document lacks answers 404 and a method it lacks 405 (both problems, with their
 # Allow header, judged by tests/api/test_http_methods.py), and OPTIONS is answered on every path

@@ -13,6 +13,9 @@ from services.dsar.api.jobs import JobCallbackController, JobOfficerController
 from services.dsar.api.packages import PackageController
 from services.dsar.api.requests import RequestController
 from services.dsar.settings import DEFAULT_PORT, SERVICE, DsarSettings
+from services.dsar.web.console import ConsoleController
+from services.dsar.web.pages import TEMPLATES
+from services.dsar.web.request_form import RequestFormController
 from shared.app_base import build_app
 from shared.keys import Keyring
 from shared.settings import Settings
@@ -31,10 +34,13 @@ def create_app(
             PackageController,
             JobCallbackController,
             JobOfficerController,
+            ConsoleController,
+            RequestFormController,
         ],
         title="Lupa DSAR service",
         keyring=keyring,
         state={DSAR_SETTINGS_KEY: dsar},
+        templates=[TEMPLATES],
         dependencies={"principal": Provide(provide_principal, sync_to_thread=False)},
     )
 
