@@ -10,7 +10,8 @@ import pytest
 
 from services.consent.web.cx import CATALOGUE, DSAR_URL_KEY
 from shared.web.sessions import cookie_name
-from tests.api.pages.cx.conftest import add_feedback, cell, erase, free_port, table_rows
+from tests.api.pages.cx.conftest import cell, erase, free_port, table_rows
+from tests.api.pages.cx.feedback_rows import add_feedback
 from tests.ledger_helpers import make_subject, post_consent, scene
 
 EN = CATALOGUE.for_language("en")
