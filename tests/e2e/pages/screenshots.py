@@ -19,7 +19,7 @@ import subprocess
 import sys
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -31,7 +31,7 @@ from tests.e2e.pages.cx_seed import withdraw_with_reason
 from tests.e2e.test_stack import _free_port, _start, _stop, _wait_for_banner
 
 IMAGES = REPO / "docs" / "img"
-VIEWPORT = {"width": 1200, "height": 900}
+VIEWPORT: Any = {"width": 1200, "height": 900}
 
 
 @contextmanager
@@ -141,7 +141,7 @@ def main() -> int:
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
             try:
-                shots = {
+                shots: dict[str, Callable[[Any], bool]] = {
                     "preference-centre.png": lambda page: preference_page(
                         stack, page, customers[1]
                     ),
