@@ -28,6 +28,7 @@ from services.consent.service.check import CheckSettings
 from services.consent.service.exports import ExportSettings
 from services.consent.service.receipts import LedgerContext
 from services.consent.settings import DEFAULT_PORT, SERVICE, ConsentSettings
+from services.consent.web.cx import CX_TEMPLATES, DSAR_URL_KEY, CxController
 from shared.app_base import build_app
 from shared.keys import Keyring
 from shared.settings import Settings
@@ -54,6 +55,7 @@ def create_app(
             UnsubscribeController,
             PrivacyNoticeController,
             ConnectorController,
+            CxController,
         ],
         title="Lupa consent service",
         keyring=keyring,
@@ -62,9 +64,11 @@ def create_app(
             EXPORT_SETTINGS_KEY: ExportSettings.from_settings(settings, consent.export),
             PRIVACY_NOTICE_KEY: privacy_notice(consent.controller, ledger.controller),
             CONNECTOR_SECRET_KEY: consent.connector_secret,
+            DSAR_URL_KEY: consent.dsar_url,
         },
         dependencies={"principal": Provide(provide_principal, sync_to_thread=False)},
         lifespan=[check_pool_lifespan(check)],
+        templates=[CX_TEMPLATES],
     )
     warn_about_controller(consent.controller)  # after build_app has configured logging
     return app

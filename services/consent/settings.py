@@ -108,6 +108,9 @@ class ConsentSettings:
     # The Standard Webhooks secret (whsec_...) DSAR connector jobs are signed with; None: the
     # connector endpoint answers 503.
     connector_secret: str | None = None
+    # The DSAR service, whose /v1/stats the CX dashboard reads server-side: LUPA_DSAR_URL, else
+    # the DSAR service of this host on LUPA_DSAR_PORT (as ``lupa run`` starts it), else 8001.
+    dsar_url: str = "http://127.0.0.1:8001"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> ConsentSettings:
@@ -116,4 +119,6 @@ class ConsentSettings:
             check=CheckBounds.from_env(env),
             export=ExportBounds.from_env(env),
             connector_secret=env.get("LUPA_CONSENT_CONNECTOR_SECRET") or None,
+            dsar_url=env.get("LUPA_DSAR_URL")
+            or f"http://127.0.0.1:{env.get('LUPA_DSAR_PORT') or '8001'}",
         )

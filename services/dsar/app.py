@@ -12,6 +12,7 @@ from services.dsar.api.deps import DSAR_SETTINGS_KEY, provide_principal
 from services.dsar.api.jobs import JobCallbackController, JobOfficerController
 from services.dsar.api.packages import PackageController
 from services.dsar.api.requests import RequestController
+from services.dsar.api.stats import StatsController
 from services.dsar.settings import DEFAULT_PORT, SERVICE, DsarSettings
 from services.dsar.web.console import ConsoleController
 from services.dsar.web.pages import TEMPLATES
@@ -34,6 +35,7 @@ def create_app(
             PackageController,
             JobCallbackController,
             JobOfficerController,
+            StatsController,
             ConsoleController,
             RequestFormController,
         ],

@@ -172,6 +172,36 @@ async def connector_job(consent, auth, new_id, engine) -> Expected:
     )
 
 
+async def cx_session(consent, auth, new_id, engine, sign_out: bool = False) -> Expected:
+    """The CX dashboard's sign-in (and sign-out): pages, so not judged by the document."""
+    import hashlib
+    import re
+
+    from shared.web.sessions import cookie_name
+
+    token = auth("cx")["Authorization"].removeprefix("Bearer ")
+    document, consent.document = consent.document, None
+    try:
+        signed_in = await consent.post("/cx/sign-in", data={"token": token}, follow_redirects=False)
+        assert signed_in.status_code == 303, signed_in.text
+        cookie = signed_in.cookies[cookie_name("consent")]
+        session = f"session-{hashlib.sha256(cookie.encode()).hexdigest()[:12]}"
+        if not sign_out:
+            return session, "fi.lupa.consent.session.opened", lambda d: d["role"] == "cx"
+        page = await consent.get("/cx?lang=en")
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
+        out = await consent.post("/cx/sign-out", data={"csrf": csrf}, follow_redirects=False)
+        assert out.status_code == 303, out.text
+        return session, "fi.lupa.consent.session.closed", lambda d: d["role"] == "cx"
+    finally:
+        consent.document = document
+        consent.cookies.clear()  # no session left behind for the client's other tests
+
+
+async def cx_sign_out(consent, auth, new_id, engine) -> Expected:
+    return await cx_session(consent, auth, new_id, engine, sign_out=True)
+
+
 SCENARIOS: dict[tuple[str, str], Callable[..., Awaitable[Expected]]] = {
     ("PUT", "/v1/purposes/{key:str}"): put_purpose,
     ("PUT", "/v1/subjects/{external_id:str}"): put_subject,
@@ -183,6 +213,8 @@ SCENARIOS: dict[tuple[str, str], Callable[..., Awaitable[Expected]]] = {
     ("POST", "/v1/audit/dead-letters/{dead_letter_id:uuid}/replay"): replay_dead_letter,
     ("POST", "/v1/unsubscribe/{token:str}"): one_click_unsubscribe,
     ("POST", "/v1/connector"): connector_job,
+    ("POST", "/cx/sign-in"): cx_session,
+    ("POST", "/cx/sign-out"): cx_sign_out,
 }
 
 
