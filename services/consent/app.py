@@ -28,6 +28,9 @@ from services.consent.service.check import CheckSettings
 from services.consent.service.exports import ExportSettings
 from services.consent.service.receipts import LedgerContext
 from services.consent.settings import DEFAULT_PORT, SERVICE, ConsentSettings
+from services.consent.web.links_api import PreferenceLinkController
+from services.consent.web.preference_centre import TEMPLATES as PREFERENCE_TEMPLATES
+from services.consent.web.preference_centre import PreferenceCentreController
 from shared.app_base import build_app
 from shared.keys import Keyring
 from shared.settings import Settings
@@ -54,6 +57,8 @@ def create_app(
             UnsubscribeController,
             PrivacyNoticeController,
             ConnectorController,
+            PreferenceLinkController,
+            PreferenceCentreController,
         ],
         title="Lupa consent service",
         keyring=keyring,
@@ -65,6 +70,7 @@ def create_app(
         },
         dependencies={"principal": Provide(provide_principal, sync_to_thread=False)},
         lifespan=[check_pool_lifespan(check)],
+        templates=[PREFERENCE_TEMPLATES],
     )
     warn_about_controller(consent.controller)  # after build_app has configured logging
     return app
