@@ -48,8 +48,14 @@ class Markup(HTMLParser):
     def words(self) -> str:
         return " ".join(self.text.split())
 
-    def form(self, action: str) -> dict[str, str]:
-        return next(f for f in self.forms if f["action"] == action)
+    def form(self, action: str, purpose: str | None = None) -> dict[str, str]:
+        """The form posting to ``action`` (for consents: the one of ``purpose``; the page
+        lists every purpose of the catalogue, other tests' too)."""
+        return next(
+            f
+            for f in self.forms
+            if f["action"] == action and (purpose is None or f.get("purpose") == purpose)
+        )
 
 
 @pytest.fixture
