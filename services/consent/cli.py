@@ -118,7 +118,7 @@ def print_unsubscribe_link(args: argparse.Namespace) -> int:
 
 
 def print_preference_link(args: argparse.Namespace) -> int:
-    from services.consent.web.links import mint_link
+    from services.consent.service.preference_links import mint_link
 
     with database_url() as url:
         subject_id, _ = asyncio.run(_link_facts(url, args.subject, "-"))

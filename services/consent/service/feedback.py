@@ -1,4 +1,4 @@
-""""Tell us why": the reason a customer gives on a withdrawal or "send me less", for the CX
+""" "Tell us why": the reason a customer gives on a withdrawal or "send me less", for the CX
 dashboard. The choice is a code; free text is sealed with the subject's data key (erasing the
 subject shreds it) and never enters the audit event."""
 

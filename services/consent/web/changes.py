@@ -161,7 +161,9 @@ def _zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
     except (ValueError, KeyError, OSError):
-        raise InvalidInput("Choose a time zone such as Europe/Helsinki.", field="quiet_zone") from None
+        raise InvalidInput(
+            "Choose a time zone such as Europe/Helsinki.", field="quiet_zone"
+        ) from None
 
 
 def _pause(value: str, zone: ZoneInfo, today: date) -> datetime | None:

@@ -13,8 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.consent.api.request_context import ledger_context
 from services.consent.api.subjects import ExternalId
+from services.consent.service.preference_links import mint_link
 from services.consent.service.subjects import live_subject
-from services.consent.web.links import mint_link
 from shared.auth.guards import requires
 from shared.keys import Keyring
 

@@ -9,6 +9,7 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from litestar import Controller, Request, Response, get, post
 from litestar.connection import ASGIConnection
@@ -20,10 +21,10 @@ from litestar.response import Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.consent.api.request_context import evidence_of, ledger_context
+from services.consent.service.preference_links import read_link
 from services.consent.service.receipts import ReceiptService
 from services.consent.service.subjects import live_subject
 from services.consent.web.changes import Form, PageChanges
-from services.consent.web.links import read_link
 from services.consent.web.page_view import DEFAULT_ZONE, FREQUENCIES, build_view, dsar_base_url
 from shared.audit.outbox import AuditEvent, record_event
 from shared.auth.tokens import Principal
@@ -57,12 +58,16 @@ PAGE_OPT = {"problems": (400, 401, 403, 404, 410, 422)}
 _portal_page = requires_page("portal")
 
 
-async def _portal_or_link(connection: ASGIConnection[Any, Any, Any, Any], h: BaseRouteHandler) -> None:
+async def _portal_or_link(
+    connection: ASGIConnection[Any, Any, Any, Any], h: BaseRouteHandler
+) -> None:
     """The page's guard: a signed link (``?token=``, checked by the handler) or the portal's
     session or bearer token, as ``requires_page("portal")``."""
     if "token" in connection.query_params:
         return
-    await _portal_page(connection, h)
+    checked = _portal_page(connection, h)
+    if checked is not None:
+        await checked
 
 
 _portal_or_link.roles = ("portal",)  # type: ignore[attr-defined]
@@ -180,8 +185,6 @@ class PreferenceCentreController(Controller):
             instant = datetime.fromisoformat(str(paused))
             zone = (view.preferences["quiet_hours"] or {}).get("timezone", DEFAULT_ZONE)
             if instant > datetime.now(UTC):
-                from zoneinfo import ZoneInfo
-
                 paused_day = instant.astimezone(ZoneInfo(zone)).date().isoformat()
         return Template(
             template_name="preferences/page.html",
@@ -232,7 +235,9 @@ class PreferenceCentreController(Controller):
             return await self._render(tx, keyring, request, lang, t["error_stale"], 409)
         except InvalidInput as exc:
             t = CATALOGUE.for_language(lang)
-            return await self._render(tx, keyring, request, lang, t["error_input"] + exc.detail, 422)
+            return await self._render(
+                tx, keyring, request, lang, t["error_input"] + exc.detail, 422
+            )
         return _see_other(f"{PATH}?done={'saved' if made else 'nothing'}#notice")
 
     @post("/consents", guards=[_portal_page], opt=PAGE_OPT, status_code=303, media_type="text/html")

@@ -88,9 +88,7 @@ async def customer(consent: Any, auth: Any, new_id: Any, locale: str = "en") -> 
 
 
 async def signed_link(consent: Any, auth: Any, ext: str) -> str:
-    resp = await consent.post(
-        f"/v1/subjects/{ext}/preference-links", headers=auth("portal", ext)
-    )
+    resp = await consent.post(f"/v1/subjects/{ext}/preference-links", headers=auth("portal", ext))
     assert resp.status_code == 201, resp.text
     parts = urlsplit(resp.json()["url"])
     return f"{parts.path}?{parts.query}"

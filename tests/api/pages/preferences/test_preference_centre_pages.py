@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
+from services.consent.service.preference_links import mint_link
 from services.consent.service.unsubscribe import UnsubscribeLink, mint_token
-from services.consent.web.links import mint_link
 from shared.web.i18n import Catalogue
 from tests.api.pages.preferences.conftest import (
     BROWSER,
@@ -80,9 +80,10 @@ async def test_expired_and_foreign_tokens_get_a_friendly_page_and_no_session(
     for other in (token("portal", ext), unsubscribe, "not-a-token"):
         refused = await pages.get(f"/preferences?token={other}", headers=BROWSER)
         assert refused.status_code == 400
-        assert "set-cookie" not in refused.headers or "lupa_session" not in refused.headers[
-            "set-cookie"
-        ]
+        assert (
+            "set-cookie" not in refused.headers
+            or "lupa_session" not in refused.headers["set-cookie"]
+        )
     assert (await pages.get("/preferences", headers=BROWSER)).status_code == 401
 
 
@@ -118,7 +119,11 @@ async def test_a_withdrawal_with_a_reason_is_the_apis_own(
     assert await _states(consent, auth, ext) == {"email": "granted", "sms": "withdrawn"}
     history = await consent.get(f"/v1/subjects/{ext}/consents/history", headers=auth("admin"))
     last = history.json()[-1]
-    assert (last["action"], last["channel"], last["source"]) == ("withdraw", "sms", "preference_centre")
+    assert (last["action"], last["channel"], last["source"]) == (
+        "withdraw",
+        "sms",
+        "preference_centre",
+    )
     async with session_factory() as session:
         row = (
             await session.execute(
@@ -130,10 +135,14 @@ async def test_a_withdrawal_with_a_reason_is_the_apis_own(
             )
         ).one()
         events = (
-            await session.execute(
-                text("SELECT data::text FROM audit_events WHERE type LIKE '%feedback.given'")
+            (
+                await session.execute(
+                    text("SELECT data::text FROM audit_events WHERE type LIKE '%feedback.given'")
+                )
             )
-        ).scalars().all()
+            .scalars()
+            .all()
+        )
     assert (row.kind, row.channel, row.reason_code) == ("withdrawal", "sms", "privacy")
     assert row.text_ct is not None and b"Secret words" not in bytes(row.text_ct)
     assert events and not any("Secret words" in e for e in events)
@@ -141,9 +150,7 @@ async def test_a_withdrawal_with_a_reason_is_the_apis_own(
     assert "Your choices are saved." in done.words and "You withdrew consent" in done.words
 
 
-async def test_send_me_less_pause_and_stop_all_change_the_preferences(
-    consent, pages, auth, new_id
-):
+async def test_send_me_less_pause_and_stop_all_change_the_preferences(consent, pages, auth, new_id):
     _, ext = await customer(consent, auth, new_id)
     page = await signed_in(pages, consent, auth, ext)
     less = await pages.post(
@@ -169,7 +176,9 @@ async def test_send_me_less_pause_and_stop_all_change_the_preferences(
     assert prefs["channels"]["email"]["frequency"] == "monthly"
     assert prefs["marketing_opt_out"] is True
     assert prefs["quiet_hours"] == {"start": "21:00", "end": "08:00", "timezone": "Europe/Helsinki"}
-    assert prefs["paused_until"].startswith((datetime.now(UTC) + timedelta(days=9)).date().isoformat())
+    assert prefs["paused_until"].startswith(
+        (datetime.now(UTC) + timedelta(days=9)).date().isoformat()
+    )
 
 
 async def test_bad_form_input_re_renders_with_a_message_and_changes_nothing(
@@ -212,7 +221,11 @@ async def test_a_session_never_reaches_another_subject(consent, pages, auth, new
 async def _a_receipt(consent, auth, ext) -> str:
     resp = await consent.post(
         f"/v1/subjects/{ext}/consents",
-        json={"purpose": (await _purpose_of(consent, auth, ext)), "channel": "email", "action": "grant"},
+        json={
+            "purpose": (await _purpose_of(consent, auth, ext)),
+            "channel": "email",
+            "action": "grant",
+        },
         headers=auth("admin"),
     )
     return str(resp.json()["receipt"]["id"])
@@ -223,14 +236,14 @@ async def _purpose_of(consent, auth, ext) -> str:
     return str(resp.json()[0]["purpose"])
 
 
-async def test_a_portal_bearer_token_sees_the_page_but_cannot_post(
-    consent, pages, auth, new_id
-):
+async def test_a_portal_bearer_token_sees_the_page_but_cannot_post(consent, pages, auth, new_id):
     key, ext = await customer(consent, auth, new_id)
     page = await pages.get("/preferences", headers={**BROWSER, **auth("portal", ext)})
     assert page.status_code == 200
     markup = Markup(page.text)
-    assert "Newsletter" in markup.words and not markup.form("/preferences/consents", key).get("csrf")
+    assert "Newsletter" in markup.words and not markup.form("/preferences/consents", key).get(
+        "csrf"
+    )
     posted = await pages.post(
         "/preferences/consents", data={"purpose": key}, headers=auth("portal", ext)
     )
@@ -258,3 +271,21 @@ async def test_sign_out_closes_the_session(consent, pages, auth, new_id):
     out = await pages.post("/preferences/sign-out", data=page.form("/preferences/sign-out"))
     assert out.status_code == 200 and "You are signed out" in Markup(out.text).words
     assert (await pages.get("/preferences", headers=BROWSER)).status_code == 401
+
+
+async def test_the_unsubscribe_page_links_to_the_preference_centre(consent, pages, auth, new_id):
+    key, ext = await customer(consent, auth, new_id, locale="sv")
+    minted = await consent.post(
+        "/v1/unsubscribe-links",
+        json={"purpose": key, "channel": "email", "subjects": [ext]},
+        headers=auth("marketing"),
+    )
+    path = "/" + minted.json()["links"][0]["url"].split("/", 3)[3]
+    done = await consent.post(path, data={"List-Unsubscribe": "One-Click"})
+    assert done.status_code == 200 and "Hantera alla dina val" in done.text
+    link = done.text.split('href="', 1)[1].split('"', 1)[0].replace("&amp;", "&")
+    assert "/preferences?token=" in link
+    opened = await pages.get("/preferences?" + link.split("?", 1)[1], headers=BROWSER)
+    assert opened.status_code == 303
+    page = Markup((await pages.get("/preferences", headers=BROWSER)).text)
+    assert page.form("/preferences/consents", key)

@@ -8,9 +8,14 @@ The token is an EdDSA JWS of kind ``PREFERENCE_LINK`` (header ``typ`` "preferenc
 from __future__ import annotations
 
 import secrets
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+import jwt
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.consent.db import subjects as subject_repo
 from shared.auth.kinds import PREFERENCE_LINK
 from shared.auth.tokens import InvalidToken, sign_claims, verify_with_rotation
 from shared.errors import InvalidLink, LinkExpired
@@ -50,10 +55,34 @@ def read_link(keyring: Keyring, token: str) -> str:
         subject = claims["sub"]
     except InvalidToken as exc:
         if "Expired" in str(exc):
-            raise LinkExpired("This link has expired; use the link in our latest message.") from None
+            raise LinkExpired(
+                "This link has expired; use the link in our latest message."
+            ) from None
         raise InvalidLink("This link is not valid; use the link in our latest message.") from None
     except KeyError:
         raise InvalidLink("This link is not valid; use the link in our latest message.") from None
     if not isinstance(subject, str) or not subject:
         raise InvalidLink("This link is not valid; use the link in our latest message.")
     return subject
+
+
+async def link_for_subject(
+    session: AsyncSession, keyring: Keyring, base_url: str, subject_id: object
+) -> str | None:
+    """A preference-centre link for the subject a verified token names by its internal uuid
+    (the unsubscribe and confirmation pages); None for an unknown or erased subject."""
+    try:
+        row = await subject_repo.get_by_id(session, uuid.UUID(str(subject_id)))
+    except ValueError:
+        return None
+    if row is None or row.erased_at is not None:
+        return None
+    return mint_link(keyring, base_url, row.external_id).url
+
+
+def token_subject(token: str) -> str | None:
+    """The ``sub`` of a token the caller has already verified (read again, unverified)."""
+    try:
+        return str(jwt.decode(token, options={"verify_signature": False})["sub"])
+    except (jwt.PyJWTError, KeyError):
+        return None
