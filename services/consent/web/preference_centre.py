@@ -224,12 +224,14 @@ class PreferenceCentreController(Controller):
         )
         etag = form.get("etag")
         try:
-            if which == "consents":
-                made = await changes.consents(form)
-            elif which == "less":
-                made = await changes.less(form, etag)
-            else:
-                made = await changes.settings(form, etag, datetime.now(UTC).date())
+            # A savepoint: a form refused half-way (one channel of several) changes nothing.
+            async with tx.begin_nested():
+                if which == "consents":
+                    made = await changes.consents(form)
+                elif which == "less":
+                    made = await changes.less(form, etag)
+                else:
+                    made = await changes.settings(form, etag, datetime.now(UTC).date())
         except PreconditionFailed:
             t = CATALOGUE.for_language(lang)
             return await self._render(tx, keyring, request, lang, t["error_stale"], 409)

@@ -92,7 +92,7 @@ def test_no_serious_accessibility_problem_in_any_language(stack: Stack, page: An
     for lang in ("fi", "sv", "en"):
         page.goto(f"{stack.consent}/preferences?lang={lang}")
         assert page.locator("html").get_attribute("lang") == lang
-        page.locator("details").first.evaluate("d => d.open = true")
+        page.eval_on_selector_all("details", "ds => ds.forEach(d => { d.open = true; })")
         assert serious_violations(page) == [], lang
 
 
@@ -100,7 +100,10 @@ def test_a_phone_sized_screen_needs_no_sideways_scrolling(stack: Stack, page: An
     _, ext = _customer(stack, ("email",))
     page.set_viewport_size({"width": 375, "height": 800})
     page.goto(_link(stack, ext))
-    assert page.evaluate("document.documentElement.scrollWidth") <= 375
+    for lang in ("fi", "sv", "en"):  # Finnish words are long
+        page.goto(f"{stack.consent}/preferences?lang={lang}")
+        page.eval_on_selector_all("details", "ds => ds.forEach(d => { d.open = true; })")
+        assert page.evaluate("document.documentElement.scrollWidth") <= 375, lang
 
 
 def test_keyboard_alone_turns_a_channel_on(stack: Stack, page: Any) -> None:
