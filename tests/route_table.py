@@ -7,6 +7,7 @@ fails while the page and the app disagree.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from litestar import Litestar
 
@@ -15,6 +16,24 @@ from shared.auth.guards import route_roles
 SECURITY_DOCS = Path(__file__).resolve().parents[1] / "docs" / "security.md"
 HEADER = ["| Route | Roles |", "|---|---|"]
 DSAR_HEADER = ["| DSAR route | Roles |", "|---|---|"]
+
+
+def is_page(handler: Any) -> bool:
+    """A web page's (or /static's) handler: not API, so not in the OpenAPI document. The
+    OPTIONS handlers Litestar adds itself are left out of the schema too, but are no page."""
+    methods = set(getattr(handler, "http_methods", ()))
+    return bool(methods - {"OPTIONS"}) and not handler.resolve_include_in_schema()
+
+
+def page_routes(app: Litestar) -> set[str]:
+    """The paths of the web pages and /static (the OpenAPI viewer under /schema is judged as
+    it always was)."""
+    return {
+        route.path
+        for route in app.routes
+        for handler in getattr(route, "route_handlers", [])
+        if is_page(handler) and not route.path.startswith("/schema")
+    }
 
 
 def consent_app() -> Litestar:

@@ -29,6 +29,9 @@ from services.consent.service.exports import ExportSettings
 from services.consent.service.receipts import LedgerContext
 from services.consent.settings import DEFAULT_PORT, SERVICE, ConsentSettings
 from services.consent.web.cx import CX_TEMPLATES, DSAR_URL_KEY, CxController
+from services.consent.web.links_api import PreferenceLinkController
+from services.consent.web.preference_centre import TEMPLATES as PREFERENCE_TEMPLATES
+from services.consent.web.preference_centre import PreferenceCentreController
 from shared.app_base import build_app
 from shared.keys import Keyring
 from shared.settings import Settings
@@ -56,6 +59,8 @@ def create_app(
             PrivacyNoticeController,
             ConnectorController,
             CxController,
+            PreferenceLinkController,
+            PreferenceCentreController,
         ],
         title="Lupa consent service",
         keyring=keyring,
@@ -68,7 +73,7 @@ def create_app(
         },
         dependencies={"principal": Provide(provide_principal, sync_to_thread=False)},
         lifespan=[check_pool_lifespan(check)],
-        templates=[CX_TEMPLATES],
+        templates=[CX_TEMPLATES, PREFERENCE_TEMPLATES],
     )
     warn_about_controller(consent.controller)  # after build_app has configured logging
     return app

@@ -1,5 +1,5 @@
-"""The consent service's commands in ``lupa``: ``consents expire``, ``link unsubscribe`` and
-``link suppression-key``. Heavy imports wait until a command runs."""
+"""The consent service's commands in ``lupa``: ``consents expire``, ``link unsubscribe``,
+``link preferences`` and ``link suppression-key``. Heavy imports wait until a command runs."""
 
 from __future__ import annotations
 
@@ -48,6 +48,14 @@ def _register_links(commands: Any) -> None:
     unsubscribe.add_argument("--purpose", required=True, help="purpose key")
     unsubscribe.add_argument("--channel", required=True, choices=CHANNELS)
     unsubscribe.set_defaults(handler=print_unsubscribe_link)
+    preferences = sub.add_parser(
+        "preferences",
+        help="print a signed link to a subject's preference centre (valid 30 days)",
+        description="Print <public url>/preferences?token=...: opening it signs the customer "
+        "in to their preference centre.",
+    )
+    preferences.add_argument("--subject", required=True, help="the subject's external id")
+    preferences.set_defaults(handler=print_preference_link)
     key = sub.add_parser(
         "suppression-key", help="print the HMAC key senders use to hash addresses (base64url)"
     )
@@ -106,6 +114,17 @@ def print_unsubscribe_link(args: argparse.Namespace) -> int:
         load_keyring(keys_path()), UnsubscribeLink(subject_id, args.purpose, args.channel)
     )
     print(link_url(_public_base_url(), token))
+    return 0
+
+
+def print_preference_link(args: argparse.Namespace) -> int:
+    from services.consent.service.preference_links import mint_link
+
+    with database_url() as url:
+        subject_id, _ = asyncio.run(_link_facts(url, args.subject, "-"))
+    if subject_id is None:
+        raise SystemExit("no such subject (or it was erased)")
+    print(mint_link(load_keyring(keys_path()), _public_base_url(), args.subject).url)
     return 0
 
 

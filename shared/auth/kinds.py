@@ -69,3 +69,12 @@ ERASURE_RECEIPT = TokenKind(
     audience="urn:lupa:erasure-receipt",
     accepts_legacy=False,
 )
+
+# Consent: the signed link to a customer's preference centre (GET /preferences?token=…), bound
+# to the subject's external id; it opens a page session and is then out of the address bar.
+PREFERENCE_LINK = TokenKind(
+    claim="preference-link",
+    header_typ="preference-link+jwt",
+    audience="urn:lupa:consent:preference-centre",
+    accepts_legacy=False,
+)

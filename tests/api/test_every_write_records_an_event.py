@@ -15,7 +15,12 @@ from tests.ledger_helpers import make_purpose, make_subject
 
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 # POSTs that read: they change nothing, so they have no event.
-READ_ONLY_POSTS = {"/v1/subjects/lookup", "/v1/check/batch", "/v1/unsubscribe-links"}
+READ_ONLY_POSTS = {
+    "/v1/subjects/lookup",
+    "/v1/check/batch",
+    "/v1/unsubscribe-links",
+    "/v1/subjects/{external_id:str}/preference-links",  # signs a link, stores nothing
+}
 
 Expected = tuple[str | None, str, Callable[[dict[str, Any]], bool]]
 
@@ -202,6 +207,52 @@ async def cx_sign_out(consent, auth, new_id, engine) -> Expected:
     return await cx_session(consent, auth, new_id, engine, sign_out=True)
 
 
+async def _preference_centre(consent, auth, new_id, action, fields):
+    """A customer signed in to the preference centre posts one of its forms."""
+    import httpx
+
+    from tests.api.pages.preferences.conftest import customer, signed_in
+
+    key, ext = await customer(consent, auth, new_id)
+    browser = httpx.AsyncClient(transport=consent._transport, base_url=str(consent.base_url))
+    page = await signed_in(browser, consent, auth, ext)
+    form = page.form(action, key if action.endswith("consents") else None)
+    resp = await browser.post(action, data={**form, **fields})
+    assert resp.status_code in (200, 303), resp.text
+    subject = (await consent.get(f"/v1/subjects/{ext}", headers=auth("admin"))).json()
+    return key, subject["id"]
+
+
+async def centre_consents(consent, auth, new_id, engine) -> Expected:
+    key, subject = await _preference_centre(
+        consent, auth, new_id, "/preferences/consents", {"channel": ["email"]}
+    )
+    return subject, "fi.lupa.consent.consent.withdrawn", lambda d: d["purpose"] == key
+
+
+async def centre_less(consent, auth, new_id, engine) -> Expected:
+    _, subject = await _preference_centre(
+        consent, auth, new_id, "/preferences/less", {"frequency_email": "weekly"}
+    )
+    return subject, "fi.lupa.consent.preference.send_less", lambda d: True
+
+
+async def centre_settings(consent, auth, new_id, engine) -> Expected:
+    _, subject = await _preference_centre(
+        consent, auth, new_id, "/preferences/settings", {"stop_all": "on"}
+    )
+    return (
+        subject,
+        "fi.lupa.consent.preference.changed",
+        lambda d: d["values"].get("marketing_opt_out"),
+    )
+
+
+async def centre_sign_out(consent, auth, new_id, engine) -> Expected:
+    _, subject = await _preference_centre(consent, auth, new_id, "/preferences/sign-out", {})
+    return subject, "fi.lupa.consent.session.closed", lambda d: d["page"] == "preferences"
+
+
 SCENARIOS: dict[tuple[str, str], Callable[..., Awaitable[Expected]]] = {
     ("PUT", "/v1/purposes/{key:str}"): put_purpose,
     ("PUT", "/v1/subjects/{external_id:str}"): put_subject,
@@ -215,6 +266,10 @@ SCENARIOS: dict[tuple[str, str], Callable[..., Awaitable[Expected]]] = {
     ("POST", "/v1/connector"): connector_job,
     ("POST", "/cx/sign-in"): cx_session,
     ("POST", "/cx/sign-out"): cx_sign_out,
+    ("POST", "/preferences/consents"): centre_consents,
+    ("POST", "/preferences/less"): centre_less,
+    ("POST", "/preferences/settings"): centre_settings,
+    ("POST", "/preferences/sign-out"): centre_sign_out,
 }
 
 

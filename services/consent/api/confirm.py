@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.consent.api.link_pages import ask_page, done_page, wants_html
 from services.consent.api.request_context import evidence_of, ledger_context
 from services.consent.service.confirmations import ConfirmationService
+from services.consent.service.preference_links import link_for_subject, token_subject
 from services.consent.service.receipts import localised
 from shared.keys import Keyring
 
@@ -68,5 +69,9 @@ class ConfirmController(Controller):
         )
         if not wants_html(request):
             return Response(confirmed.result)
-        page = done_page("confirmed", confirmed.language)
+        # The token was verified by the call above; its subject gets a preference-centre link.
+        manage = await link_for_subject(
+            tx, keyring, ledger_context(request).public_base_url, token_subject(token)
+        )
+        page = done_page("confirmed", confirmed.language, manage)
         return Response(page, media_type="text/html", headers={"Cache-Control": "no-store"})

@@ -52,6 +52,7 @@ TEXTS = {
         "confirm_button": "Vahvista",
         "confirmed_title": "Kiitos, tilaus on vahvistettu",
         "confirmed_text": "Voit perua sen milloin tahansa jokaisen viestin linkistä.",
+        "manage_preferences": "Hallitse kaikkia valintojasi",
     },
     "sv": {
         "unsubscribe_title": "Avsluta prenumerationen",
@@ -66,6 +67,7 @@ TEXTS = {
         "confirm_button": "Bekräfta",
         "confirmed_title": "Tack, prenumerationen är bekräftad",
         "confirmed_text": "Du kan avsluta den när som helst via länken i varje meddelande.",
+        "manage_preferences": "Hantera alla dina val",
     },
     "en": {
         "unsubscribe_title": "Unsubscribe",
@@ -78,6 +80,7 @@ TEXTS = {
         "confirm_button": "Confirm",
         "confirmed_title": "Thank you, your subscription is confirmed",
         "confirmed_text": "You can stop it at any time from the link in every message.",
+        "manage_preferences": "Manage all your preferences",
     },
 }
 
@@ -119,9 +122,13 @@ def ask_page(kind: str, language: str, purpose_title: str, channel: str, form_fi
     return _page(language, f"{kind}_title", body)
 
 
-def done_page(kind: str, language: str) -> str:
-    """What a person sees after the button (``kind``: "unsubscribed" or "confirmed")."""
+def done_page(kind: str, language: str, preferences_url: str | None = None) -> str:
+    """What a person sees after the button (``kind``: "unsubscribed" or "confirmed"), with a
+    signed link to their preference centre when one is given."""
     body = f"<p>{html.escape(TEXTS[language][f'{kind}_text'])}</p>\n"
+    if preferences_url:
+        label = html.escape(TEXTS[language]["manage_preferences"])
+        body += f'<p><a href="{html.escape(preferences_url)}">{label}</a></p>\n'
     return _page(language, f"{kind}_title", body)
 
 

@@ -21,6 +21,7 @@ from services.consent.api.link_pages import ask_page, done_page
 from services.consent.api.request_context import evidence_of, ledger_context
 from services.consent.domain.vocabulary import Channel
 from services.consent.service.check import MAX_BATCH
+from services.consent.service.preference_links import link_for_subject, token_subject
 from services.consent.service.unsubscribe import UnsubscribeService
 from shared.auth.guards import requires
 from shared.errors import InvalidInput, PayloadTooLarge
@@ -125,7 +126,11 @@ class UnsubscribeController(Controller):
         done = await UnsubscribeService(tx, keyring, ledger_context(request)).unsubscribe(
             token, evidence_of(request)
         )
-        page = done_page("unsubscribed", done.language)
+        # The token was verified by the call above; its subject gets a preference-centre link.
+        manage = await link_for_subject(
+            tx, keyring, ledger_context(request).public_base_url, token_subject(token)
+        )
+        page = done_page("unsubscribed", done.language, manage)
         return Response(page, media_type="text/html", headers={"Cache-Control": "no-store"})
 
     @post(
