@@ -31,8 +31,8 @@ from shared.app_base import KEYRING_KEY
 from shared.audit.outbox import AuditEvent, record_event
 from shared.auth.guards import VERIFIER_STATE_KEY
 from shared.auth.tokens import AccessTokenVerifier, InvalidToken
-from shared.errors import Forbidden
 from shared.keys import Keyring
+from shared.problems import handle_lupa_error
 from shared.web.i18n import LANG_COOKIE, LANGUAGES, Catalogue, language_of
 from shared.web.sessions import (
     DEFAULT_TTL,
@@ -67,9 +67,12 @@ PAGE_HEADERS = {
 GRANT_COLOUR, WITHDRAW_COLOUR, REASON_COLOUR = "#0b5cad", "#a3161b", "#4a5360"
 
 
-def to_sign_in(request: Request[Any, Any, Any], _: SignInRequired) -> Response[None]:
-    """The dashboard without a session or token: the sign-in page, not a problem."""
-    return redirect(SIGN_IN)
+def to_sign_in(request: Request[Any, Any, Any], exc: SignInRequired) -> Response[Any]:
+    """The dashboard without a session or token: a browser goes to the sign-in page; a program
+    (no text/html in Accept) gets the 401 problem, as from the API."""
+    if "text/html" in request.headers.get("accept", ""):
+        return redirect(SIGN_IN)
+    return handle_lupa_error(request, exc)
 
 
 def render(
@@ -149,9 +152,11 @@ class CxController(Controller):
     ) -> Response[Any]:
         form = await request.form()
         sent = form.get("token")
+        if not isinstance(sent, str) or not sent.strip():  # nothing entered: not a refusal
+            return render(request, "cx/sign_in.html", {"error": "err_token_invalid"}, status=422)
         verifier: AccessTokenVerifier = request.app.state[VERIFIER_STATE_KEY]
         try:
-            principal = verifier.verify(sent.strip() if isinstance(sent, str) else "")
+            principal = verifier.verify(sent.strip())
         except InvalidToken:
             return render(request, "cx/sign_in.html", {"error": "err_token_invalid"}, status=401)
         if principal.role not in ROLES:
@@ -173,7 +178,7 @@ class CxController(Controller):
     ) -> Response[Any]:
         web = await page_session(request)
         if web is None:  # reached with a bearer token: there is no session to close
-            raise Forbidden("Only a signed-in session can sign out.")
+            return redirect(SIGN_IN)
         form = await request.form()
         csrf = form.get("csrf")
         check_csrf(web, csrf if isinstance(csrf, str) else None)

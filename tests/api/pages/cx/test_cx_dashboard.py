@@ -39,8 +39,12 @@ def test_every_language_has_every_text():
 
 
 async def test_without_a_session_the_dashboard_sends_to_sign_in(pages):
-    resp = await pages.get("/cx", follow_redirects=False)
+    browser = {"Accept": "text/html,application/xhtml+xml"}
+    resp = await pages.get("/cx", headers=browser, follow_redirects=False)
     assert resp.status_code == 303 and resp.headers["location"] == "/cx/sign-in"
+    program = await pages.get("/cx", follow_redirects=False)  # no HTML asked for: the problem
+    assert program.status_code == 401
+    assert program.headers["content-type"].startswith("application/problem+json")
     form = await pages.get("/cx/sign-in")
     assert form.status_code == 200 and 'name="token"' in form.text
     assert form.headers["content-security-policy"].startswith("default-src 'self'")
@@ -72,7 +76,9 @@ async def test_sign_in_with_a_cx_token_opens_a_session_and_sign_out_closes_it(
         "/cx/sign-out", data={"csrf": csrf}, cookies=cookies, follow_redirects=False
     )
     assert out.status_code == 303 and out.headers["location"] == "/cx/sign-in"
-    after = await pages.get("/cx", cookies=cookies, follow_redirects=False)
+    after = await pages.get(
+        "/cx", cookies=cookies, headers={"Accept": "text/html"}, follow_redirects=False
+    )
     assert after.status_code == 303
 
 
