@@ -190,6 +190,10 @@ def _stop(children: list[subprocess.Popen[bytes]]) -> None:
             child.kill()
 
 
+def _port(service: str) -> int:
+    return _http(registry.get(service)).port
+
+
 def _mail_destination() -> str:
     if os.environ.get("LUPA_SMTP_URL"):
         return "SMTP (LUPA_SMTP_URL)"
@@ -212,6 +216,10 @@ def _print_banner(url: str) -> None:
         f"  keys              {keys_path()}",
         f"  audit relay       running; NATS {nats}; webhooks via /v1/audit/webhooks",
         "  dsar worker       running (connector jobs, mail; more: lupa worker)",
+        f"  officer console   http://127.0.0.1:{_port('dsar')}/console  (an officer's token)",
+        f"  request form      http://127.0.0.1:{_port('dsar')}/request  (public data-request form)",
+        f"  CX dashboard      http://127.0.0.1:{_port('consent')}/cx  (sign in with a cx token)",
+        "  preference centre .venv/bin/lupa link preferences --subject ID  (prints a signed link)",
         "  consent connector registered with the DSAR service (protocol: docs/connectors.md)",
         f"  mail              {_mail_destination()}",
         "  audit feed        /v1/audit/events (roles cx, admin); lupa audit verify",
