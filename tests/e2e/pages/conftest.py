@@ -94,7 +94,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory, server_dsn: str) -> Iterator
         loop.close()
 
 
-@pytest.fixture(scope="session")
+# Per module, not per session: Playwright's sync API keeps an event loop running in this thread
+# while it is open, and the async tests collected after the browser tests need the thread free.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     if not Path(CHROMIUM).exists() and shutil.which("chromium") is None:
         pytest.fail(
