@@ -30,8 +30,10 @@ from shared.audit.outbox import AuditEvent, record_event
 from shared.auth.tokens import Principal
 from shared.errors import InvalidInput, InvalidLink, LinkExpired, NotFound, PreconditionFailed
 from shared.keys import Keyring
+from shared.problems import handle_lupa_error
 from shared.web.i18n import LANG_COOKIE, LANGUAGES, Catalogue, language_of
 from shared.web.sessions import (
+    SignInRequired,
     check_csrf,
     cleared_cookie,
     close_session,
@@ -117,9 +119,18 @@ def _link_problem(lang: str, status: int) -> Template:
     )
 
 
+def _no_session(request: Request[Any, Any, Any], exc: SignInRequired) -> Response[Any]:
+    """No session and no token: a browser gets the page that says to open the latest link
+    (in its language); a program gets the 401 problem, as from the API."""
+    if "text/html" in request.headers.get("accept", ""):
+        return _link_problem(language_of(request), 401)
+    return handle_lupa_error(request, exc)
+
+
 class PreferenceCentreController(Controller):
     path = PATH
     include_in_schema = False
+    exception_handlers = {SignInRequired: _no_session}
 
     @get(guards=[_portal_or_link], opt=PAGE_OPT, media_type="text/html")
     async def page(

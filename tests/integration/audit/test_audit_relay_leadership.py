@@ -80,7 +80,12 @@ async def test_a_failing_step_leaves_the_relay_and_the_next_one_leading(
     await until(lambda: _at_least(other_engine, 10))  # the lock was not left behind
     await second.end()
     async with other_engine.connect() as conn:
-        held = await conn.scalar(text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"))
+        held = await conn.scalar(
+            text(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
+                " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+            )
+        )
     assert held == 0
 
 

@@ -289,3 +289,14 @@ async def test_the_unsubscribe_page_links_to_the_preference_centre(consent, page
     assert opened.status_code == 303
     page = Markup((await pages.get("/preferences", headers=BROWSER)).text)
     assert page.form("/preferences/consents", key)
+
+
+async def test_without_a_session_a_browser_gets_a_page_and_a_program_the_problem(pages):
+    texts = Catalogue.load(CATALOGUE).for_language("fi")
+    browser = await pages.get("/preferences?lang=fi", headers={"Accept": "text/html"})
+    assert browser.status_code == 401
+    assert browser.headers["content-type"].startswith("text/html")
+    assert texts["link_bad_title"] in browser.text  # "open the link of your latest message"
+    program = await pages.get("/preferences")
+    assert program.status_code == 401
+    assert program.headers["content-type"].startswith("application/problem+json")
