@@ -202,7 +202,7 @@ def _service(tx: AsyncSession, request: Request[Any, Any, Any]) -> RequestServic
     return RequestService(tx, keyring, dsar_settings(request))
 
 
-def _summary(row: RequestRow, now: datetime) -> RequestSummary:
+def request_summary(row: RequestRow, now: datetime) -> RequestSummary:
     return RequestSummary(
         id=row.id,
         type=row.type,
@@ -220,7 +220,7 @@ def _open_clock(row: RequestRow) -> bool:
     return row.status in ("received", "in_progress")
 
 
-async def _view(
+async def request_view(
     service: RequestService, row: RequestRow, principal: Principal, now: datetime
 ) -> RequestView:
     progress = await repo.job_progress(service.session, row.id)
@@ -430,7 +430,7 @@ class RequestController(Controller):
                 limit=limit,
             ),
         )
-        return [_summary(row, now) for row in rows]
+        return [request_summary(row, now) for row in rows]
 
     @get(
         "/{request_id:uuid}",
@@ -448,7 +448,7 @@ class RequestController(Controller):
         service = _service(tx, request)
         row = await service.get(request_id)
         _mine(principal, row)
-        return await _view(service, row, principal, _now())
+        return await request_view(service, row, principal, _now())
 
     @post(
         "/{request_id:uuid}/approve",
@@ -466,7 +466,7 @@ class RequestController(Controller):
         principal = _principal(request)
         service = _service(tx, request)
         row = await service.approve(request_id, principal.actor)
-        return await _view(service, row, principal, _now())
+        return await request_view(service, row, principal, _now())
 
     @post(
         "/{request_id:uuid}/extend",
@@ -490,7 +490,7 @@ class RequestController(Controller):
         principal = _principal(request)
         service = _service(tx, request)
         row = await service.extend(request_id, data.months, data.reason, principal.actor, _now())
-        return await _view(service, row, principal, _now())
+        return await request_view(service, row, principal, _now())
 
     @post(
         "/{request_id:uuid}/reject",
@@ -509,7 +509,7 @@ class RequestController(Controller):
         principal = _principal(request)
         service = _service(tx, request)
         row = await service.reject(request_id, data.reason, principal.actor, _now())
-        return await _view(service, row, principal, _now())
+        return await request_view(service, row, principal, _now())
 
     @post(
         "/{request_id:uuid}/withdraw",
@@ -529,7 +529,7 @@ class RequestController(Controller):
         service = _service(tx, request)
         _mine(principal, await service.get(request_id))
         row = await service.withdraw(request_id, principal.actor, _now())
-        return await _view(service, row, principal, _now())
+        return await request_view(service, row, principal, _now())
 
     @post(
         "/{request_id:uuid}/assign",
@@ -548,7 +548,7 @@ class RequestController(Controller):
         principal = _principal(request)
         service = _service(tx, request)
         row = await service.assign(request_id, data.assignee, principal.actor)
-        return await _view(service, row, principal, _now())
+        return await request_view(service, row, principal, _now())
 
     @post(
         "/{request_id:uuid}/notes",
@@ -586,7 +586,7 @@ class RequestController(Controller):
         principal = _principal(request)
         service = _service(tx, request)
         row = await service.pause(request_id, data.reason, data.question, principal.actor, _now())
-        return await _view(service, row, principal, _now())
+        return await request_view(service, row, principal, _now())
 
     @post(
         "/{request_id:uuid}/answer",
@@ -606,7 +606,7 @@ class RequestController(Controller):
         service = _service(tx, request)
         _mine(principal, await service.get(request_id))
         row = await service.answer(request_id, data.answer, principal.actor, _now())
-        return await _view(service, row, principal, _now())
+        return await request_view(service, row, principal, _now())
 
     @post(
         "/{request_id:uuid}/lift-restriction",
@@ -633,7 +633,7 @@ class RequestController(Controller):
         row = await service.lift_restriction(
             request_id, data.lift_at or now + notice, principal.actor, now
         )
-        return await _view(service, row, principal, now)
+        return await request_view(service, row, principal, now)
 
     @get(
         "/{request_id:uuid}/erasure-receipt",

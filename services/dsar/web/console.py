@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.dsar.api.deps import dsar_settings
 from services.dsar.api.packages import package_response
-from services.dsar.api.requests import RequestView, _summary, _view
+from services.dsar.api.requests import RequestView, request_summary, request_view
 from services.dsar.db import requests as repo
 from services.dsar.db.requests import InboxFilter, RequestRow
 from services.dsar.domain import workflow
@@ -285,7 +285,7 @@ class ConsoleController(Controller):
                 overdue_at=now if overdue else None,
                 limit=200,
             )
-            rows = [_summary(row, now) for row in await repo.inbox(tx, wanted)]
+            rows = [request_summary(row, now) for row in await repo.inbox(tx, wanted)]
         return render(
             request,
             "console_inbox.html",
@@ -328,7 +328,7 @@ class ConsoleController(Controller):
             row = await service.get(request_id)
         except LupaError:
             return render(request, "console_missing.html", {}, status=404)
-        view: RequestView = await _view(service, row, _principal(request), _now())
+        view: RequestView = await request_view(service, row, _principal(request), _now())
         error_key = None
         error_detail = None
         if isinstance(problem, InvalidInput) and problem.detail in (
