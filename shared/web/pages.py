@@ -15,6 +15,13 @@ from litestar.template.config import TemplateConfig
 WEB = Path(__file__).resolve().parent
 TEMPLATES = WEB / "templates"
 STATIC = WEB / "static"
+# Every page's answer: no inline script or style, no framing by others, nothing cached.
+PAGE_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; frame-ancestors 'self'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
 
 
 def template_config(directories: Sequence[Path]) -> TemplateConfig[JinjaTemplateEngine]:

@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from shared.auth.guards import principal_of_scope
 from shared.auth.tokens import Principal
 from shared.errors import Forbidden, LupaError
+from shared.problems import handle_lupa_error
 
 # One cookie per service: browsers keep cookies per host, not per port, so the consent
 # service (8000) and the DSAR service (8001) on one host would otherwise overwrite each other's.
@@ -177,6 +178,18 @@ def requires_page(*roles: str) -> Guard:
 
     guard.roles = roles  # type: ignore[attr-defined]
     return guard
+
+
+def to_sign_in(sign_in_path: str) -> Any:
+    """An exception handler for ``SignInRequired``: a browser (text/html in Accept) is sent
+    to ``sign_in_path``; a program gets the 401 problem, as from the API."""
+
+    def handle(request: Any, exc: SignInRequired) -> Response[Any]:
+        if "text/html" in request.headers.get("accept", ""):
+            return redirect(sign_in_path)
+        return handle_lupa_error(request, exc)
+
+    return handle
 
 
 def redirect(location: str, cookies: list[Cookie] | None = None) -> Response[None]:

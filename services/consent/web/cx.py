@@ -32,8 +32,8 @@ from shared.audit.outbox import AuditEvent, record_event
 from shared.auth.guards import VERIFIER_STATE_KEY
 from shared.auth.tokens import AccessTokenVerifier, InvalidToken
 from shared.keys import Keyring
-from shared.problems import handle_lupa_error
 from shared.web.i18n import LANG_COOKIE, LANGUAGES, Catalogue, language_of
+from shared.web.pages import PAGE_HEADERS
 from shared.web.sessions import (
     DEFAULT_TTL,
     SignInRequired,
@@ -47,6 +47,7 @@ from shared.web.sessions import (
     redirect,
     requires_page,
     session_cookie,
+    to_sign_in,
 )
 
 WEB = Path(__file__).resolve().parent
@@ -58,21 +59,7 @@ BASE = "/cx"
 SIGN_IN = f"{BASE}/sign-in"
 DSAR_URL_KEY = "cx_dsar_url"  # app state: the DSAR service's base URL
 REASONS = ("too_many", "not_relevant", "never_signed_up", "privacy", "other", "")
-PAGE_HEADERS = {
-    "Content-Security-Policy": "default-src 'self'; frame-ancestors 'self'",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    "Cache-Control": "no-store",
-}
 GRANT_COLOUR, WITHDRAW_COLOUR, REASON_COLOUR = "#0b5cad", "#a3161b", "#4a5360"
-
-
-def to_sign_in(request: Request[Any, Any, Any], exc: SignInRequired) -> Response[Any]:
-    """The dashboard without a session or token: a browser goes to the sign-in page; a program
-    (no text/html in Accept) gets the 401 problem, as from the API."""
-    if "text/html" in request.headers.get("accept", ""):
-        return redirect(SIGN_IN)
-    return handle_lupa_error(request, exc)
 
 
 def render(
@@ -140,7 +127,7 @@ def charts(board: Dashboard, t: dict[str, str]) -> dict[str, Any]:
 class CxController(Controller):
     path = BASE
     include_in_schema = False
-    exception_handlers = {SignInRequired: to_sign_in}
+    exception_handlers = {SignInRequired: to_sign_in(SIGN_IN)}
 
     @get("/sign-in", opt={"public": True})
     async def sign_in_page(self, request: Request[Any, Any, Any]) -> Template:

@@ -32,6 +32,7 @@ from shared.errors import InvalidInput, InvalidLink, LinkExpired, NotFound, Prec
 from shared.keys import Keyring
 from shared.problems import handle_lupa_error
 from shared.web.i18n import LANG_COOKIE, LANGUAGES, Catalogue, language_of
+from shared.web.pages import PAGE_HEADERS
 from shared.web.sessions import (
     SignInRequired,
     check_csrf,
@@ -49,12 +50,6 @@ TEMPLATES = WEB / "templates"
 CATALOGUE = Catalogue.load(WEB / "i18n" / "preferences")
 SERVICE = "consent"
 PATH = "/preferences"
-PAGE_HEADERS = {
-    "Content-Security-Policy": "default-src 'self'; frame-ancestors 'self'",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    "Cache-Control": "no-store",
-}
 NOTICES = ("saved", "nothing")
 PAGE_OPT = {"problems": (400, 401, 403, 404, 410, 422)}
 _portal_page = requires_page("portal")

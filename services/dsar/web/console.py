@@ -29,14 +29,14 @@ from services.dsar.domain import workflow
 from services.dsar.service import jobs as job_service
 from services.dsar.service.downloads import Format, download_package
 from services.dsar.service.requests import RequestService
-from services.dsar.web.pages import PAGE_HEADERS, form_token, form_token_valid, render
+from services.dsar.web.pages import form_token, form_token_valid, render
 from shared.app_base import KEYRING_KEY, SESSION_FACTORY_KEY
 from shared.audit.outbox import AuditEvent, record_event
 from shared.auth.guards import VERIFIER_STATE_KEY
 from shared.auth.tokens import AccessTokenVerifier, InvalidToken, Principal
 from shared.errors import Forbidden, InvalidInput, LupaError
 from shared.keys import Keyring
-from shared.problems import handle_lupa_error
+from shared.web.pages import PAGE_HEADERS
 from shared.web.sessions import (
     DEFAULT_TTL,
     SignInRequired,
@@ -50,6 +50,7 @@ from shared.web.sessions import (
     redirect,
     requires_page,
     session_cookie,
+    to_sign_in,
 )
 
 SERVICE = "dsar"
@@ -69,14 +70,6 @@ ACTOR = re.compile(r"^[\x21-\x7e]{1,128}$")
 CONNECTOR = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 OPEN_JOB = frozenset({"queued", "running", "waiting", "failed"})
 Form = dict[str, str]
-
-
-def to_sign_in(request: Request[Any, Any, Any], exc: SignInRequired) -> Response[Any]:
-    """A console page without a session or token: a browser goes to the sign-in page; a
-    program (no text/html in Accept) gets the 401 problem, as from the API."""
-    if "text/html" in request.headers.get("accept", ""):
-        return redirect(SIGN_IN)
-    return handle_lupa_error(request, exc)
 
 
 def _now() -> datetime:
@@ -209,7 +202,7 @@ def buttons(row: RequestRow) -> set[str]:
 class ConsoleController(Controller):
     path = BASE
     include_in_schema = False
-    exception_handlers = {SignInRequired: to_sign_in}
+    exception_handlers = {SignInRequired: to_sign_in(SIGN_IN)}
 
     @get("/sign-in", opt={"public": True})
     async def sign_in_page(self, request: Request[Any, Any, Any]) -> Template:

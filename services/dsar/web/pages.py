@@ -18,17 +18,12 @@ from litestar.response import Template
 
 from shared.keys import Keyring
 from shared.web.i18n import LANG_COOKIE, LANGUAGES, Catalogue, language_of
+from shared.web.pages import PAGE_HEADERS
 
 WEB = Path(__file__).resolve().parent
 TEMPLATES = WEB / "templates"
 CATALOGUE = Catalogue.load(WEB / "i18n")
 HELSINKI = ZoneInfo("Europe/Helsinki")
-PAGE_HEADERS = {
-    "Content-Security-Policy": "default-src 'self'; frame-ancestors 'self'",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    "Cache-Control": "no-store",
-}
 FORM_TOKEN_TTL_S = 3600  # a public form older than an hour is sent again from a fresh page
 
 
