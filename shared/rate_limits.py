@@ -7,15 +7,21 @@ one-time code, say) must still have counted, although its own transaction rolls 
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.crypto import keyed_hash
 from shared.errors import RateLimited
+
+_HIT = text("""
+    WITH win AS (SELECT CAST(:window_s AS integer) AS s)
+    INSERT INTO rate_limits (bucket, window_start, hits)
+    SELECT :b, to_timestamp(floor(extract(epoch FROM now()) / win.s) * win.s), 1 FROM win
+    ON CONFLICT (bucket, window_start) DO UPDATE SET hits = rate_limits.hits + 1
+    RETURNING hits, extract(epoch FROM window_start - now()) + :window_s AS retry_after
+""")
 
 
 @dataclass(frozen=True)
@@ -32,19 +38,13 @@ async def hit(
     RateLimited with the seconds until the window ends when it is over. ``value`` is stored
     only as a keyed hash."""
     bucket = keyed_hash(key, f"rate:{limit.name}:{value}")
-    now = time.time()
-    start = math.floor(now / limit.window_s) * limit.window_s
+    # The window is cut on the database's clock, not this process's: replicas whose clocks
+    # drift apart still count a hit into the same window as each other.
     async with factory() as session, session.begin():
-        hits = (
-            await session.execute(
-                text(
-                    "INSERT INTO rate_limits (bucket, window_start, hits) VALUES (:b, :w, 1)"
-                    " ON CONFLICT (bucket, window_start) DO UPDATE"
-                    " SET hits = rate_limits.hits + 1 RETURNING hits"
-                ),
-                {"b": bucket, "w": datetime.fromtimestamp(start, UTC)},
-            )
-        ).scalar_one()
+        hits, retry_after = (
+            await session.execute(_HIT, {"b": bucket, "window_s": limit.window_s})
+        ).one()
     if hits > limit.hits:
-        retry_after = max(1, math.ceil(start + limit.window_s - now))
-        raise RateLimited("Too many requests; try again later.", retry_after=retry_after)
+        raise RateLimited(
+            "Too many requests; try again later.", retry_after=max(1, math.ceil(retry_after))
+        )
