@@ -3,7 +3,8 @@ DSAR workers, after ``lupa migrate``.
 
 Writes, checks and data-subject requests go through both replicas at once. What must hold:
 a withdrawal acknowledged by one consent replica is a "no" on the other at once; every DSAR
-job ran once in effect (one claim, one answer recorded by the consent connector); every state
+job ran once in effect (claimed once, sent to both consent replicas at once by a fan-out
+proxy, answered alike by both, recorded and applied once); every state
 change has exactly one audit event, the chains verify, and the relays, both running, deliver
 each event to a webhook receiver exactly once and in order.
 """
@@ -98,6 +99,76 @@ def webhook_receiver() -> Iterator[tuple[Receiver, int]]:
     thread.start()
     try:
         yield receiver, server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@dataclass
+class FanOut:
+    """Each connector job sent to both consent replicas at once, as if a worker's retry had
+    reached the other replica while the first call was still running; the DSAR service gets
+    the answer of one of them (alternating)."""
+
+    upstreams: list[str]
+    answers: dict[str, list[tuple[int, str]]] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    turn: int = 0
+
+    def forward(self, path: str, headers: dict[str, str], body: bytes) -> tuple[int, bytes]:
+        sent = {k: v for k, v in headers.items() if k.startswith("webhook-") or k == "content-type"}
+        results: list[httpx.Response | Exception] = [Exception("not sent")] * len(self.upstreams)
+
+        def call(i: int) -> None:
+            try:
+                results[i] = httpx.post(
+                    self.upstreams[i] + path, content=body, headers=sent, timeout=30
+                )
+            except Exception as exc:  # the record shows it; the DSAR service sees a 502
+                results[i] = exc
+
+        threads = [threading.Thread(target=call, args=(i,)) for i in range(len(results))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        with self.lock:
+            self.turn += 1
+            chosen = results[self.turn % len(results)]
+            self.answers[headers["webhook-id"]] = [
+                (r.status_code, r.json().get("status", ""))
+                if isinstance(r, httpx.Response)
+                else (502, type(r).__name__)
+                for r in results
+            ]
+        if isinstance(chosen, Exception):
+            return 502, b"{}"
+        return chosen.status_code, chosen.content
+
+
+@contextmanager
+def fan_out(upstreams: list[str]) -> Iterator[tuple[FanOut, int]]:
+    fan = FanOut(upstreams)
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            status, answer = fan.forward(self.path, headers, body)
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(answer)))
+            self.end_headers()
+            self.wfile.write(answer)
+
+        def log_message(self, *_: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield fan, server.server_address[1]
     finally:
         server.shutdown()
         server.server_close()
@@ -239,18 +310,28 @@ async def _scenario(tmp_path: Path, server_dsn: str) -> None:
             limits = httpx.Limits(max_connections=PARALLEL * 2)
             async with httpx.AsyncClient(timeout=30, limits=limits) as http:
                 await until("every replica ready", lambda: _all_ready(http, replicas), procs)
-                # The DSAR service signs its jobs for the consent connector at the second
-                # consent replica; the writes below go to both.
-                status = await asyncio.to_thread(
-                    consent_connector.register, keyring, dsar_ports[0], consent_ports[1], secret
-                )
-                assert status in (200, 201)
-                with webhook_receiver() as (receiver, hook_port):
+                with (
+                    webhook_receiver() as (receiver, hook_port),
+                    fan_out(replicas.consent) as (fan, fan_port),
+                ):
+                    # The connector's URL is the fan-out: every job reaches both replicas.
+                    status = await asyncio.to_thread(
+                        consent_connector.register, keyring, dsar_ports[0], fan_port, secret
+                    )
+                    assert status in (200, 201)
                     await _drive(http, replicas, receiver, hook_port, url, procs)
+                    _assert_both_replicas_answered_alike(fan)
         finally:
             await asyncio.to_thread(procs.stop)
         verify = await asyncio.to_thread(lupa_command, env, "audit", "verify")
         assert verify.returncode == 0, verify.stdout + verify.stderr
+
+
+def _assert_both_replicas_answered_alike(fan: FanOut) -> None:
+    assert fan.answers, "no job reached the connector"
+    for job, answers in fan.answers.items():
+        assert [code for code, _ in answers] == [200, 200], (job, answers)
+        assert len({status for _, status in answers}) == 1, (job, answers)
 
 
 async def _all_ready(http: httpx.AsyncClient, replicas: Replicas) -> bool:
@@ -336,6 +417,7 @@ async def _drive(
             assert filed.status_code == 201, filed.text
             request_id = filed.json()["id"]
             requests[request_id] = (subject, kind)
+            acknowledged[kind] += 1
             officer = {"Authorization": f"Bearer {replicas.officer}"}
             approved = await http.post(
                 f"{replicas.dsar[(n + 1) % 2]}/v1/requests/{request_id}/approve", headers=officer
@@ -431,6 +513,8 @@ async def _assert_one_event_per_change(db: asyncpg.Connection, acknowledged: Cou
         types["fi.lupa.consent.consent.withdrawn"],
     )
     assert (grants, withdrawals) == (acknowledged["grant"], acknowledged["withdraw"]), types
+    # Each objection applied once, although both consent replicas received its job.
+    assert types["fi.lupa.consent.consent.objected"] == acknowledged["objection"], types
 
 
 async def _assert_delivered_once_in_order(db: asyncpg.Connection, receiver: Receiver) -> None:
