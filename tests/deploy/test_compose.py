@@ -43,7 +43,11 @@ def render(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     clean = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **env}
     return subprocess.run(
         [compose_binary(), "--project-directory", str(REPO), "-f", str(COMPOSE_FILE), "config"],
-        env=clean, cwd=REPO, capture_output=True, text=True, timeout=60,
+        env=clean,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 
@@ -109,7 +113,9 @@ def test_every_long_running_process_has_a_health_check(config: dict[str, Any]) -
         assert test and test[0] in ("CMD", "CMD-SHELL"), f"{name} has no health check"
     for name in ("consent", "dsar", "relay", "worker"):
         assert services(config)[name]["healthcheck"]["test"][1:] == [
-            "python", "-m", "lupa.container_health"
+            "python",
+            "-m",
+            "lupa.container_health",
         ]
 
 

@@ -21,7 +21,9 @@ def test_each_service_is_probed_on_its_own_port_and_the_others_have_no_probe() -
     )
     assert readiness_url([*LAUNCHER, "serve", "dsar"], {}) == "http://127.0.0.1:8001/health/ready"
     moved = {"LUPA_DSAR_PORT": "9101"}
-    assert readiness_url([*LAUNCHER, "serve", "dsar"], moved) == "http://127.0.0.1:9101/health/ready"
+    assert (
+        readiness_url([*LAUNCHER, "serve", "dsar"], moved) == "http://127.0.0.1:9101/health/ready"
+    )
     for role in ("relay", "worker", "migrate"):
         assert readiness_url([*LAUNCHER, role], {}) is None
         assert check([*LAUNCHER, role], {})[0]

@@ -8,8 +8,8 @@ the Dockerfile, and the final stage's files are assembled by hand and run (the l
 from __future__ import annotations
 
 import asyncio
-import json
 import importlib.util
+import json
 import os
 import re
 import shutil
@@ -19,7 +19,6 @@ import tomllib
 from pathlib import Path
 
 import asyncpg
-import pytest
 
 from tests.conftest import _with_database
 from tests.deploy.dockerfile import Stage, read_dockerfile
@@ -115,7 +114,9 @@ def test_no_secret_is_baked_into_the_image() -> None:
     secretish = re.compile(r"KEYRING|SECRET|PASSWORD|TOKEN|DATABASE_URL", re.IGNORECASE)
     for stage in stages():
         for instruction in stage.all("ENV") + stage.all("ARG"):
-            assert not secretish.search(instruction.text), f"{instruction.keyword} {instruction.text}"
+            assert not secretish.search(instruction.text), (
+                f"{instruction.keyword} {instruction.text}"
+            )
     assert final().env().get("PYTHONDONTWRITEBYTECODE") == "1"
     ignored = (REPO / ".dockerignore").read_text().split()
     for path in (".lupa", ".venv", ".git", "tests", "benchmarks", ".env"):
@@ -161,15 +162,24 @@ async def test_the_final_stage_files_alone_migrate_a_database(
     url = _with_database(server_dsn, name)
     env = {**os.environ, "PYTHONPATH": str(app), "DATABASE_URL": url}
     try:
-        where = subprocess.run(
+        where = await asyncio.to_thread(
+            subprocess.run,
             [sys.executable, "-c", "import lupa, shared; print(lupa.__file__, shared.__file__)"],
-            env=env, cwd=tmp_path, capture_output=True, text=True, check=True,
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            check=True,
         )
         assert all(p.startswith(str(app)) for p in where.stdout.split()), where.stdout
         done = await asyncio.to_thread(
             subprocess.run,
             [sys.executable, "-m", "lupa", "migrate"],
-            env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300,
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=300,
         )
         assert done.returncode == 0, done.stderr[-2000:]
         conn = await asyncpg.connect(url)

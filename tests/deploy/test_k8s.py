@@ -70,7 +70,9 @@ def http_deployments() -> dict[str, Doc]:
 
 
 @pytest.mark.parametrize(
-    "name,doc", manifests(), ids=lambda v: v if isinstance(v, str) else v["metadata"]["name"]
+    "name,doc",
+    manifests(),
+    ids=[f"{f}:{d['kind']}/{d['metadata']['name']}" for f, d in manifests()],
 )
 def test_every_manifest_is_valid_for_the_pinned_kubernetes_version(name: str, doc: Doc) -> None:
     used = kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
@@ -117,9 +119,7 @@ def test_services_are_probed_for_readiness_and_liveness_on_their_port() -> None:
         # The port the process listens on: the service's default (no LUPA_<SERVICE>_PORT set).
         service = container["args"][2]
         assert list(port_names.values()) == [registry.get(service).default_port], name
-        assert not {e["name"] for e in container.get("env", [])} & {
-            f"LUPA_{service.upper()}_PORT"
-        }
+        assert not {e["name"] for e in container.get("env", [])} & {f"LUPA_{service.upper()}_PORT"}
 
 
 def test_every_container_has_requests_limits_and_a_locked_down_security_context() -> None:
@@ -170,16 +170,22 @@ def test_every_deployment_has_a_pdb_and_an_hpa_that_select_it() -> None:
         assert hpa["spec"]["scaleTargetRef"]["kind"] == "Deployment"
         assert hpa["spec"]["minReplicas"] >= 2
         assert hpa["spec"]["maxReplicas"] > hpa["spec"]["minReplicas"]
-    assert set(hpas) <= set(deployments()), f"HPAs for no Deployment: {set(hpas) - set(deployments())}"
+    assert set(hpas) <= set(deployments()), (
+        f"HPAs for no Deployment: {set(hpas) - set(deployments())}"
+    )
 
 
 def test_each_service_selects_exactly_its_deployment_on_a_declared_port() -> None:
     services = of_kind("Service")
     assert {s["metadata"]["name"] for s in services} == set(http_deployments())
     for service in services:
-        chosen = [d for d in deployments().values() if selects(service["spec"]["selector"], pod_labels(d))]
+        chosen = [
+            d for d in deployments().values() if selects(service["spec"]["selector"], pod_labels(d))
+        ]
         assert [d["metadata"]["name"] for d in chosen] == [service["metadata"]["name"]]
-        ports = {p["name"]: p["containerPort"] for p in pod_spec(chosen[0])["containers"][0]["ports"]}
+        ports = {
+            p["name"]: p["containerPort"] for p in pod_spec(chosen[0])["containers"][0]["ports"]
+        }
         for port in service["spec"]["ports"]:
             assert port["targetPort"] in ports
             assert port["port"] == ports[port["targetPort"]], "Service port differs from the pod's"
@@ -210,13 +216,19 @@ def test_network_policy_denies_by_default_and_allows_what_lupa_needs() -> None:
     assert deny, "no default-deny NetworkPolicy"
     for workload in workloads():
         labels, name = pod_labels(workload), workload["metadata"]["name"]
-        egress = policy_ports([r for p in policies_for(labels, "Egress") for r in p["spec"].get("egress", [])])
+        egress = policy_ports(
+            [r for p in policies_for(labels, "Egress") for r in p["spec"].get("egress", [])]
+        )
         for needed in [("UDP", 53), ("TCP", 53), ("TCP", 5432), ("TCP", 4222)]:
             assert needed in egress, f"{name} cannot reach {needed}"
     for service in of_kind("Service"):
         target = deployments()[service["metadata"]["name"]]
         ingress = policy_ports(
-            [r for p in policies_for(pod_labels(target), "Ingress") for r in p["spec"].get("ingress", [])]
+            [
+                r
+                for p in policies_for(pod_labels(target), "Ingress")
+                for r in p["spec"].get("ingress", [])
+            ]
         )
         for port in service["spec"]["ports"]:
             assert ("TCP", port["port"]) in ingress, f"{service['metadata']['name']} unreachable"
