@@ -4,6 +4,7 @@ the environment, never from the file."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -15,6 +16,8 @@ import pytest
 import yaml
 
 from lupa.cli.main import build_parser
+from shared.audit.webhooks import new_secret
+from shared.keys import Keyring
 from tests.deploy.env_names import unknown
 
 REPO = Path(__file__).resolve().parents[2]
@@ -169,3 +172,34 @@ def test_every_lupa_variable_set_is_one_the_code_reads(config: dict[str, Any]) -
     for name in ("migrate", *LUPA_PROCESSES):
         names = set(services(config)[name]["environment"])
         assert not unknown(names), f"{name} sets variables no code reads: {unknown(names)}"
+
+
+def test_a_dot_env_file_as_the_operations_guide_writes_it_carries_a_working_keyring(
+    tmp_path: Path,
+) -> None:
+    """docs/operations.md ("Docker Compose") writes the secrets into `.env` beside the file,
+    the keyring as one line of JSON: compose must hand it over intact, and it must load."""
+    keyring = Keyring.generate()
+    one_line = json.dumps(json.loads(keyring.to_json()), separators=(",", ":"))
+    project = tmp_path / "project"
+    project.mkdir()
+    shutil.copy(COMPOSE_FILE, project / "docker-compose.yml")
+    (project / ".env").write_text(
+        f"LUPA_KEYRING={one_line}\n"
+        f"LUPA_CONSENT_CONNECTOR_SECRET={new_secret()}\n"
+        "LUPA_DB_PASSWORD=from-dot-env\n"
+    )
+    done = subprocess.run(
+        [compose_binary(), "config"],
+        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    env = yaml.safe_load(done.stdout)["services"]["worker"]["environment"]
+    loaded = Keyring.from_json(env["LUPA_KEYRING"])
+    assert loaded.active_kek_id == keyring.active_kek_id
+    assert loaded.active_signing.kid == keyring.active_signing.kid
+    assert "from-dot-env" in env["DATABASE_URL"]
