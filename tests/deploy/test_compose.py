@@ -9,6 +9,7 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -42,16 +43,29 @@ def compose_binary() -> str:
 
 
 def render(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    # Only PATH and what the test passes: the caller's own LUPA_* must not leak in.
+    # Only PATH and what the test passes: the caller's own LUPA_* must not leak in, nor a
+    # developer's own .env fill in what the test leaves out (an empty env file instead).
     clean = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **env}
-    return subprocess.run(
-        [compose_binary(), "--project-directory", str(REPO), "-f", str(COMPOSE_FILE), "config"],
-        env=clean,
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    with tempfile.TemporaryDirectory() as scratch:
+        no_env_file = Path(scratch) / "empty.env"
+        no_env_file.touch()
+        return subprocess.run(
+            [
+                compose_binary(),
+                "--project-directory",
+                str(REPO),
+                "--env-file",
+                str(no_env_file),
+                "-f",
+                str(COMPOSE_FILE),
+                "config",
+            ],
+            env=clean,
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
 
 
 @pytest.fixture(scope="module")
