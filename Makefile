@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install browser run test lint format bench bench-quick clean
+.PHONY: install browser compose run test lint format bench bench-quick clean
 
 install: $(STAMP)
 
@@ -26,7 +26,17 @@ browser:
 	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq chromium >/dev/null \
 	  || echo "could not install chromium: the browser tests will fail"; }
 
-test: install browser
+# Debian's docker-compose for tests/deploy/test_compose.py (`docker-compose config` renders and
+# checks docker-compose.yml; no container engine is needed). If it cannot be installed, that
+# test fails and says why.
+compose:
+	@command -v docker-compose >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then sudo=; else sudo=sudo; fi; \
+	  echo "installing Debian's docker-compose for the deployment tests"; \
+	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq docker-compose >/dev/null \
+	  || echo "could not install docker-compose: tests/deploy/test_compose.py will fail"; }
+
+test: install browser compose
 	$(BIN)/pytest
 
 lint: install
