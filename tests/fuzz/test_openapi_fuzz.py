@@ -17,9 +17,8 @@ from collections.abc import Callable
 import schemathesis
 from litestar import Litestar
 from schemathesis import Case
-from schemathesis.checks import CheckContext
+from schemathesis.checks import CheckContext, not_a_server_error
 from schemathesis.core.transport import Response
-from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     response_headers_conformance,
