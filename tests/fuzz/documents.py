@@ -17,9 +17,9 @@ from schemathesis.specs.openapi.schemas import OpenApiSchema
 from shared.keys import Keyring
 from shared.settings import DatabaseSettings, HttpSettings, Settings
 
-# Cases per operation. 25 keeps both documents within a minute or two on a busy 2-core
+# Cases per operation. 20 keeps both documents within a minute or two on a busy 2-core
 # machine; raise it for a deeper run: LUPA_FUZZ_EXAMPLES=500 pytest tests/fuzz
-EXAMPLES = int(os.environ.get("LUPA_FUZZ_EXAMPLES", "25"))
+EXAMPLES = int(os.environ.get("LUPA_FUZZ_EXAMPLES", "20"))
 SEED = int(os.environ.get("LUPA_FUZZ_SEED", "20261202"))
 _UNUSED_DATABASE = "postgresql+asyncpg://nobody@127.0.0.1:1/never-opened"
 
