@@ -201,6 +201,9 @@ def _is_database_unavailable(exc: BaseException) -> bool:
                     OSError,
                     asyncpg.exceptions.PostgresConnectionError,
                     asyncpg.exceptions.CannotConnectNowError,
+                    # "too many clients", out of memory or disk: the server refuses for now
+                    # (found by tests/fuzz on a busy shared server: it was a 500).
+                    asyncpg.exceptions.InsufficientResourcesError,
                 ),
             )
         )
