@@ -198,10 +198,11 @@ def load_keyring(path: Path, env: Mapping[str, str] = os.environ) -> Keyring:
     """The keyring from ``LUPA_KEYRING`` if set, else from ``path``, creating it on first use."""
     if env.get("LUPA_KEYRING"):
         return Keyring.from_json(env["LUPA_KEYRING"])
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    with _locked(path):
-        if not path.exists():
-            _write(path, Keyring.generate())
+    if not path.exists():  # an existing file is only read: it may sit on a read-only mount
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        with _locked(path):
+            if not path.exists():
+                _write(path, Keyring.generate())
     return KeyringSource(path).reload()
 
 
@@ -256,8 +257,12 @@ class KeyringSource:
         stamp = self._file_stamp()
         if self._keyring is not None and stamp in (None, self._stamp):
             return self._keyring
-        with _locked(self.path):
-            text, stamp = self.path.read_text(), self._file_stamp()
+        # No lock: saves replace the file atomically, so an open file is one whole keyring, and
+        # its stamp is taken from that very file. Read-only mounts (a Kubernetes Secret volume,
+        # which swaps a symlink on update) work the same way.
+        with open(self.path) as fh:
+            st = os.fstat(fh.fileno())
+            text, stamp = fh.read(), (st.st_ino, st.st_mtime_ns, st.st_size)
         self._keyring, self._stamp = replace(Keyring.from_json(text), source=self), stamp
         return self._keyring
 
