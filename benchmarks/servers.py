@@ -178,7 +178,8 @@ def markdown(figures: list[Figures], bare_batch: float, quick: bool) -> str:
             f"| {r['check']:,.0f} | {r['check'] / r['raw lookup']:.2f}x "
             f"| {r['check'] / r['hello']:.2f}x | {r['check'] / today:.2f}x "
             f"| {r['batch']:,.0f} | {r['batch'] / bare_batch:.2f}x | {r['bare insert']:,.0f} "
-            f"| {r['writes']:,.0f} | {r['writes'] / r['bare insert']:.2f}x | {r['write errors']:.0f} |"
+            f"| {r['writes']:,.0f} | {r['writes'] / r['bare insert']:.2f}x "
+            f"| {r['write errors']:.0f} |"
         )
     return "\n".join(head)
 

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -161,10 +161,8 @@ def serve(
 def _kill_tree(pid: int) -> None:
     for child in _children(pid):
         _kill_tree(child)
-    try:
+    with suppress(ProcessLookupError):
         os.kill(pid, 9)
-    except ProcessLookupError:
-        pass
 
 
 def _children(pid: int) -> list[int]:

@@ -30,7 +30,7 @@ def server_from_env() -> ServerName:
     name = os.environ.get("LUPA_SERVER", DEFAULT_SERVER)
     if name not in SERVERS:
         raise SystemExit(f"LUPA_SERVER must be one of {', '.join(SERVERS)}, not {name!r}")
-    return name  # type: ignore[return-value]
+    return name
 
 
 def serve(

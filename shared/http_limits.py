@@ -18,7 +18,9 @@ from shared.errors import LupaError
 
 @dataclass(frozen=True)
 class ServerLimits:
-    header_timeout_s: float = 10.0  # from connection (or first byte of the next request) to "\r\n\r\n"
+    header_timeout_s: float = (
+        10.0  # from connection (or first byte of the next request) to "\r\n\r\n"
+    )
     body_timeout_s: float = 30.0  # from the first read of the body to its last byte
     max_header_bytes: int = 32 * 1024  # request line and headers together
     max_connections: int = 1000  # open connections per worker process

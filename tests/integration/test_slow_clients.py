@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import pytest
@@ -66,7 +66,9 @@ def consent_service(url: str, keyring, log: Path, **limits: str) -> Iterator[int
 
 def _answers(port: int) -> bool:
     try:
-        status, _, _ = exchange(port, b"GET /health/live HTTP/1.1\r\nHost: x\r\n\r\n", 2, close=True)
+        status, _, _ = exchange(
+            port, b"GET /health/live HTTP/1.1\r\nHost: x\r\n\r\n", 2, close=True
+        )
     except OSError:
         return False
     return status == 200
@@ -78,10 +80,8 @@ def exchange(
     """Send ``raw``, read until the server closes (bounded); (status or None, headers, body).
     With ``close``, read one response only (keep-alive connections)."""
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
-        try:
+        with suppress(OSError):  # the server may answer and close before it took everything
             sock.sendall(raw)
-        except OSError:  # the server may answer and close before it took everything
-            pass
         data = _read(sock, timeout, one_response=close)
     return parse(data)
 
@@ -158,7 +158,7 @@ def test_half_a_head_is_answered_408_and_closed(limited):
 
 def test_a_silent_connection_is_closed(limited):
     port, _ = limited
-    status, headers, body = exchange(port, b"")
+    status, _headers, _body = exchange(port, b"")
     assert status in (None, 408), status  # closed, answered at most with a 408
 
 
