@@ -67,6 +67,7 @@ async def measure_config(
         serve(LUPA, url, keyring, server, workers) as (port, _),
     ):
         base_at, lupa_at = f"{HOST}:{base_port}", f"{HOST}:{port}"
+        errors = 0
         loads = {
             "hello": (base_port, [get_request(base_at, "/baseline/hello", {})]),
             "raw lookup": (
@@ -85,13 +86,13 @@ async def measure_config(
         }
         for name, (at, requests) in loads.items():
             result = await run_load(HOST, at, requests, CONNECTIONS, secs)
-            assert result.errors == 0, (name, result.errors)
             figures.rates[name] = result.rps
+            errors += result.errors  # not 200 (e.g. 503 when the pool wait ran out): counted
         quoted = ",".join(f'"{i}"' for i in batch_ids)
         body = f'{{"purpose":"{PURPOSE}","channel":"email","subjects":[{quoted}]}}'.encode()
         batch = post_request(lupa_at, "/v1/check/batch", auth, body)
         result = await run_load(HOST, port, [batch], 2 * workers, secs)
-        assert result.errors == 0, ("batch", result.errors)
+        errors += result.errors
         figures.rates["batch"] = result.rps * len(batch_ids)
         if not CREATED:
             await writes.create_subjects(port, admin)
@@ -99,10 +100,9 @@ async def measure_config(
         base = await writes.drive(base_port, writes.bare_inserts(), 201, secs)
         tag = f"{server}{workers}"
         lupa = await writes.drive(port, writes.consent_writes(admin, False, tag), 201, secs)
-        # A write answered other than 201 (e.g. 503 when the pool wait ran out under load) is
-        # counted, not fatal: the table shows it beside the rate.
+        # A write answered other than 201 is counted too, not fatal: the table shows them all.
         figures.rates["bare insert"], figures.rates["writes"] = base.rps, lupa.rps
-        figures.rates["write errors"] = float(base.errors + lupa.errors)
+        figures.rates["errors"] = float(errors + base.errors + lupa.errors)
     print(
         f"  {server} x{workers}: " + ", ".join(f"{k} {v:,.0f}/s" for k, v in figures.rates.items()),
         flush=True,
@@ -168,7 +168,7 @@ def markdown(figures: list[Figures], bare_batch: float, quick: bool) -> str:
         "",
         "| server | workers | hello | raw lookup | check | check / raw (≥ 0.85x) "
         "| check / hello | check / uvicorn x1 (≥ 1.5x) | batch checks/s | batch / bare (≥ 0.8x) "
-        "| bare INSERT | writes/s (≥ 1,000) | writes / INSERT | non-201 writes |",
+        "| bare INSERT | writes/s (≥ 1,000) | writes / INSERT | failed requests |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for f in figures:
@@ -179,7 +179,7 @@ def markdown(figures: list[Figures], bare_batch: float, quick: bool) -> str:
             f"| {r['check'] / r['hello']:.2f}x | {r['check'] / today:.2f}x "
             f"| {r['batch']:,.0f} | {r['batch'] / bare_batch:.2f}x | {r['bare insert']:,.0f} "
             f"| {r['writes']:,.0f} | {r['writes'] / r['bare insert']:.2f}x "
-            f"| {r['write errors']:.0f} |"
+            f"| {r['errors']:.0f} |"
         )
     return "\n".join(head)
 

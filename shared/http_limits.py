@@ -54,6 +54,13 @@ class RequestTimeout(LupaError):
     closes_connection = True
 
 
+class HeadersTooLarge(LupaError):
+    """Answered by the server's protocol (``shared/http_server.py``), never by a handler."""
+
+    status, slug, title = 431, "headers-too-large", "The request's headers are too large"
+    closes_connection = True
+
+
 class IncompleteBody(LupaError):
     """The client closed the connection before its body was complete. Nobody reads this
     answer; it exists so the access log says 400 (the client's doing), not 500."""

@@ -26,25 +26,18 @@ import httptools
 import structlog
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
-from shared.http_limits import ServerLimits
+from shared.errors import LupaError, Unavailable
+from shared.http_limits import HeadersTooLarge, RequestTimeout, ServerLimits
 from shared.logging import new_request_id
 from shared.problems import PROBLEM_MEDIA_TYPE, problem_body
 
 log = structlog.get_logger("lupa.access")
 
-_ANSWERS = {
-    400: ("bad-request", "Bad request", "The request could not be parsed as HTTP."),
-    408: (
-        "request-timeout",
-        "The request took too long to arrive",
-        "The request's headers did not arrive in time.",
-    ),
-    431: (
-        "headers-too-large",
-        "The request's headers are too large",
-        "The request line and headers exceed the server's limit.",
-    ),
-    503: ("unavailable", "Temporarily unavailable", "The server has too many open connections."),
+_ANSWERS = {  # status: (the error whose type and title it carries, the detail)
+    400: (LupaError, "The request could not be parsed as HTTP."),
+    408: (RequestTimeout, "The request's headers did not arrive in time."),
+    431: (HeadersTooLarge, "The request line and headers exceed the server's limit."),
+    503: (Unavailable, "The server has too many open connections."),
 }
 _STATUS_LINES = {
     **STATUS_LINE,
@@ -59,8 +52,9 @@ def unparseable_request_problem(request_id: str) -> bytes:
 
 
 def _problem(status: int, request_id: str) -> bytes:
-    slug, title, detail = _ANSWERS[status]
-    return json.dumps(problem_body(status, slug, title, detail, request_id)).encode()
+    error, detail = _ANSWERS[status]
+    body = problem_body(status, error.slug, error.title, detail, request_id)
+    return json.dumps(body).encode()
 
 
 class _HeadTooLarge(Exception):
