@@ -8,7 +8,8 @@ measures, each against its baseline from this very run:
 - flat growth: check latency on N subjects vs on 10,000.
 Then the write path (``benchmarks/writes.py``: consent writes and preference PATCHes vs a bare
 INSERT endpoint), the audit relay, the DSAR intake (vs a bare INSERT), the DSAR execution
-(approved erasures drained by two workers) and the DSAR job queue against pgqueuer. Prints
+(approved erasures drained by two workers), the DSAR job queue against pgqueuer and the
+server comparison (``benchmarks/servers.py``: uvicorn vs Granian, 1 and 2 workers). Prints
 each table and writes ``benchmarks/results/latest.md``.
 """
 
@@ -277,6 +278,7 @@ def other_benchmarks(quick: bool) -> str:
         + module_benchmark("dsar_intake", "DSAR intake", quick, fenced=False)
         + module_benchmark("dsar_execution", "DSAR execution", quick, fenced=False)
         + module_benchmark("jobs", "DSAR job queue vs pgqueuer", quick)
+        + module_benchmark("servers", "Servers: uvicorn vs Granian", quick, fenced=False)
     )
 
 

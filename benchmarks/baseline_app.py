@@ -1,6 +1,7 @@
 """The baselines: Litestar endpoints doing one raw asyncpg statement each, nothing else.
 
-``GET /baseline``: one unique-key lookup, the floor a check is compared to. ``POST
+``GET /baseline/hello``: no statement, a constant answer (the server's and framework's
+ceiling). ``GET /baseline``: one unique-key lookup, the floor a check is compared to. ``POST
 /baseline/insert``: one INSERT in its own transaction, the floor a consent write is compared to.
 No authentication, no logging middleware, no rules.
 Run as ``uvicorn --factory benchmarks.baseline_app:create_baseline_app`` with ``DATABASE_URL``.
@@ -37,6 +38,12 @@ class Write(msgspec.Struct):
     action: str
 
 
+@get("/baseline/hello")
+async def hello() -> dict[str, Any]:
+    """No database at all: the server's and the framework's own ceiling."""
+    return {"hello": "world"}
+
+
 @get("/baseline")
 async def baseline(request: Request[Any, Any, Any], subject: FromQuery[str]) -> dict[str, Any]:
     async with request.app.state.pool.acquire() as conn:
@@ -70,4 +77,4 @@ async def _no_reset(conn: asyncpg.Connection) -> None:
 
 
 def create_baseline_app() -> Litestar:
-    return Litestar([baseline, baseline_insert], lifespan=[pool])
+    return Litestar([hello, baseline, baseline_insert], lifespan=[pool])

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,7 @@ import asyncpg
 import httpx
 
 from lupa.database import upgrade
+from lupa.server import DEFAULT_SERVER
 from shared.db.embedded import ensure_database, socket_dsn, start_embedded, stop_embedded
 from shared.keys import Keyring
 
@@ -104,12 +105,19 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve(factory: str, database_url: str, keyring: Keyring) -> Iterator[tuple[int, int]]:
-    """uvicorn serving ``factory`` with ``BENCH_WORKERS`` workers (default 1); yields (port, pid).
+def serve(
+    factory: str,
+    database_url: str,
+    keyring: Keyring,
+    server: str | None = None,
+    workers: int | None = None,
+) -> Iterator[tuple[int, int]]:
+    """``factory`` served by ``lupa.server`` (``BENCH_SERVER``, else Lupa's default server) with
+    ``BENCH_WORKERS`` workers (default 1) unless given; yields (port, pid).
 
-    Every server of a run (baseline and Lupa) gets the same settings: workers, pool size, log
-    level. With several workers ``pid`` is the supervisor's, so the audience memory figure is
-    only meaningful with one.
+    Every server of a run (baseline and Lupa) gets the same settings: server, workers, pool
+    size, log level. With several workers ``pid`` is the supervisor's, so the audience memory
+    figure is only meaningful with one.
     """
     port = free_port()
     env = {
@@ -119,21 +127,19 @@ def serve(factory: str, database_url: str, keyring: Keyring) -> Iterator[tuple[i
         "LUPA_DB_POOL_SIZE": "20",
         "LUPA_LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "INFO"),
     }
+    server = server or os.environ.get("BENCH_SERVER") or DEFAULT_SERVER
     proc = subprocess.Popen(
         [
             sys.executable,
             "-m",
-            "uvicorn",
-            "--factory",
+            "lupa.server",
             factory,
-            "--host",
-            "127.0.0.1",
             "--port",
             str(port),
-            "--no-access-log",
-            "--log-level",
-            "warning",
-            *(["--workers", str(WORKERS)] if WORKERS > 1 else []),
+            "--server",
+            server,
+            "--workers",
+            str(workers or WORKERS),
         ],
         cwd=REPO,
         env=env,
@@ -145,7 +151,26 @@ def serve(factory: str, database_url: str, keyring: Keyring) -> Iterator[tuple[i
         yield port, proc.pid
     finally:
         proc.terminate()
-        proc.wait(timeout=15)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:  # see docs/operations.md "Server" (granian's stop)
+            _kill_tree(proc.pid)
+            proc.wait(timeout=5)
+
+
+def _kill_tree(pid: int) -> None:
+    for child in _children(pid):
+        _kill_tree(child)
+    with suppress(ProcessLookupError):
+        os.kill(pid, 9)
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as listed:
+            return [int(child) for child in listed.read().split()]
+    except OSError:
+        return []
 
 
 def _wait_listening(port: int, proc: subprocess.Popen[bytes]) -> None:

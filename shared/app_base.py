@@ -25,6 +25,7 @@ from shared.auth.guards import VERIFIER_STATE_KEY, assert_every_route_guarded
 from shared.auth.tokens import AccessTokenVerifier
 from shared.db.engine import create_engine
 from shared.health import ENGINE_KEY, HealthController
+from shared.http_limits import BodyReadTimeout, ServerLimits
 from shared.http_methods import HttpMethodsMiddleware, path_methods
 from shared.keys import Keyring, load_keyring
 from shared.logging import RequestLogMiddleware, configure_logging
@@ -167,6 +168,8 @@ def build_app(
     app.asgi_handler = RequestLogMiddleware(
         HttpMethodsMiddleware(app.asgi_handler, app.asgi_router, path_methods(app))
     )
+    # Outermost, so that every read of a body has its deadline (shared/http_limits.py).
+    app.asgi_handler = BodyReadTimeout(app.asgi_handler, ServerLimits.from_env().body_timeout_s)
     describe_responses(app)  # last: it builds the document from the finished handlers
     return app
 

@@ -16,6 +16,7 @@ class LupaError(Exception):
     status: ClassVar[int] = 400
     slug: ClassVar[str] = "bad-request"
     title: ClassVar[str] = "Bad request"
+    closes_connection: ClassVar[bool] = False  # answered with ``Connection: close``
 
     def __init__(self, detail: str, **extensions: Any) -> None:
         super().__init__(detail)

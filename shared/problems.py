@@ -76,7 +76,9 @@ def problem_response(
 
 def handle_lupa_error(request: Request[Any, Any, Any], exc: LupaError) -> Response[dict[str, Any]]:
     retry_after = exc.extensions.get("retry_after")
-    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+    headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
+    if exc.closes_connection:
+        headers["Connection"] = "close"
     return problem_response(
         exc.status, exc.slug, exc.title, exc.detail, request, headers, **exc.extensions
     )

@@ -10,7 +10,7 @@ import sys
 import time
 from typing import Any
 
-from lupa import consent_connector, registry
+from lupa import consent_connector, registry, server
 from lupa.cli import ports
 from lupa.database import database_url, upgrade
 from shared.keys import Keyring, load_keyring
@@ -25,6 +25,9 @@ def register(commands: Any) -> None:
     serve = commands.add_parser("serve", help="serve one service in the foreground")
     serve.add_argument("service", choices=registry.names())
     serve.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    serve.add_argument(
+        "--server", choices=server.SERVERS, default=None, help="uvicorn or granian (LUPA_SERVER)"
+    )
     serve.set_defaults(handler=serve_one)
     migrate = commands.add_parser(
         "migrate", help="apply database migrations (alembic upgrade heads)"
@@ -40,23 +43,10 @@ def migrate_db(_: argparse.Namespace) -> int:
 
 
 def serve_one(args: argparse.Namespace) -> int:
-    import uvicorn
-
-    from shared.http_server import ProblemHttpToolsProtocol
-
     spec = registry.get(args.service)
     http = _http(spec)
-    uvicorn.run(
-        spec.app_factory,
-        factory=True,
-        host=http.host,
-        port=http.port,
-        workers=args.workers,
-        log_level="warning",
-        access_log=False,
-        loop="uvloop",
-        http=ProblemHttpToolsProtocol,  # httptools, its own 400s as problems
-    )
+    name = args.server or server.server_from_env()
+    server.serve(spec.app_factory, http.host, http.port, args.workers, name)
     return 0
 
 
