@@ -249,7 +249,16 @@ def test_configuration_and_secrets_are_wired_to_what_exists() -> None:
     (secret,) = of_kind("Secret")
     assert all("PLACEHOLDER" in value for value in secret["stringData"].values())
     assert not unknown(set(config["data"])), unknown(set(config["data"]))
-    assert not unknown(set(secret["stringData"])), unknown(set(secret["stringData"]))
+    mounted = {  # Secret keys that reach the pods as files, not as environment variables
+        item["key"]
+        for w in workloads()
+        for volume in pod_spec(w).get("volumes", [])
+        if volume.get("secret", {}).get("secretName") == secret["metadata"]["name"]
+        for item in volume["secret"]["items"]
+    }
+    assert mounted <= set(secret["stringData"]), mounted
+    as_env = set(secret["stringData"]) - mounted
+    assert not unknown(as_env), unknown(as_env)
     for workload in workloads():
         container = pod_spec(workload)["containers"][0]
         for source in container.get("envFrom", []):
@@ -262,10 +271,17 @@ def test_configuration_and_secrets_are_wired_to_what_exists() -> None:
             assert ref["key"] in secret["stringData"], ref
             assert "value" not in entry, f"{entry['name']} written inline"
         assert "DATABASE_URL" in names
+    keys_file = Path(config["data"]["LUPA_KEYS_FILE"])
     keyring_users = {
         w["metadata"]["name"]
         for w in workloads()
-        if "LUPA_KEYRING" in {e["name"] for e in pod_spec(w)["containers"][0].get("env", [])}
+        for volume in pod_spec(w).get("volumes", [])
+        if volume.get("secret", {}).get("secretName") == secret["metadata"]["name"]
+        and {"key": "keyring.json", "path": keys_file.name} in volume["secret"]["items"]
+        for mount in pod_spec(w)["containers"][0].get("volumeMounts", [])
+        if mount["name"] == volume["name"]
+        and mount["mountPath"] == str(keys_file.parent)
+        and mount.get("readOnly")
     }
     assert keyring_users == set(deployments()), "every process but the migration signs or decrypts"
     connector = {
