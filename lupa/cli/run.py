@@ -14,6 +14,7 @@ from lupa import consent_connector, registry
 from lupa.cli import ports
 from lupa.database import database_url, upgrade
 from shared.keys import Keyring, load_keyring
+from shared.metrics.directory import prepare_metrics_dir
 from shared.settings import HttpSettings, keys_path, lupa_home
 
 
@@ -46,6 +47,7 @@ def serve_one(args: argparse.Namespace) -> int:
 
     spec = registry.get(args.service)
     http = _http(spec)
+    prepare_metrics_dir(spec.name)  # before the workers start: they share it
     uvicorn.run(
         spec.app_factory,
         factory=True,
