@@ -12,9 +12,9 @@ import re
 import secrets
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from json import JSONEncoder
-from collections.abc import Callable
 from typing import Any, TextIO
 
 import structlog

@@ -39,7 +39,9 @@ log = structlog.get_logger("lupa.metrics")
 )
 async def metrics(state: State) -> Response[bytes]:
     settings = state["settings"]
-    families = await database_families(state[ENGINE_KEY], state[METRICS_SOURCES_KEY], settings.service)
+    families = await database_families(
+        state[ENGINE_KEY], state[METRICS_SOURCES_KEY], settings.service
+    )
     return Response(
         exposition(families),
         media_type=CONTENT_TYPE_PLAIN_0_0_4,

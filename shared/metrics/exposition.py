@@ -39,7 +39,7 @@ def exposition(families: Sequence[Metric]) -> bytes:
     path = multiprocess_dir()
     if path:
         forget_dead_workers(path)
-        multiprocess.MultiProcessCollector(registry, path=path)
+        multiprocess.MultiProcessCollector(registry, path=path)  # type: ignore[no-untyped-call]
     else:
         # One process: its own CPU, memory and descriptors are the service's.
         registry.register(LOCAL_REGISTRY)
@@ -56,14 +56,14 @@ def forget_dead_workers(path: str) -> None:
     for name in glob.glob(os.path.join(path, "gauge_live*_*.db")):
         match = _LIVE_FILE.search(name)
         if match and not _alive(int(match.group(1))):
-            multiprocess.mark_process_dead(int(match.group(1)), path)
+            multiprocess.mark_process_dead(int(match.group(1)), path)  # type: ignore[no-untyped-call]
 
 
 def forget_this_worker() -> None:
     """At a worker's orderly shutdown: its live gauges end with it."""
     path = multiprocess_dir()
     if path:
-        multiprocess.mark_process_dead(os.getpid(), path)
+        multiprocess.mark_process_dead(os.getpid(), path)  # type: ignore[no-untyped-call]
 
 
 def _alive(pid: int) -> bool:

@@ -25,7 +25,7 @@ CHECK_DECISIONS = Counter(
 CHECK_REASONS = Counter(
     "lupa_check_decision_reasons",
     "Check answers by reason code: a no with several reasons counts once under each; an "
-    "answer without a reason counts under reason=\"none\".",
+    'answer without a reason counts under reason="none".',
     ("endpoint", "allowed", "reason"),
     registry=LOCAL_REGISTRY,
 )

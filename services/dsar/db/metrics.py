@@ -51,9 +51,7 @@ async def dsar_families(conn: AsyncConnection, _service: str) -> list[Metric]:
         "Requests past their due date and still running (received or in progress).",
     )
     overdue.add_metric([], found.get(("overdue", ""), 0))
-    jobs = GaugeMetricFamily(
-        "lupa_dsar_jobs", "Connector jobs in each status.", labels=["status"]
-    )
+    jobs = GaugeMetricFamily("lupa_dsar_jobs", "Connector jobs in each status.", labels=["status"])
     for status in JOB_STATUSES:
         jobs.add_metric([status], found.get(("job", status), 0))
     retries = GaugeMetricFamily(

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from tests.api.check.helpers import check, granted
-from tests.ledger_helpers import scene
 from tests.api.metrics.scrape import value
+from tests.ledger_helpers import scene
 
 DECISIONS = "lupa_check_decisions_total"
 REASONS = "lupa_check_decision_reasons_total"
@@ -62,9 +62,7 @@ async def test_a_batch_counts_every_subject_it_answers(consent, auth, new_id, sc
 async def test_an_audience_export_counts_the_subjects_it_lists(consent, auth, new_id, scrape):
     key, _, _ = await granted(consent, auth, new_id)
     before = await scrape(consent)
-    resp = await consent.get(
-        f"/v1/audience?purpose={key}&channel=email", headers=auth("marketing")
-    )
+    resp = await consent.get(f"/v1/audience?purpose={key}&channel=email", headers=auth("marketing"))
     assert resp.status_code == 200
     listed = len(resp.text.splitlines())
     after = await scrape(consent)

@@ -12,7 +12,9 @@ from tests.api.metrics.scrape import samples
 async def test_a_metrics_token_scrapes_text_prometheus_parses(service, request, scrape):
     text = await scrape(request.getfixturevalue(service))
     found = samples(text)
-    assert "lupa_http_requests_total" in found or "lupa_http_request_duration_seconds_count" in found
+    assert (
+        "lupa_http_requests_total" in found or "lupa_http_request_duration_seconds_count" in found
+    )
     assert found["lupa_metrics_database_up"] == [({}, 1.0)]
 
 
