@@ -29,6 +29,7 @@ from shared.health import ENGINE_KEY, HealthController
 from shared.http_methods import HttpMethodsMiddleware, path_methods
 from shared.keys import Keyring, load_keyring
 from shared.logging import RequestLogMiddleware, configure_logging
+from shared.metrics.buffered import flushing
 from shared.metrics.endpoint import METRICS_SOURCES_KEY, MetricsSource, metrics
 from shared.metrics.exposition import forget_this_worker
 from shared.metrics.instruments import RequestMetrics, mark_worker_started
@@ -120,7 +121,8 @@ def build_app(
         app.state[SESSION_FACTORY_KEY] = audited_sessions(engine)
         mark_worker_started()
         try:
-            yield
+            async with flushing():
+                yield
         finally:
             forget_this_worker()
             await engine.dispose()

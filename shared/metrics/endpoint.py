@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from shared.auth.guards import requires_scraper
 from shared.health import ENGINE_KEY
+from shared.metrics.buffered import flush_all
 from shared.metrics.exposition import exposition
 
 # A source reads its gauges over one connection: (connection, service name) -> families.
@@ -39,6 +40,7 @@ log = structlog.get_logger("lupa.metrics")
 )
 async def metrics(state: State) -> Response[bytes]:
     settings = state["settings"]
+    flush_all()  # this worker's own counts are exact; the others' at most a second old
     families = await database_families(
         state[ENGINE_KEY], state[METRICS_SOURCES_KEY], settings.service
     )

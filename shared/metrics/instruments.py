@@ -12,7 +12,8 @@ import os
 import time
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.metrics import MetricWrapperBase
+
+from shared.metrics.buffered import BufferedCounter, BufferedHistogram
 
 LOCAL_REGISTRY = CollectorRegistry(auto_describe=True)
 # From a fast check (~1 ms) to a slow export; Prometheus' default tops out too early for neither.
@@ -55,10 +56,11 @@ def mark_worker_started() -> None:
 
 class RequestMetrics:
     """Records one answered request; the labelled children are looked up in a dict, built
-    once per (route, method, status), so a request costs two increments and no label work."""
+    once per (route, method, status), so a request costs two buffered increments
+    (``shared.metrics.buffered``) and no label work."""
 
     def __init__(self) -> None:
-        self._children: dict[tuple[str, str, int], tuple[MetricWrapperBase, Histogram]] = {}
+        self._children: dict[tuple[str, str, int], tuple[BufferedCounter, BufferedHistogram]] = {}
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         key = (route, method, status)
@@ -66,15 +68,17 @@ class RequestMetrics:
         if children is None:
             children = self._children[key] = self._resolve(route, method, status)
         count, duration = children
-        count.inc()  # type: ignore[attr-defined]
+        count.inc()
         duration.observe(seconds)
 
     @staticmethod
-    def _resolve(route: str, method: str, status: int) -> tuple[MetricWrapperBase, Histogram]:
+    def _resolve(route: str, method: str, status: int) -> tuple[BufferedCounter, BufferedHistogram]:
+        # Several buffers may feed one child (one histogram per status here): each flushes
+        # only what it holds.
         method = method if method in KNOWN_METHODS else "other"
         return (
-            HTTP_REQUESTS.labels(route, method, str(status)),
-            HTTP_DURATION.labels(route, method),
+            BufferedCounter(HTTP_REQUESTS.labels(route, method, str(status))),
+            BufferedHistogram(HTTP_DURATION.labels(route, method)),
         )
 
 

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,7 @@ from tests.api.metrics.scrape import samples, value
 pytestmark = pytest.mark.slow
 REQUESTS = 60
 SCRAPES = 8
+LIVE = {"route": "/health/live", "method": "GET", "status": "200"}
 
 
 def _free_port() -> int:
@@ -34,6 +36,17 @@ def _get(port: int, path: str, token: str | None = None) -> tuple[int, str]:
     req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers=headers)
     with urllib.request.urlopen(req, timeout=10) as resp:  # a new connection each time
         return resp.status, resp.read().decode()
+
+
+def _wait_for(condition: Callable[[], bool], timeout_s: float = 60) -> None:
+    """Poll until ``condition`` holds (a wait for start-up, not a timing assertion)."""
+    deadline = time.monotonic() + timeout_s
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.3)
+
+
+def _live_total(port: int, token: str) -> float:
+    return value(_get(port, "/metrics", token)[1], "lupa_http_requests_total", **LIVE)
 
 
 def _wait_ready(proc: subprocess.Popen[bytes], port: int, timeout_s: float = 60) -> None:
@@ -85,16 +98,20 @@ def two_workers(database_url: str, tmp_path: Path):  # type: ignore[no-untyped-d
 def test_every_scrape_counts_the_requests_of_both_workers(two_workers):
     port, token, directory = two_workers
     assert not (directory / "counter_999999.db").exists(), "the directory was not emptied"
+    # Ready means one worker answers; wait until the second has started its app too.
+    _wait_for(lambda: value(_get(port, "/metrics", token)[1], "lupa_workers") == 2)
     for _ in range(REQUESTS):
         assert _get(port, "/health/live")[0] == 200
+    # Each worker hands its counts to the shared files about once a second (buffered):
+    # wait for them, then every scrape must agree.
+    _wait_for(lambda: _live_total(port, token) == REQUESTS)
     totals, workers = set(), set()
     for _ in range(SCRAPES):
         status, text = _get(port, "/metrics", token)
         assert status == 200
-        live = {"route": "/health/live", "method": "GET", "status": "200"}
-        totals.add(value(text, "lupa_http_requests_total", **live))
+        totals.add(value(text, "lupa_http_requests_total", **LIVE))
         workers.add(value(text, "lupa_workers"))
-        pids = {labels["pid"] for labels, _ in samples(text)["lupa_worker_start_time_seconds"]}
-        assert len(pids) == 2
+        started = samples(text)["lupa_worker_start_time_seconds"]
+        assert len({labels["pid"] for labels, when in started if when > 0}) == 2
     assert totals == {REQUESTS}
     assert workers == {2}

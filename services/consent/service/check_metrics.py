@@ -1,8 +1,9 @@
 """Counts of check decisions, by whether they allowed contact and why not.
 
 The check path is the hot path: each distinct decision shape (allowed, reasons) resolves its
-labelled children once and keeps them, so counting a check is a dict lookup and an increment
-or two; a batch counts each distinct decision once, with ``inc(n)``.
+labelled children once and keeps them, buffered (``shared.metrics.buffered``), so counting a
+check is a dict lookup and an addition or two; a batch counts each distinct decision once,
+with ``inc(n)``.
 """
 
 from __future__ import annotations
@@ -11,9 +12,9 @@ from collections.abc import Sequence, Set
 from operator import countOf, itemgetter
 
 from prometheus_client import Counter
-from prometheus_client.metrics import MetricWrapperBase
 
 from services.consent.domain.check import CheckDecision
+from shared.metrics.buffered import BufferedCounter
 from shared.metrics.instruments import LOCAL_REGISTRY
 
 CHECK_DECISIONS = Counter(
@@ -30,7 +31,7 @@ CHECK_REASONS = Counter(
     registry=LOCAL_REGISTRY,
 )
 NO_REASON = "none"
-_Children = tuple[MetricWrapperBase, ...]
+_Children = tuple[BufferedCounter, ...]
 
 
 class DecisionCounts:
@@ -46,7 +47,7 @@ class DecisionCounts:
         if children is None:
             children = self._children[key] = self._resolve(*key)
         for child in children:
-            child.inc(n)  # type: ignore[attr-defined]
+            child.inc(n)
 
     def count_batch(
         self, answers: Sequence[tuple[CheckDecision, object]], distinct: Set[CheckDecision]
@@ -61,8 +62,11 @@ class DecisionCounts:
     def _resolve(self, allowed: bool, reasons: Sequence[str]) -> _Children:
         flag = "true" if allowed else "false"
         return (
-            CHECK_DECISIONS.labels(self.endpoint, flag),
-            *(CHECK_REASONS.labels(self.endpoint, flag, r) for r in reasons or (NO_REASON,)),
+            BufferedCounter(CHECK_DECISIONS.labels(self.endpoint, flag)),
+            *(
+                BufferedCounter(CHECK_REASONS.labels(self.endpoint, flag, r))
+                for r in reasons or (NO_REASON,)
+            ),
         )
 
 
