@@ -20,6 +20,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.audit.api import AuditController, WebhookController
+from shared.audit.lag_metrics import outbox_families
 from shared.audit.outbox import audited_sessions
 from shared.auth.guards import VERIFIER_STATE_KEY, assert_every_route_guarded
 from shared.auth.tokens import AccessTokenVerifier
@@ -29,6 +30,10 @@ from shared.http_limits import BodyReadTimeout, ServerLimits
 from shared.http_methods import HttpMethodsMiddleware, path_methods
 from shared.keys import Keyring, load_keyring
 from shared.logging import RequestLogMiddleware, configure_logging
+from shared.metrics.buffered import flushing
+from shared.metrics.endpoint import METRICS_SOURCES_KEY, MetricsSource, metrics
+from shared.metrics.exposition import forget_this_worker
+from shared.metrics.instruments import RequestMetrics, mark_worker_started
 from shared.openapi import describe_responses
 from shared.openapi_viewer import viewer, viewer_assets
 from shared.problems import exception_handlers
@@ -51,8 +56,8 @@ async def jwks(state: State) -> dict[str, Any]:
     return keyring.newest().jwks()  # keys added by a rotation are published without a restart
 
 
-# Every service answers these: probes, its public keys, its audit trail and webhooks.
-KERNEL_ROUTES = (HealthController, jwks, AuditController, WebhookController)
+# Every service answers these: probes, its public keys, its audit trail and webhooks, metrics.
+KERNEL_ROUTES = (HealthController, jwks, AuditController, WebhookController, metrics)
 
 
 async def provide_transaction(state: State) -> AsyncGenerator[AsyncSession, None]:
@@ -104,6 +109,7 @@ def build_app(
     dependencies: dict[str, Provide] | None = None,
     lifespan: Sequence[Any] = (),
     templates: Sequence[Path] = (),
+    metrics_sources: Sequence[MetricsSource] = (),
 ) -> Litestar:
     configure_logging(json=settings.log_json, level=settings.log_level)
     warn_unless_https(settings.http.public_base_url)
@@ -114,9 +120,12 @@ def build_app(
         engine = create_engine(settings.database)
         app.state[ENGINE_KEY] = engine
         app.state[SESSION_FACTORY_KEY] = audited_sessions(engine)
+        mark_worker_started()
         try:
-            yield
+            async with flushing():
+                yield
         finally:
+            forget_this_worker()
             await engine.dispose()
 
     app = Litestar(
@@ -125,6 +134,7 @@ def build_app(
             jwks,
             AuditController,
             WebhookController,
+            metrics,
             viewer_assets(),
             static_router(),
             *route_handlers,
@@ -135,6 +145,7 @@ def build_app(
                 KEYRING_KEY: keyring,
                 VERIFIER_STATE_KEY: AccessTokenVerifier(keyring),
                 "settings": settings,
+                METRICS_SOURCES_KEY: (outbox_families, *metrics_sources),
                 **(state or {}),
             }
         ),
@@ -166,7 +177,8 @@ def build_app(
     # path, 405) also get a request id and an access-log line; HEAD and OPTIONS are answered
     # there too (shared/http_methods.py).
     app.asgi_handler = RequestLogMiddleware(
-        HttpMethodsMiddleware(app.asgi_handler, app.asgi_router, path_methods(app))
+        HttpMethodsMiddleware(app.asgi_handler, app.asgi_router, path_methods(app)),
+        observe=RequestMetrics().observe,
     )
     # Outermost, so that every read of a body has its deadline (shared/http_limits.py).
     app.asgi_handler = BodyReadTimeout(app.asgi_handler, ServerLimits.from_env().body_timeout_s)

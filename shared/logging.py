@@ -12,6 +12,7 @@ import re
 import secrets
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from json import JSONEncoder
 from typing import Any, TextIO
@@ -114,8 +115,12 @@ class RequestLogMiddleware:
     answer. ``method`` is read on the way in: ``HEAD`` is served as ``GET`` further in.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(
+        self, app: ASGIApp, observe: Callable[[str, str, int, float], None] | None = None
+    ) -> None:
         self.app = app
+        # Told (method, route template, status, seconds) of each answer: the request metrics.
+        self.observe = observe
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":  # type: ignore[comparison-overlap]
@@ -139,12 +144,10 @@ class RequestLogMiddleware:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            _access.request(
-                request_id,
-                method,
-                scope.get("path_template", UNMATCHED_ROUTE),
-                status,
-                round((time.perf_counter() - started) * 1000, 2),
-            )
+            seconds = time.perf_counter() - started
+            route = scope.get("path_template", UNMATCHED_ROUTE)
+            _access.request(request_id, method, route, status, round(seconds * 1000, 2))
+            if self.observe is not None:
+                self.observe(method, route, status, seconds)
             # Undo only our binding (clear_contextvars walks every context variable).
             structlog.contextvars.reset_contextvars(**tokens)

@@ -14,6 +14,7 @@ from lupa import consent_connector, registry, server
 from lupa.cli import ports
 from lupa.database import database_url, upgrade
 from shared.keys import Keyring, load_keyring
+from shared.metrics.directory import prepare_metrics_dir
 from shared.settings import HttpSettings, keys_path, lupa_home
 
 
@@ -45,6 +46,7 @@ def migrate_db(_: argparse.Namespace) -> int:
 def serve_one(args: argparse.Namespace) -> int:
     spec = registry.get(args.service)
     http = _http(spec)
+    prepare_metrics_dir(spec.name)  # before the workers start: they share it
     name = args.server or server.server_from_env()
     server.serve(spec.app_factory, http.host, http.port, args.workers, name)
     return 0

@@ -1,4 +1,4 @@
-"""``lupa token issue``: print a bearer token the running stack accepts."""
+"""``lupa token issue`` and ``lupa token metrics``: print tokens the running stack accepts."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import argparse
 import re
 from typing import Any
 
-from shared.auth.tokens import ROLES, issue_access_token
+from shared.auth.tokens import ROLES, issue_access_token, issue_metrics_token
 from shared.keys import load_keyring
 from shared.settings import keys_path
 
@@ -39,6 +39,28 @@ def register(commands: Any) -> None:
         help="lifetime, e.g. 15m, 12h, 30d (default 12h)",
     )
     issue.set_defaults(handler=issue_token)
+    register_metrics(sub)
+
+
+def register_metrics(sub: Any) -> None:
+    metrics = sub.add_parser(
+        "metrics",
+        help="print a token that may only scrape GET /metrics",
+        description="Print a token Prometheus sends to GET /metrics of every service; it is "
+        "refused everywhere else (docs/metrics.md).",
+    )
+    metrics.add_argument(
+        "--ttl",
+        type=parse_duration,
+        default=parse_duration("365d"),
+        help="lifetime, e.g. 30d, 365d (default 365d)",
+    )
+    metrics.set_defaults(handler=issue_metrics)
+
+
+def issue_metrics(args: argparse.Namespace) -> int:
+    print(issue_metrics_token(load_keyring(keys_path()), args.ttl))
+    return 0
 
 
 def issue_token(args: argparse.Namespace) -> int:

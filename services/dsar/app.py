@@ -13,6 +13,7 @@ from services.dsar.api.jobs import JobCallbackController, JobOfficerController
 from services.dsar.api.packages import PackageController
 from services.dsar.api.requests import RequestController
 from services.dsar.api.stats import StatsController
+from services.dsar.db.metrics import dsar_families
 from services.dsar.settings import DEFAULT_PORT, SERVICE, DsarSettings
 from services.dsar.web.console import ConsoleController
 from services.dsar.web.pages import TEMPLATES
@@ -44,6 +45,7 @@ def create_app(
         state={DSAR_SETTINGS_KEY: dsar},
         templates=[TEMPLATES],
         dependencies={"principal": Provide(provide_principal, sync_to_thread=False)},
+        metrics_sources=[dsar_families],
     )
 
 

@@ -13,7 +13,12 @@ from litestar.connection import ASGIConnection
 from litestar.handlers import BaseRouteHandler
 from litestar.types import Guard
 
-from shared.auth.tokens import AccessTokenVerifier, InvalidToken, Principal
+from shared.auth.tokens import (
+    AccessTokenVerifier,
+    InvalidToken,
+    Principal,
+    verify_metrics_token,
+)
 from shared.errors import Forbidden, Unauthorized
 
 VERIFIER_STATE_KEY = "token_verifier"
@@ -77,6 +82,34 @@ def requires(*roles: str, subject_param: str | None = None) -> Guard:
             raise Forbidden("This portal token is limited to another subject.")
 
     guard.roles = roles  # type: ignore[attr-defined]
+    return guard
+
+
+# Who may scrape ``/metrics``: a metrics token (``lupa token metrics``), or an admin.
+SCRAPER_ROLES = ("metrics", "admin")
+
+
+def requires_scraper() -> Guard:
+    """A guard admitting a valid metrics token, else an admin access token.
+
+    A metrics token is not an access token, so no other route's guard accepts it; anything
+    that is not a valid metrics token is judged as an access token (401 if invalid, 403 for
+    any role but admin).
+    """
+
+    async def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+        scope = connection.scope
+        scheme, _sep, token = connection.headers.get("authorization", "").partition(" ")
+        if scheme.lower() == "bearer" and token:
+            verifier: AccessTokenVerifier = scope["litestar_app"].state[VERIFIER_STATE_KEY]
+            try:
+                verify_metrics_token(verifier.keyring, token.strip())
+                return
+            except InvalidToken:
+                pass
+        authorize(scope, ("admin",))
+
+    guard.roles = SCRAPER_ROLES  # type: ignore[attr-defined]
     return guard
 
 

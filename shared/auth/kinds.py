@@ -78,3 +78,12 @@ PREFERENCE_LINK = TokenKind(
     audience="urn:lupa:consent:preference-centre",
     accepts_legacy=False,
 )
+
+# Prometheus' scrape credential: accepted at ``GET /metrics`` and nowhere else (every other
+# route takes access tokens only), so the scraper holds no role over anyone's data.
+METRICS_TOKEN = TokenKind(
+    claim="metrics",
+    header_typ="metrics+jwt",
+    audience="urn:lupa:metrics",
+    accepts_legacy=False,
+)

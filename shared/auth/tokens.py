@@ -19,7 +19,7 @@ from typing import Any
 
 import jwt
 
-from shared.auth.kinds import ACCESS_TOKEN, TokenKind
+from shared.auth.kinds import ACCESS_TOKEN, METRICS_TOKEN, TokenKind
 from shared.keys import Keyring, SigningKey, b64u, unb64u
 
 ISSUER = "lupa"
@@ -158,6 +158,21 @@ def issue_access_token(keyring: Keyring, role: str, subject: str | None, ttl_sec
     claims = {"role": role, "iat": now, "exp": now + ttl_seconds, "jti": secrets.token_hex(8)}
     bound = {"sub": subject} if subject is not None else {}
     return sign_claims(keyring, {**claims, **bound}, ACCESS_TOKEN)
+
+
+def issue_metrics_token(keyring: Keyring, ttl_seconds: int) -> str:
+    """A token that reads ``GET /metrics`` of every service and nothing else."""
+    now = int(time.time())
+    claims = {"iat": now, "exp": now + ttl_seconds, "jti": secrets.token_hex(8)}
+    return sign_claims(keyring, claims, METRICS_TOKEN)
+
+
+def verify_metrics_token(keyring: Keyring, token: str) -> Claims:
+    """The claims of a metrics token (it must expire); ``InvalidToken`` otherwise."""
+    claims = verify_with_rotation(keyring, token, METRICS_TOKEN)
+    if "exp" not in claims:
+        raise InvalidToken("token has no expiry")
+    return claims
 
 
 class AccessTokenVerifier:

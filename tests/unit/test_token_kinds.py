@@ -24,11 +24,12 @@ from services.consent.service.consents import CONFIRM_LINK
 from services.consent.service.unsubscribe import UNSUBSCRIBE_LINK, UnsubscribeLink, mint_token
 from services.consent.service.unsubscribe import read_token as read_unsubscribe_link
 from shared.audit.checkpoints import CHECKPOINT_TOKEN, SignedHead, sign_checkpoint, signed_head
-from shared.auth.kinds import ACCESS_TOKEN, TokenKind
+from shared.auth.kinds import ACCESS_TOKEN, METRICS_TOKEN, TokenKind
 from shared.auth.tokens import (
     AccessTokenVerifier,
     InvalidToken,
     issue_access_token,
+    issue_metrics_token,
     sign_claims,
     verify_claims,
 )
@@ -49,6 +50,7 @@ DOCUMENTED = {
     "confirm": ("confirm-link+jwt", "urn:lupa:link:confirm"),
     "unsubscribe": ("unsubscribe-link+jwt", "urn:lupa:link:unsubscribe"),
     "checkpoint": ("audit-checkpoint+jwt", "urn:lupa:audit-checkpoint"),
+    "metrics": ("metrics+jwt", "urn:lupa:metrics"),
 }
 KINDS: dict[str, TokenKind] = {
     "access": ACCESS_TOKEN,
@@ -56,6 +58,7 @@ KINDS: dict[str, TokenKind] = {
     "confirm": CONFIRM_LINK,
     "unsubscribe": UNSUBSCRIBE_LINK,
     "checkpoint": CHECKPOINT_TOKEN,
+    "metrics": METRICS_TOKEN,
 }
 CONFIRM_CLAIMS = {
     "sub": str(SUBJECT),
@@ -96,6 +99,7 @@ MINTED: dict[str, Callable[[], str]] = {
         KEYRING, UnsubscribeLink(SUBJECT, "newsletter", "email"), datetime.now(UTC)
     ),
     "checkpoint": lambda: sign_checkpoint(KEYRING, "consent", 100, bytes(32)),
+    "metrics": lambda: issue_metrics_token(KEYRING, 600),
 }
 
 
@@ -175,8 +179,8 @@ def test_an_access_token_signed_the_old_way_is_refused():
     assert AccessTokenVerifier(KEYRING).verify(MINTED["access"]()).role == "admin"
 
 
-def test_a_link_or_receipt_is_refused_as_an_access_token():
+def test_a_link_receipt_or_metrics_token_is_refused_as_an_access_token():
     verifier = AccessTokenVerifier(KEYRING)
-    for name in ("receipt", "confirm", "unsubscribe", "checkpoint"):
+    for name in ("receipt", "confirm", "unsubscribe", "checkpoint", "metrics"):
         with pytest.raises(InvalidToken, match="another use"):
             verifier.verify(MINTED[name]())

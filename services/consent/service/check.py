@@ -21,8 +21,15 @@ import structlog
 
 from services.consent.db import check_query
 from services.consent.db.check_query import CheckRow
-from services.consent.domain.check import CheckDecision, Purpose, consent_case, decide
+from services.consent.domain.check import (
+    CheckDecision,
+    Purpose,
+    consent_case,
+    decide,
+    unavailable,
+)
 from services.consent.domain.subjects import age_on
+from services.consent.service import check_metrics
 from services.consent.service.check_connections import BorrowedConnections
 from services.consent.settings import CheckBounds
 from shared.crypto import field_aad, open_sealed, unwrap_data_key
@@ -34,6 +41,7 @@ CHECK_POOL_KEY = "check_pool"
 MAX_BATCH = 10_000
 log = structlog.get_logger("lupa.check")
 _Rows = TypeVar("_Rows")
+_UNAVAILABLE = unavailable()
 # A batch answer: the decision shared by every subject alike (its own ``evidence`` is None)
 # and this subject's evidence beside it.
 BatchAnswer = tuple[CheckDecision, uuid.UUID | None]
@@ -119,10 +127,13 @@ class CheckService:
             terms = check_query.purpose_of(row)
             prefs = check_query.preferences_of(row.preferences, purpose, channel)
             facts = check_query.facts_of(row, terms, prefs, self._age(row, terms))
-            return decide(facts, channel, topic, at or datetime.now(UTC))
+            decision = decide(facts, channel, topic, at or datetime.now(UTC))
         except Exception as exc:
             log.warning("check_unavailable", exc_type=type(exc).__name__)
+            check_metrics.SINGLE.count(_UNAVAILABLE)
             raise unavailable_problem() from None
+        check_metrics.SINGLE.count(decision)
+        return decision
 
     async def check_batch(
         self,
@@ -141,12 +152,17 @@ class CheckService:
         try:
             async with asyncio.timeout(self.deadline * 4):
                 rows = await self._run(check_query.fetch_batch, distinct, purpose, channel)
-            decided = self._decide_rows(rows, purpose, channel, topic, at or datetime.now(UTC))
+            decided, shapes = self._decide_rows(
+                rows, purpose, channel, topic, at or datetime.now(UTC)
+            )
             by_id = dict(zip(distinct, decided, strict=True))
-            return [by_id[external_id] for external_id in external_ids]
+            answers = [by_id[external_id] for external_id in external_ids]
         except Exception as exc:
             log.warning("check_unavailable", exc_type=type(exc).__name__, batch=len(external_ids))
+            check_metrics.BATCH.count(_UNAVAILABLE, len(external_ids))
             raise unavailable_problem() from None
+        check_metrics.BATCH.count_batch(answers, shapes)
+        return answers
 
     async def _run(self, fetch: Callable[..., Awaitable[_Rows]], *args: Any) -> _Rows:
         """``fetch`` on a borrowed connection; a connection that failed is never reused."""
@@ -161,8 +177,9 @@ class CheckService:
 
     def _decide_rows(
         self, rows: list[CheckRow], purpose: str, channel: str, topic: str | None, now: datetime
-    ) -> list[BatchAnswer]:
-        """``decide`` for every row, once per distinct case (``consent_case``).
+    ) -> tuple[list[BatchAnswer], set[CheckDecision]]:
+        """``decide`` for every row, once per distinct case (``consent_case``); and the
+        distinct decisions made.
 
         Most subjects of a batch share a handful of cases (granted and current, never asked,
         withdrawn...), so the rules run a few times instead of once per subject.
@@ -193,7 +210,7 @@ class CheckService:
                 decision = decide(facts, channel, topic, now)._replace(evidence=None)
                 decided[case] = decision
             answers.append((decision, consent.event_id if consent is not None else None))
-        return answers
+        return answers, set(decided.values())
 
     def _age(self, row: CheckRow, terms: Purpose | None) -> int | None:
         if terms is None or terms.min_age is None:

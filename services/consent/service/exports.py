@@ -24,7 +24,9 @@ import asyncpg
 import structlog
 
 from services.consent.db import exports as repo
+from services.consent.domain.check import CheckDecision
 from services.consent.domain.errors import UnknownPurpose
+from services.consent.service import check_metrics
 from services.consent.service.check import AgeReader, unavailable_problem
 from services.consent.settings import ExportBounds
 from shared.errors import InvalidInput, LupaError
@@ -32,6 +34,8 @@ from shared.keys import Keyring
 from shared.settings import Settings, asyncpg_dsn
 
 log = structlog.get_logger("lupa.exports")
+# What each exported audience line is: a yes, for which no reason is given.
+_ALLOWED = CheckDecision(True, (), None, None, None, None)
 NDJSON = "application/x-ndjson"
 CSV = "text/csv; charset=utf-8"
 
@@ -155,9 +159,14 @@ class ExportService:
             _, encode = line_encoder("subject", media)
             rows = repo.aged_audience(conn, query, basis, self.settings.read_timeout_s)
             lines = _encoded(rows, lambda chunk: encode(self._old_enough_ids(chunk)))
-        async with contextlib.aclosing(lines):
-            async for chunk in lines:
-                yield chunk
+        exported = 0
+        try:
+            async with contextlib.aclosing(lines):
+                async for chunk in lines:
+                    exported += chunk.count(b"\n")  # one subject a line
+                    yield chunk
+        finally:  # a client that hangs up still got the lines sent so far
+            check_metrics.AUDIENCE.count(_ALLOWED, exported)
 
     def _old_enough_ids(self, rows: list[repo.AgedCandidate]) -> list[str]:
         """The subjects of ``rows`` who meet the minimum age, or whose guardian consented."""
