@@ -33,6 +33,7 @@ from shared.errors import (
     Unavailable,
 )
 from shared.http_methods import allow_header
+from shared.keys import UnknownKey
 from shared.logging import new_request_id
 
 PROBLEM_BASE = "urn:lupa:problem:"
@@ -222,6 +223,19 @@ def _is_database_unavailable(exc: BaseException) -> bool:
 
 
 def handle_internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    if isinstance(exc, UnknownKey):
+        # Data sealed under a key this process does not hold: a key rotation not yet rolled
+        # out to it (a keyring from LUPA_KEYRING is read once). Another replica, or this one
+        # after its restart, can answer; nothing was changed.
+        log.warning("key_unavailable", exc_type=type(exc).__name__)
+        return problem_response(
+            503,
+            Unavailable.slug,
+            Unavailable.title,
+            "This server does not hold the key the data is sealed with yet; nothing was "
+            "changed. Retry later.",
+            request,
+        )
     if _is_database_unavailable(exc):
         log.warning("database_unavailable", exc_type=type(exc).__name__)
         return problem_response(
