@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.audit.api import AuditController, WebhookController
 from shared.audit.outbox import audited_sessions
+from shared.auth.exchange_api import exchange_token
 from shared.auth.guards import VERIFIER_STATE_KEY, assert_every_route_guarded
 from shared.auth.tokens import AccessTokenVerifier
 from shared.db.engine import create_engine
@@ -50,8 +51,9 @@ async def jwks(state: State) -> dict[str, Any]:
     return keyring.newest().jwks()  # keys added by a rotation are published without a restart
 
 
-# Every service answers these: probes, its public keys, its audit trail and webhooks.
-KERNEL_ROUTES = (HealthController, jwks, AuditController, WebhookController)
+# Every service answers these: probes, its public keys, the token exchange, its audit trail
+# and webhooks.
+KERNEL_ROUTES = (HealthController, jwks, exchange_token, AuditController, WebhookController)
 
 
 async def provide_transaction(state: State) -> AsyncGenerator[AsyncSession, None]:
@@ -120,10 +122,7 @@ def build_app(
 
     app = Litestar(
         route_handlers=[
-            HealthController,
-            jwks,
-            AuditController,
-            WebhookController,
+            *KERNEL_ROUTES,
             viewer_assets(),
             static_router(),
             *route_handlers,
