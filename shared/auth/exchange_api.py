@@ -15,6 +15,7 @@ import msgspec
 from litestar import Request, Response, post
 from litestar.connection import ASGIConnection
 from litestar.datastructures import State
+from litestar.di import NamedDependency
 from litestar.handlers import BaseRouteHandler
 from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, RequestBody, Schema
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -94,7 +95,7 @@ _credential_in_body.roles = ("portal",)  # type: ignore[attr-defined]
     summary="Exchange the portal backend's token for a short-lived subject-bound one (RFC 8693)",
 )
 async def exchange_token(
-    request: Request[Any, Any, Any], state: State, tx: AsyncSession
+    request: Request[Any, Any, Any], state: State, tx: NamedDependency[AsyncSession]
 ) -> Response[ExchangedTokenResponse]:
     form = await request.form()
     wanted = read_request({name: form.getall(name) for name in form})
