@@ -21,7 +21,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.audit.api import AuditController, WebhookController
 from shared.audit.outbox import audited_sessions
-from shared.auth.exchange_api import exchange_token
 from shared.auth.guards import VERIFIER_STATE_KEY, assert_every_route_guarded
 from shared.auth.tokens import AccessTokenVerifier
 from shared.db.engine import create_engine
@@ -34,6 +33,7 @@ from shared.openapi_viewer import viewer, viewer_assets
 from shared.problems import exception_handlers
 from shared.settings import Settings
 from shared.strict_input import RefuseControlCharacters, StrictJSONRequest
+from shared.token_exchange_api import exchange_token
 from shared.web.pages import static_router, template_config
 
 KEYRING_KEY = "keyring"

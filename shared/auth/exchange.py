@@ -2,7 +2,7 @@
 bound to one subject, and that is all an unbound portal token may do.
 
 The rules live here, away from HTTP: which parameters a request must carry, which tokens may
-be exchanged, and how long the minted token lives. ``shared.auth.exchange_api`` is the edge.
+be exchanged, and how long the minted token lives. ``shared.token_exchange_api`` is the edge.
 """
 
 from __future__ import annotations

@@ -13,8 +13,9 @@ from litestar.connection import ASGIConnection
 from litestar.handlers import BaseRouteHandler
 from litestar.types import Guard
 
+from shared.auth.portal import refuse_unbound_portal
 from shared.auth.tokens import AccessTokenVerifier, InvalidToken, Principal
-from shared.errors import Forbidden, Unauthorized, UnboundPortalToken
+from shared.errors import Forbidden, Unauthorized
 
 VERIFIER_STATE_KEY = "token_verifier"
 # The OpenAPI document and its viewers are public by design.
@@ -59,16 +60,6 @@ def authorize(scope: Any, roles: tuple[str, ...]) -> Principal:
     if principal.role not in roles:
         raise Forbidden(f"The role '{principal.role}' may not use this endpoint.")
     return principal
-
-
-def refuse_unbound_portal(principal: Principal) -> None:
-    """A portal token without a subject reads and changes no one's data: its one use is the
-    token exchange (``POST /v1/token``), which takes it in the body, never through a guard."""
-    if principal.role == "portal" and principal.subject is None:
-        raise UnboundPortalToken(
-            "A portal token without a subject may only be exchanged for a subject-bound "
-            "token at POST /v1/token."
-        )
 
 
 def requires(*roles: str, subject_param: str | None = None) -> Guard:

@@ -24,7 +24,8 @@ from litestar.types import Guard
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from shared.auth.guards import principal_of_scope, refuse_unbound_portal
+from shared.auth.guards import principal_of_scope
+from shared.auth.portal import refuse_unbound_portal
 from shared.auth.tokens import Principal
 from shared.errors import Forbidden, LupaError
 from shared.problems import handle_lupa_error

@@ -24,7 +24,7 @@ from services.dsar.service import completion, jobs, notices
 from services.dsar.service.request_keys import RequestKeys, open_value, seal_value
 from services.dsar.settings import SERVICE, DsarSettings
 from shared.audit.outbox import AuditEvent, record_event
-from shared.auth.guards import refuse_unbound_portal
+from shared.auth.portal import refuse_unbound_portal
 from shared.auth.tokens import Principal
 from shared.crypto import keyed_hash, normalise_email
 from shared.errors import Conflict, Forbidden, InvalidInput, NotFound
