@@ -34,9 +34,9 @@ from services.consent.web.links_api import PreferenceLinkController
 from services.consent.web.preference_centre import TEMPLATES as PREFERENCE_TEMPLATES
 from services.consent.web.preference_centre import PreferenceCentreController
 from shared.app_base import build_app
-from shared.token_exchange_api import SUBJECT_REFERENCE_KEY
 from shared.keys import Keyring
 from shared.settings import Settings
+from shared.token_exchange_api import SUBJECT_REFERENCE_KEY
 
 
 def create_app(
