@@ -39,6 +39,7 @@ from shared.openapi_viewer import viewer, viewer_assets
 from shared.problems import exception_handlers
 from shared.settings import Settings
 from shared.strict_input import RefuseControlCharacters, StrictJSONRequest
+from shared.token_exchange_api import exchange_token
 from shared.web.pages import static_router, template_config
 
 KEYRING_KEY = "keyring"
@@ -56,8 +57,16 @@ async def jwks(state: State) -> dict[str, Any]:
     return keyring.newest().jwks()  # keys added by a rotation are published without a restart
 
 
-# Every service answers these: probes, its public keys, its audit trail and webhooks, metrics.
-KERNEL_ROUTES = (HealthController, jwks, AuditController, WebhookController, metrics)
+# Every service answers these: probes, its public keys, the token exchange, its audit trail
+# and webhooks, metrics.
+KERNEL_ROUTES = (
+    HealthController,
+    jwks,
+    exchange_token,
+    AuditController,
+    WebhookController,
+    metrics,
+)
 
 
 async def provide_transaction(state: State) -> AsyncGenerator[AsyncSession, None]:
@@ -130,11 +139,7 @@ def build_app(
 
     app = Litestar(
         route_handlers=[
-            HealthController,
-            jwks,
-            AuditController,
-            WebhookController,
-            metrics,
+            *KERNEL_ROUTES,
             viewer_assets(),
             static_router(),
             *route_handlers,

@@ -44,6 +44,13 @@ class Forbidden(LupaError):
     status, slug, title = 403, "forbidden", "Not allowed for this token"
 
 
+class UnboundPortalToken(Forbidden):
+    """A portal token without a subject: the portal backend's credential, which may only be
+    exchanged for a subject-bound token (``POST /v1/token``)."""
+
+    slug, title = "unbound-portal-token", "A portal token without a subject only exchanges"
+
+
 class PreconditionFailed(LupaError):
     status, slug, title = 412, "precondition-failed", "The resource has changed"
 

@@ -22,6 +22,47 @@ def parse_duration(text: str) -> int:
     return int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
 
 
+# (default, maximum) lifetime per kind of holder. The more a token can do, the sooner it
+# expires: an admin token changes the catalogue and every subject, so an hour; officers and cx
+# staff work shifts; marketing's sending system and the portal backend are machines that are
+# reconfigured rarely (and the backend's token can only exchange); a subject-bound portal token
+# is one customer's visit. docs/security.md explains the choice.
+LIFETIMES: dict[str, tuple[int, int]] = {
+    "admin": (3600, 86400),
+    "officer": (8 * 3600, 86400),
+    "cx": (8 * 3600, 86400),
+    "marketing": (30 * 86400, 90 * 86400),
+    "portal": (30 * 86400, 90 * 86400),  # without --subject: the portal backend
+    "portal --subject": (15 * 60, 86400),
+}
+
+
+def lifetime_kind(role: str, subject: str | None) -> str:
+    return "portal --subject" if role == "portal" and subject is not None else role
+
+
+def lifetime(role: str, subject: str | None, requested: int | None) -> int:
+    """The token's lifetime in seconds: the kind's default, or ``requested`` if within the
+    kind's maximum (``SystemExit`` naming both otherwise)."""
+    kind = lifetime_kind(role, subject)
+    default, maximum = LIFETIMES[kind]
+    if requested is None:
+        return default
+    if requested > maximum:
+        raise SystemExit(
+            f"--ttl {_human(requested)} is longer than the {_human(maximum)} allowed for "
+            f"'{kind}' tokens; issue a shorter one and reissue it when it expires"
+        )
+    return requested
+
+
+def _human(seconds: int) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
 def register(commands: Any) -> None:
     token = commands.add_parser("token", help="issue bearer tokens")
     sub = token.add_subparsers(dest="token_command", required=True, metavar="COMMAND")
@@ -35,8 +76,10 @@ def register(commands: Any) -> None:
     issue.add_argument(
         "--ttl",
         type=parse_duration,
-        default=parse_duration("12h"),
-        help="lifetime, e.g. 15m, 12h, 30d (default 12h)",
+        default=None,
+        help="lifetime, e.g. 15m, 8h, 30d; default and maximum per role: admin 1h (max 24h), "
+        "officer and cx 8h (max 24h), marketing and portal 30d (max 90d), portal with "
+        "--subject 15m (max 24h)",
     )
     issue.set_defaults(handler=issue_token)
     register_metrics(sub)
@@ -68,6 +111,7 @@ def issue_token(args: argparse.Namespace) -> int:
         1 <= len(args.subject) <= 128 and args.subject.isprintable()
     ):
         raise SystemExit("--subject must be 1-128 printable characters")
+    ttl = lifetime(args.role, args.subject, args.ttl)
     keyring = load_keyring(keys_path())
-    print(issue_access_token(keyring, args.role, args.subject, args.ttl))
+    print(issue_access_token(keyring, args.role, args.subject, ttl))
     return 0

@@ -24,6 +24,7 @@ from services.consent.api.receipts import ReceiptController
 from services.consent.api.request_context import LEDGER_CONTEXT_KEY
 from services.consent.api.subjects import SubjectController
 from services.consent.api.unsubscribe import UnsubscribeController
+from services.consent.db.subjects import subject_reference
 from services.consent.service.check import CheckSettings
 from services.consent.service.exports import ExportSettings
 from services.consent.service.receipts import LedgerContext
@@ -35,6 +36,7 @@ from services.consent.web.preference_centre import PreferenceCentreController
 from shared.app_base import build_app
 from shared.keys import Keyring
 from shared.settings import Settings
+from shared.token_exchange_api import SUBJECT_REFERENCE_KEY
 
 
 def create_app(
@@ -70,6 +72,7 @@ def create_app(
             PRIVACY_NOTICE_KEY: privacy_notice(consent.controller, ledger.controller),
             CONNECTOR_SECRET_KEY: consent.connector_secret,
             DSAR_URL_KEY: consent.dsar_url,
+            SUBJECT_REFERENCE_KEY: subject_reference,
         },
         dependencies={"principal": Provide(provide_principal, sync_to_thread=False)},
         lifespan=[check_pool_lifespan(check)],

@@ -13,6 +13,7 @@ from litestar.connection import ASGIConnection
 from litestar.handlers import BaseRouteHandler
 from litestar.types import Guard
 
+from shared.auth.portal import refuse_unbound_portal
 from shared.auth.tokens import (
     AccessTokenVerifier,
     InvalidToken,
@@ -60,6 +61,7 @@ def authorize(scope: Any, roles: tuple[str, ...]) -> Principal:
     principal = principal_of_scope(scope)
     if principal is None:
         raise Unauthorized("This endpoint needs a bearer token.")
+    refuse_unbound_portal(principal)
     if principal.role not in roles:
         raise Forbidden(f"The role '{principal.role}' may not use this endpoint.")
     return principal

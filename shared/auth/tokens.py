@@ -151,11 +151,20 @@ class Principal:
         return f"{self.role}:{self.token_id}"
 
 
-def issue_access_token(keyring: Keyring, role: str, subject: str | None, ttl_seconds: int) -> str:
+def issue_access_token(
+    keyring: Keyring,
+    role: str,
+    subject: str | None,
+    ttl_seconds: int,
+    token_id: str | None = None,
+) -> str:
+    """A bearer token of ``role`` (bound to ``subject`` if given) living ``ttl_seconds``;
+    ``token_id`` is its ``jti`` (random unless the caller records it, as the exchange does)."""
     if role not in ROLES:
         raise ValueError(f"unknown role {role!r}; choose one of {', '.join(ROLES)}")
     now = int(time.time())
-    claims = {"role": role, "iat": now, "exp": now + ttl_seconds, "jti": secrets.token_hex(8)}
+    jti = token_id or secrets.token_hex(8)
+    claims = {"role": role, "iat": now, "exp": now + ttl_seconds, "jti": jti}
     bound = {"sub": subject} if subject is not None else {}
     return sign_claims(keyring, {**claims, **bound}, ACCESS_TOKEN)
 
@@ -184,11 +193,15 @@ class AccessTokenVerifier:
         self._cache: OrderedDict[str, tuple[Principal, int]] = OrderedDict()
 
     def verify(self, token: str) -> Principal:
+        return self.verify_with_expiry(token)[0]
+
+    def verify_with_expiry(self, token: str) -> tuple[Principal, int]:
+        """``verify``, and when the token expires (NumericDate): a token exchange mints
+        nothing that outlives the token it exchanges."""
         cached = self._cache.get(token)
         if cached is not None:
-            principal, exp = cached
-            if exp > time.time():
-                return principal
+            if cached[1] > time.time():
+                return cached
             del self._cache[token]
         claims = verify_with_rotation(self.keyring, token, ACCESS_TOKEN)
         role = claims.get("role")
@@ -197,7 +210,7 @@ class AccessTokenVerifier:
         principal = Principal(
             role=role, subject=claims.get("sub"), token_id=str(claims.get("jti", ""))
         )
-        self._cache[token] = (principal, int(claims["exp"]))
+        verified = self._cache[token] = (principal, int(claims["exp"]))
         if len(self._cache) > self.cache_size:
             self._cache.popitem(last=False)
-        return principal
+        return verified

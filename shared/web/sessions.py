@@ -25,6 +25,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.auth.guards import principal_of_scope
+from shared.auth.portal import refuse_unbound_portal
 from shared.auth.tokens import Principal
 from shared.errors import Forbidden, LupaError
 from shared.problems import handle_lupa_error
@@ -173,6 +174,7 @@ def requires_page(*roles: str) -> Guard:
                 raise SignInRequired("Sign in, or open the link from your message again.")
             principal = web.principal
             connection.scope["state"]["principal"] = principal
+        refuse_unbound_portal(principal)
         if principal.role not in roles:
             raise Forbidden(f"The role '{principal.role}' may not use this page.")
 

@@ -253,7 +253,24 @@ async def centre_sign_out(consent, auth, new_id, engine) -> Expected:
     return subject, "fi.lupa.consent.session.closed", lambda d: d["page"] == "preferences"
 
 
+async def exchange_token(consent, auth, new_id, engine) -> Expected:
+    subject = await make_subject(consent, auth, new_id("walk"))
+    backend = auth("portal")["Authorization"].removeprefix("Bearer ")
+    resp = await consent.post(
+        "/v1/token",
+        data={
+            "grant_type": "urn:ietf:params:oauth:grant-type:token-exchange",
+            "subject_token": backend,
+            "subject_token_type": "urn:ietf:params:oauth:token-type:access_token",
+            "subject": subject["external_id"],
+        },
+    )
+    assert resp.status_code == 200, resp.text
+    return subject["id"], "fi.lupa.consent.token.exchanged", lambda d: d["subject_known"]
+
+
 SCENARIOS: dict[tuple[str, str], Callable[..., Awaitable[Expected]]] = {
+    ("POST", "/v1/token"): exchange_token,
     ("PUT", "/v1/purposes/{key:str}"): put_purpose,
     ("PUT", "/v1/subjects/{external_id:str}"): put_subject,
     ("POST", "/v1/subjects/{external_id:str}/consents"): post_consent,

@@ -15,6 +15,8 @@ from shared.auth.guards import route_roles
 from tests.route_table import page_routes
 
 HOST = "http://testserver"
+# RFC 8693: the token exchange's credential is the body's subject_token, not a bearer header.
+CREDENTIAL_IN_BODY = {("POST", "/v1/token")}
 SAMPLE = {"{external_id}": "cust-1", "{token}": "t0k3n", "{key}": "newsletter"}
 
 
@@ -35,7 +37,11 @@ def _operations(app: Any) -> list[tuple[str, str, bool]]:
     """(method, OpenAPI path, public) for every documented operation."""
     pages = page_routes(app)  # web pages: not API
     return [
-        (method, path.replace(":str", "").replace(":uuid", ""), roles is None)
+        (
+            method,
+            path.replace(":str", "").replace(":uuid", ""),
+            roles is None or (method, path) in CREDENTIAL_IN_BODY,
+        )
         for method, path, roles in route_roles(app)
         if path not in pages
     ]
@@ -50,6 +56,7 @@ def _security_errors(document: OpenAPI, method: str, path: str) -> list[Exceptio
 def test_public_operations_need_no_token(consent: Any, document: OpenAPI) -> None:
     public = [(m, p) for m, p, is_public in _operations(consent.app) if is_public]
     assert ("GET", "/.well-known/jwks.json") in public
+    assert set(public) >= CREDENTIAL_IN_BODY
     for method, path in public:
         assert not _security_errors(document, method, path), (method, path)
 

@@ -22,18 +22,37 @@ async def test_a_subject_bound_portal_token_sees_only_its_own_subject(consent, a
     assert (await consent.get(f"/v1/receipts/{receipt['id']}", headers=other)).status_code == 404
 
 
-async def test_a_portal_token_without_a_subject_acts_for_any_subject(consent, auth, new_id):
-    backend = auth("portal")
+async def test_a_portal_token_without_a_subject_acts_for_any_subject_through_exchange(
+    consent, auth, token, new_id
+):
+    """The backend reaches every customer, one short-lived exchanged token at a time."""
+    backend = token("portal")
     for _ in range(2):
         key, ext = await scene(consent, auth, new_id)
+        exchanged = await consent.post(
+            "/v1/token",
+            data={
+                "grant_type": "urn:ietf:params:oauth:grant-type:token-exchange",
+                "subject_token": backend,
+                "subject_token_type": "urn:ietf:params:oauth:token-type:access_token",
+                "subject": ext,
+            },
+        )
+        assert exchanged.status_code == 200, exchanged.text
+        bound = {"Authorization": f"Bearer {exchanged.json()['access_token']}"}
         granted = await consent.post(
             f"/v1/subjects/{ext}/consents",
             json={"purpose": key, "channel": "email", "action": "grant"},
-            headers=backend,
+            headers=bound,
         )
         assert granted.status_code == 201, granted.text
-        assert (await consent.get(f"/v1/subjects/{ext}", headers=backend)).status_code == 200
+        assert (await consent.get(f"/v1/subjects/{ext}", headers=bound)).status_code == 200
         receipt = await consent.get(
-            f"/v1/receipts/{granted.json()['receipt']['id']}", headers=backend
+            f"/v1/receipts/{granted.json()['receipt']['id']}", headers=bound
         )
         assert receipt.status_code == 200, receipt.text
+        # The backend's own token reads none of it.
+        direct = await consent.get(
+            f"/v1/subjects/{ext}", headers={"Authorization": f"Bearer {backend}"}
+        )
+        assert direct.status_code == 403

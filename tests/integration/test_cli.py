@@ -53,6 +53,49 @@ def test_token_issue_prints_a_token_signed_by_the_keyring(tmp_path, monkeypatch)
     assert (tmp_path / "keyring.json").stat().st_mode & 0o077 == 0, "keyring must be private"
 
 
+@pytest.mark.parametrize(
+    ("args", "seconds"),
+    [
+        (["--role", "admin"], 3600),
+        (["--role", "officer"], 8 * 3600),
+        (["--role", "cx"], 8 * 3600),
+        (["--role", "marketing"], 30 * 86400),
+        (["--role", "portal"], 30 * 86400),
+        (["--role", "portal", "--subject", "cust-42"], 900),
+        (["--role", "admin", "--ttl", "24h"], 86400),
+    ],
+)
+def test_each_role_gets_its_own_default_lifetime(tmp_path, args, seconds):
+    import os
+
+    env = {**os.environ, "LUPA_KEYS_FILE": str(tmp_path / "keyring.json")}
+    result = lupa("token", "issue", *args, env=env)
+    assert result.returncode == 0, result.stderr
+    keyring = Keyring.from_json((tmp_path / "keyring.json").read_text())
+    claims = verify_claims(keyring, result.stdout.strip(), ACCESS_TOKEN)
+    assert claims["exp"] - claims["iat"] == seconds
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--role", "admin", "--ttl", "25h"], "longer than the 1d allowed for 'admin' tokens"),
+        (
+            ["--role", "portal", "--subject", "c-1", "--ttl", "2d"],
+            "longer than the 1d allowed for 'portal --subject' tokens",
+        ),
+        (["--role", "marketing", "--ttl", "91d"], "longer than the 90d allowed"),
+    ],
+)
+def test_a_lifetime_over_the_role_maximum_is_refused_with_no_token(tmp_path, args, message):
+    import os
+
+    env = {**os.environ, "LUPA_KEYS_FILE": str(tmp_path / "keyring.json")}
+    result = lupa("token", "issue", *args, env=env)
+    assert result.returncode != 0
+    assert message in result.stderr and result.stdout == ""
+
+
 def test_unknown_role_is_refused():
     result = lupa("token", "issue", "--role", "root")
     assert result.returncode != 0 and "invalid choice" in result.stderr

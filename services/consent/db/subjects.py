@@ -83,6 +83,12 @@ async def get_by_external_id(
     return SubjectRow(*row) if row else None
 
 
+async def subject_reference(session: AsyncSession, external_id: str) -> str | None:
+    """The pseudonymous id audit events name the subject by (the token exchange's), if held."""
+    row = await get_by_external_id(session, external_id)
+    return str(row.id) if row else None
+
+
 async def find_by_email_index(session: AsyncSession, index: bytes) -> list[SubjectRow]:
     query = (
         select(subjects)

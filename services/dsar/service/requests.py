@@ -24,6 +24,7 @@ from services.dsar.service import completion, jobs, notices
 from services.dsar.service.request_keys import RequestKeys, open_value, seal_value
 from services.dsar.settings import SERVICE, DsarSettings
 from shared.audit.outbox import AuditEvent, record_event
+from shared.auth.portal import refuse_unbound_portal
 from shared.auth.tokens import Principal
 from shared.crypto import keyed_hash, normalise_email
 from shared.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -495,10 +496,7 @@ def _origin(intake: Intake, principal: Principal | None) -> tuple[str, str | Non
             )
         return "public", None, None
     if principal.role == "portal":
-        if principal.subject is None:
-            raise Forbidden(
-                "A portal token without a subject may only be exchanged for subject-bound tokens."
-            )
+        refuse_unbound_portal(principal)  # the intake is public, so no guard has refused it
         if intake.subject not in (None, principal.subject):
             raise Forbidden("This portal token is limited to another subject.")
         return "portal", principal.subject, "portal_token"
