@@ -31,6 +31,7 @@ from shared.logging import RequestLogMiddleware, configure_logging
 from shared.openapi import describe_responses
 from shared.openapi_viewer import viewer, viewer_assets
 from shared.problems import exception_handlers
+from shared.security_headers import SecurityHeaders
 from shared.settings import Settings
 from shared.strict_input import RefuseControlCharacters, StrictJSONRequest
 from shared.web.pages import static_router, template_config
@@ -165,7 +166,10 @@ def build_app(
     # path, 405) also get a request id and an access-log line; HEAD and OPTIONS are answered
     # there too (shared/http_methods.py).
     app.asgi_handler = RequestLogMiddleware(
-        HttpMethodsMiddleware(app.asgi_handler, app.asgi_router, path_methods(app))
+        SecurityHeaders(
+            HttpMethodsMiddleware(app.asgi_handler, app.asgi_router, path_methods(app)),
+            settings.http,
+        )
     )
     describe_responses(app)  # last: it builds the document from the finished handlers
     return app
