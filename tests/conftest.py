@@ -39,7 +39,7 @@ from tests.openapi_judge import JudgedClient, load_document
 
 REPO = Path(__file__).resolve().parents[1]
 # Every test client comes from one address: the per-address limits would trip across the
-# suite; the limits themselves have their own tests (tests/api/test_public_rate_limits.py).
+# suite; the limits themselves have their own tests (tests/api/hardening/).
 ONE_ADDRESS_LIMITS = PublicLimits(link_per_ip=1_000_000, sign_in_per_ip=1_000_000)
 
 

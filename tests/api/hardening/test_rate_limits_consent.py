@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from tests.api.rate_limits.conftest import LIMITS, assert_limited
+from tests.api.hardening.conftest import LIMITS, assert_limited
 from tests.ledger_helpers import post_consent, scene
 
 ONE_CLICK = {"List-Unsubscribe": "One-Click"}

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.api.hardening.conftest import LIMITS, assert_limited
 from tests.api.pages.console.test_console_pages import Page
-from tests.api.rate_limits.conftest import LIMITS, assert_limited
 
 
 async def _console_form(pages) -> dict[str, str]:

@@ -9,8 +9,8 @@ import secrets
 from sqlalchemy import text
 
 from services.dsar.web.pages import CATALOGUE
+from tests.api.hardening.conftest import LIMITS, assert_limited
 from tests.api.pages.console.test_console_pages import Page
-from tests.api.rate_limits.conftest import LIMITS, assert_limited
 
 INTAKE_PER_IP = 3  # the limited_dsar fixture's intake_per_ip and verify_per_ip
 

@@ -1,4 +1,5 @@
-"""Apps with small public limits, whose client address a test chooses.
+"""Apps with small public limits, a trusted proxy and one CORS origin, whose client address
+a test chooses.
 
 ``X-Test-Peer`` stands in for the TCP peer address (the ASGI ``client``), which the test
 client otherwise fixes to one value; everything past it (trusted proxies, forwarded headers,
@@ -22,6 +23,7 @@ from tests.openapi_judge import JudgedClient, load_document
 
 LIMITS = PublicLimits(link_per_ip=4, link_per_token=2, sign_in_per_ip=2)
 PROXIES = (ipaddress.ip_network("10.99.0.0/16"),)
+ORIGIN = "https://app.example.com"
 
 
 def with_peer_header(app: Litestar) -> Litestar:
@@ -38,7 +40,8 @@ def with_peer_header(app: Litestar) -> Litestar:
 
 
 def limited(settings: Settings) -> Settings:
-    return replace(settings, limits=LIMITS, http=replace(settings.http, trusted_proxies=PROXIES))
+    http = replace(settings.http, trusted_proxies=PROXIES, cors_origins=(ORIGIN,))
+    return replace(settings, limits=LIMITS, http=http)
 
 
 @pytest.fixture
