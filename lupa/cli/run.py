@@ -12,6 +12,7 @@ from typing import Any
 
 from lupa import consent_connector, registry
 from lupa.cli import ports
+from lupa.cli.production import refuse_insecure
 from lupa.database import database_url, upgrade
 from shared.keys import Keyring, load_keyring
 from shared.settings import HttpSettings, keys_path, lupa_home
@@ -44,6 +45,7 @@ def serve_one(args: argparse.Namespace) -> int:
 
     from shared.http_server import ProblemHttpToolsProtocol
 
+    refuse_insecure([args.service])
     spec = registry.get(args.service)
     http = _http(spec)
     uvicorn.run(
@@ -61,6 +63,7 @@ def serve_one(args: argparse.Namespace) -> int:
 
 
 def run_stack(_: argparse.Namespace) -> int:
+    refuse_insecure(registry.names())
     busy = _busy_ports()
     if busy:  # before anything starts: a second `lupa run` must not look like the first
         for line in busy:
