@@ -13,10 +13,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from litestar.datastructures import MutableScopeHeaders
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types import (
+    ASGIApp,
+    HTTPResponseStartEvent,
+    HTTPScope,
+    Message,
+    Receive,
+    Scope,
+    Send,
+)
 
 from shared.client_address import came_over_https
 from shared.settings import HttpSettings
@@ -44,7 +52,7 @@ class SecurityHeaders:
         allowed = origin if origin is not None and origin.lower() in self.origins else None
         if (
             allowed
-            and scope["method"] == "OPTIONS"
+            and cast("HTTPScope", scope)["method"] == "OPTIONS"
             and _header(scope, b"access-control-request-method")
         ):
             await self._preflight(allowed, send)
@@ -87,8 +95,13 @@ class SecurityHeaders:
             (b"x-content-type-options", b"nosniff"),
             (b"referrer-policy", b"no-referrer"),
         ]
-        await send({"type": "http.response.start", "status": 204, "headers": headers})
-        await send({"type": "http.response.body", "body": b""})
+        start: HTTPResponseStartEvent = {
+            "type": "http.response.start",
+            "status": 204,
+            "headers": headers,
+        }
+        await send(start)
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
 def _header(scope: Any, name: bytes) -> str | None:
