@@ -37,6 +37,7 @@ from shared.metrics.instruments import RequestMetrics, mark_worker_started
 from shared.openapi import describe_responses
 from shared.openapi_viewer import viewer, viewer_assets
 from shared.problems import exception_handlers
+from shared.security_headers import SecurityHeaders
 from shared.settings import Settings
 from shared.strict_input import RefuseControlCharacters, StrictJSONRequest
 from shared.token_exchange_api import exchange_token
@@ -182,7 +183,10 @@ def build_app(
     # path, 405) also get a request id and an access-log line; HEAD and OPTIONS are answered
     # there too (shared/http_methods.py).
     app.asgi_handler = RequestLogMiddleware(
-        HttpMethodsMiddleware(app.asgi_handler, app.asgi_router, path_methods(app)),
+        SecurityHeaders(
+            HttpMethodsMiddleware(app.asgi_handler, app.asgi_router, path_methods(app)),
+            settings.http,
+        ),
         observe=RequestMetrics().observe,
     )
     # Outermost, so that every read of a body has its deadline (shared/http_limits.py).

@@ -7,6 +7,7 @@ one-time code, say) must still have counted, although its own transaction rolls 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import text
@@ -15,13 +16,16 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from shared.crypto import keyed_hash
 from shared.errors import RateLimited
 
-_HIT = text("""
-    WITH win AS (SELECT CAST(:window_s AS integer) AS s)
-    INSERT INTO rate_limits (bucket, window_start, hits)
-    SELECT :b, to_timestamp(floor(extract(epoch FROM now()) / win.s) * win.s), 1 FROM win
-    ON CONFLICT (bucket, window_start) DO UPDATE SET hits = rate_limits.hits + 1
-    RETURNING hits, extract(epoch FROM window_start - now()) + :window_s AS retry_after
-""")
+# Every bucket of a request in one statement: one round trip however many limits apply. The
+# window is cut on the database's clock, not this process's: replicas whose clocks drift apart
+# still count a hit into the same window as each other.
+COUNT_HITS = text(
+    "INSERT INTO rate_limits (bucket, window_start, hits)"
+    " SELECT b, to_timestamp(floor(extract(epoch FROM now()) / s) * s), 1"
+    " FROM unnest(CAST(:buckets AS bytea[]), CAST(:windows AS integer[])) AS t(b, s)"
+    " ON CONFLICT (bucket, window_start) DO UPDATE SET hits = rate_limits.hits + 1"
+    " RETURNING bucket, hits, extract(epoch FROM now() - window_start) AS elapsed"
+)
 
 
 @dataclass(frozen=True)
@@ -37,14 +41,24 @@ async def hit(
     """Count one hit of ``value`` (an IP address, an email address) against ``limit``; raise
     RateLimited with the seconds until the window ends when it is over. ``value`` is stored
     only as a keyed hash."""
-    bucket = keyed_hash(key, f"rate:{limit.name}:{value}")
-    # The window is cut on the database's clock, not this process's: replicas whose clocks
-    # drift apart still count a hit into the same window as each other.
+    await hit_all(factory, key, [(limit, value)])
+
+
+async def hit_all(
+    factory: async_sessionmaker[AsyncSession],
+    key: bytes,
+    hits: Sequence[tuple[Limit, str]],
+) -> None:
+    """Count one hit against each (limit, value) pair in one statement (one round trip); raise
+    RateLimited when any is over, with the longest wait among those over."""
+    limits = {keyed_hash(key, f"rate:{limit.name}:{value}"): limit for limit, value in hits}
+    params = {"buckets": list(limits), "windows": [limit.window_s for limit in limits.values()]}
     async with factory() as session, session.begin():
-        hits, retry_after = (
-            await session.execute(_HIT, {"b": bucket, "window_s": limit.window_s})
-        ).one()
-    if hits > limit.hits:
-        raise RateLimited(
-            "Too many requests; try again later.", retry_after=max(1, math.ceil(retry_after))
-        )
+        counted = (await session.execute(COUNT_HITS, params)).all()
+    waits = [
+        max(1, math.ceil(limits[bucket].window_s - float(elapsed)))
+        for bucket, count, elapsed in counted
+        if count > limits[bucket].hits
+    ]
+    if waits:
+        raise RateLimited("Too many requests; try again later.", retry_after=max(waits))

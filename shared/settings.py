@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 def lupa_home(env: Mapping[str, str] = os.environ) -> Path:
@@ -74,6 +78,11 @@ class HttpSettings:
     port: int = 8000
     public_base_url: str = "http://127.0.0.1:8000"
     max_body_bytes: int = 256 * 1024
+    # Peers whose X-Forwarded-For / X-Forwarded-Proto are believed (the load balancer's
+    # addresses); none by default, so a client cannot choose its own address.
+    trusted_proxies: tuple[Network, ...] = ()
+    # Browser origins allowed to call the API (CORS); none by default.
+    cors_origins: tuple[str, ...] = ()
 
     @classmethod
     def from_env(
@@ -84,7 +93,63 @@ class HttpSettings:
         port = int(env.get(f"LUPA_{service.upper()}_PORT", str(default_port)))
         host = env.get("LUPA_HOST", "127.0.0.1")
         base = env.get(f"LUPA_{service.upper()}_PUBLIC_URL", f"http://{host}:{port}")
-        return cls(host=host, port=port, public_base_url=base.rstrip("/"))
+        return cls(
+            host=host,
+            port=port,
+            public_base_url=base.rstrip("/"),
+            trusted_proxies=trusted_proxies_from(env.get("LUPA_TRUSTED_PROXIES", "")),
+            cors_origins=cors_origins_from(env.get("LUPA_CORS_ORIGINS", "")),
+        )
+
+
+def trusted_proxies_from(raw: str) -> tuple[Network, ...]:
+    """``LUPA_TRUSTED_PROXIES``: comma-separated addresses or CIDRs (``10.0.0.0/8,::1``)."""
+    try:
+        return tuple(ipaddress.ip_network(p.strip(), strict=False) for p in _items(raw))
+    except ValueError as exc:
+        raise ValueError(f"LUPA_TRUSTED_PROXIES: {exc}") from None
+
+
+def cors_origins_from(raw: str) -> tuple[str, ...]:
+    """``LUPA_CORS_ORIGINS``: exact origins (``https://app.example.com``), comma-separated.
+    ``*`` is refused: the API takes bearer tokens, and any-origin access is never meant."""
+    origins = []
+    for item in _items(raw):
+        parts = urlsplit(item)
+        if item == "*" or parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(f"LUPA_CORS_ORIGINS: {item[:60]!r} is not an origin like https://host")
+        if parts.path not in ("", "/") or parts.query or parts.fragment:
+            raise ValueError(f"LUPA_CORS_ORIGINS: {item[:60]!r} has more than scheme://host[:port]")
+        origins.append(f"{parts.scheme}://{parts.netloc}".lower())
+    return tuple(origins)
+
+
+def _items(raw: str) -> list[str]:
+    return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+@dataclass(frozen=True)
+class PublicLimits:
+    """Hits per window on the public link and sign-in endpoints, counted in PostgreSQL so
+    every replica agrees (the DSAR intake and codes have their own, in the DSAR settings)."""
+
+    link_per_ip: int = 300
+    link_per_token: int = 30
+    sign_in_per_ip: int = 30
+    window_s: int = 3600
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> PublicLimits:
+        def num(name: str, default: int) -> int:
+            raw = env.get(name, "")
+            return int(raw) if raw else default
+
+        return cls(
+            link_per_ip=num("LUPA_RATE_LINK_PER_IP", cls.link_per_ip),
+            link_per_token=num("LUPA_RATE_LINK_PER_TOKEN", cls.link_per_token),
+            sign_in_per_ip=num("LUPA_RATE_SIGN_IN_PER_IP", cls.sign_in_per_ip),
+            window_s=num("LUPA_RATE_WINDOW_SECONDS", cls.window_s),
+        )
 
 
 @dataclass(frozen=True)
@@ -134,6 +199,7 @@ class Settings:
     log_json: bool = True
     log_level: str = "INFO"
     audit: AuditSettings = field(default_factory=AuditSettings)
+    limits: PublicLimits = field(default_factory=PublicLimits)
 
     @classmethod
     def from_env(
@@ -151,4 +217,5 @@ class Settings:
             log_json=log_json_from_env(env, isatty),
             log_level=env.get("LUPA_LOG_LEVEL", "INFO").upper(),
             audit=AuditSettings.from_env(env),
+            limits=PublicLimits.from_env(env),
         )

@@ -27,10 +27,20 @@ from shared.auth.tokens import issue_access_token
 from shared.db.embedded import ensure_database, socket_dsn, start_embedded, stop_embedded
 from shared.db.engine import create_engine
 from shared.keys import Keyring
-from shared.settings import DatabaseSettings, HttpSettings, Settings, asyncpg_dsn, sqlalchemy_url
+from shared.settings import (
+    DatabaseSettings,
+    HttpSettings,
+    PublicLimits,
+    Settings,
+    asyncpg_dsn,
+    sqlalchemy_url,
+)
 from tests.openapi_judge import JudgedClient, load_document
 
 REPO = Path(__file__).resolve().parents[1]
+# Every test client comes from one address: the per-address limits would trip across the
+# suite; the limits themselves have their own tests (tests/api/hardening/).
+ONE_ADDRESS_LIMITS = PublicLimits(link_per_ip=1_000_000, sign_in_per_ip=1_000_000)
 
 
 def _server_dsn() -> Iterator[str]:
@@ -117,6 +127,7 @@ def consent_settings(database_url: str, tmp_path_factory: pytest.TempPathFactory
         keys_path=tmp_path_factory.mktemp("keys") / "keyring.json",
         log_json=True,
         log_level="WARNING",
+        limits=ONE_ADDRESS_LIMITS,
     )
 
 
@@ -194,6 +205,7 @@ def dsar_settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -
         keys_path=tmp_path_factory.mktemp("dsar-keys") / "keyring.json",
         log_json=True,
         log_level="WARNING",
+        limits=ONE_ADDRESS_LIMITS,
     )
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from lupa import registry
+from lupa.cli.production import refuse_insecure
 from shared.db.engine import create_engine
 from shared.db.location import database_url
 from shared.keys import load_keyring
@@ -147,6 +148,7 @@ async def _export(url: str, services: tuple[str, ...], after: int) -> None:
 
 
 def run_relay(args: argparse.Namespace) -> int:
+    refuse_insecure()  # the relay signs checkpoints: the keys must be production's
     with database_url() as url:
         asyncio.run(_relay(url, _services(args), args.once))
     return 0

@@ -12,6 +12,7 @@ from typing import Any
 
 from lupa import consent_connector, registry, server
 from lupa.cli import ports
+from lupa.cli.production import refuse_insecure
 from lupa.database import database_url, upgrade
 from shared.keys import Keyring, load_keyring
 from shared.metrics.directory import prepare_metrics_dir
@@ -44,6 +45,7 @@ def migrate_db(_: argparse.Namespace) -> int:
 
 
 def serve_one(args: argparse.Namespace) -> int:
+    refuse_insecure([args.service])
     spec = registry.get(args.service)
     http = _http(spec)
     prepare_metrics_dir(spec.name)  # before the workers start: they share it
@@ -53,6 +55,7 @@ def serve_one(args: argparse.Namespace) -> int:
 
 
 def run_stack(_: argparse.Namespace) -> int:
+    refuse_insecure(registry.names())
     busy = _busy_ports()
     if busy:  # before anything starts: a second `lupa run` must not look like the first
         for line in busy:

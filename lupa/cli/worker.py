@@ -8,6 +8,7 @@ import os
 import signal
 from typing import Any
 
+from lupa.cli.production import refuse_insecure
 from shared.db.location import database_url
 from shared.keys import load_keyring
 from shared.settings import Settings
@@ -22,6 +23,7 @@ def register(commands: Any) -> None:
 
 
 def run_worker_command(args: argparse.Namespace) -> int:
+    refuse_insecure(["dsar"])  # the worker mails download links under the DSAR service's URL
     with database_url() as url:
         asyncio.run(_work(url, args.name))
     return 0

@@ -12,12 +12,15 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
+from shared.security_headers import PAGE_POLICY
+
 WEB = Path(__file__).resolve().parent
 TEMPLATES = WEB / "templates"
 STATIC = WEB / "static"
-# Every page's answer: no inline script or style, no framing by others, nothing cached.
+# Every page's answer: no inline script or style, never framed (clickjacking), no form posting
+# elsewhere, nothing cached; links carry tokens, so no Referer leaves either.
 PAGE_HEADERS = {
-    "Content-Security-Policy": "default-src 'self'; frame-ancestors 'self'",
+    "Content-Security-Policy": PAGE_POLICY,
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",

@@ -19,18 +19,20 @@ from services.consent.service.confirmations import ConfirmationService
 from services.consent.service.preference_links import link_for_subject, token_subject
 from services.consent.service.receipts import localised
 from shared.keys import Keyring
+from shared.public_limits import limited
 
 # The confirmation page's button posts this (the POST needs no body; a form sends one anyway).
 CONFIRM_FIELD = "confirm=yes"
 
-# 400: not a link Lupa signed; 410: expired, or its consent changed since
-LINK_PROBLEMS = (400, 410)
+# 400: not a link Lupa signed; 410: expired, or its consent changed since; 429: rate limit
+LINK_PROBLEMS = (400, 410, 429)
 
 
 class ConfirmController(Controller):
     path = "/v1/confirm"
     tags = ["double opt-in"]
     opt = {"public": True}
+    guards = [limited("link", path_param="token")]
 
     @get(
         "/{token:str}",

@@ -26,14 +26,15 @@ from services.consent.service.unsubscribe import UnsubscribeService
 from shared.auth.guards import requires
 from shared.errors import InvalidInput, PayloadTooLarge
 from shared.keys import Keyring
+from shared.public_limits import limited
 
 ONE_CLICK = "List-Unsubscribe=One-Click"
 # A link token is a few hundred characters; the bound leaves room for any other token Lupa
 # signs (a receipt with full controller details passes 2 KiB) to be refused as no link (400).
 Token = Annotated[str, PathParameter(max_length=4096, description="the signed link token")]
 
-# 400: not a link Lupa signed; 410: expired
-LINK_PROBLEMS = (400, 410)
+# 400: not a link Lupa signed; 410: expired; 429: too many uses of the link or from one address
+LINK_PROBLEMS = (400, 410, 429)
 _ONE_CLICK_FORM = OpenAPIMediaType(
     schema=Schema(
         type=OpenAPIType.OBJECT,
@@ -89,6 +90,7 @@ class UnsubscribeController(Controller):
     @get(
         "/v1/unsubscribe/{token:str}",
         media_type="text/html",
+        guards=[limited("link", path_param="token")],
         opt={"public": True, "problems": LINK_PROBLEMS},
         summary="Confirmation page of a one-click unsubscribe link (changes nothing)",
     )
@@ -104,6 +106,7 @@ class UnsubscribeController(Controller):
 
     @post(
         "/v1/unsubscribe/{token:str}",
+        guards=[limited("link", path_param="token")],
         opt={
             "public": True,
             "problems": LINK_PROBLEMS,

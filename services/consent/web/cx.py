@@ -32,6 +32,7 @@ from shared.audit.outbox import AuditEvent, record_event
 from shared.auth.guards import VERIFIER_STATE_KEY
 from shared.auth.tokens import AccessTokenVerifier, InvalidToken
 from shared.keys import Keyring
+from shared.public_limits import limited
 from shared.web.i18n import LANG_COOKIE, LANGUAGES, Catalogue, language_of
 from shared.web.pages import PAGE_HEADERS
 from shared.web.sessions import (
@@ -133,7 +134,7 @@ class CxController(Controller):
     async def sign_in_page(self, request: Request[Any, Any, Any]) -> Template:
         return render(request, "cx/sign_in.html", {"error": None})
 
-    @post("/sign-in", opt={"public": True}, status_code=303)
+    @post("/sign-in", guards=[limited("sign-in")], opt={"public": True}, status_code=303)
     async def sign_in(
         self, tx: NamedDependency[AsyncSession], request: Request[Any, Any, Any]
     ) -> Response[Any]:

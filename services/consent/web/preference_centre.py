@@ -31,6 +31,7 @@ from shared.auth.tokens import Principal
 from shared.errors import InvalidInput, InvalidLink, LinkExpired, NotFound, PreconditionFailed
 from shared.keys import Keyring
 from shared.problems import handle_lupa_error
+from shared.public_limits import limited
 from shared.web.i18n import LANG_COOKIE, LANGUAGES, Catalogue, language_of
 from shared.web.pages import PAGE_HEADERS
 from shared.web.sessions import (
@@ -127,7 +128,11 @@ class PreferenceCentreController(Controller):
     include_in_schema = False
     exception_handlers = {SignInRequired: _no_session}
 
-    @get(guards=[_portal_or_link], opt=PAGE_OPT, media_type="text/html")
+    @get(
+        guards=[_portal_or_link, limited("link", query_param="token")],
+        opt=PAGE_OPT,
+        media_type="text/html",
+    )
     async def page(
         self,
         tx: NamedDependency[AsyncSession],

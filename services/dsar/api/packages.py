@@ -7,7 +7,10 @@ package as a file to save, so one use of a requester's link gives both.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
+import re
 import uuid
 from functools import cache
 from pathlib import Path
@@ -23,11 +26,12 @@ from services.dsar.service.packages import StoredPackage
 from shared.auth.guards import requires
 from shared.auth.tokens import Principal
 from shared.keys import Keyring
+from shared.public_limits import limited
 
 SCHEMA_FILE = Path(__file__).resolve().parents[1] / "schemas" / "access-package.schema.json"
-# Personal data: never cached; the summary page may use its own <style> block and nothing else.
+# Personal data: never cached.
 PRIVATE = {"Cache-Control": "no-store"}
-PAGE_POLICY = {"Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'"}
+STYLE_BLOCK = re.compile(r"<style>(.*?)</style>", re.DOTALL)
 FormatParam = Annotated[
     Format, QueryParameter(name="format", description="json (default) or html, the summary")
 ]
@@ -38,11 +42,21 @@ def package_schema() -> dict[str, Any]:
     return json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))  # type: ignore[no-any-return]
 
 
+def page_policy(html: str) -> dict[str, str]:
+    """The summary page works as a saved file, so it carries its own ``<style>`` block; the
+    policy admits exactly that block by its hash (CSP3), nothing inline besides, no script."""
+    hashes = " ".join(
+        "'sha256-" + base64.b64encode(hashlib.sha256(block.encode()).digest()).decode() + "'"
+        for block in STYLE_BLOCK.findall(html)
+    )
+    styles = f"style-src {hashes}" if hashes else "style-src 'none'"
+    return {"Content-Security-Policy": f"default-src 'none'; {styles}; frame-ancestors 'none'"}
+
+
 def package_response(stored: StoredPackage, fmt: Format) -> Response[Any]:
     if fmt == "html":
-        return Response(
-            stored.summary_html, media_type="text/html", headers={**PRIVATE, **PAGE_POLICY}
-        )
+        html = stored.summary_html
+        return Response(html, media_type="text/html", headers={**PRIVATE, **page_policy(html)})
     return Response(stored.package, headers=PRIVATE)
 
 
@@ -69,7 +83,8 @@ class PackageController(Controller):
 
     @get(
         "/downloads/{token:str}",
-        opt={"public": True, "problems": (404, 409, 410), "also_media_types": ("text/html",)},
+        guards=[limited("link", path_param="token")],
+        opt={"public": True, "problems": (404, 409, 410, 429), "also_media_types": ("text/html",)},
         summary="The requester's package through their single-use download link",
     )
     async def download(

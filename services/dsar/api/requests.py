@@ -24,7 +24,8 @@ from shared.auth.guards import requires
 from shared.auth.tokens import Principal
 from shared.errors import Forbidden, InvalidInput, LupaError, NotFound
 from shared.keys import Keyring
-from shared.rate_limits import Limit, hit
+from shared.public_limits import requester_address
+from shared.rate_limits import Limit, hit_all
 
 RequestType = Literal[
     "access", "portability", "rectification", "erasure", "restriction", "objection"
@@ -269,10 +270,6 @@ def _mine(principal: Principal, row: RequestRow) -> None:
         raise Forbidden("This portal token is limited to another subject.")
 
 
-def _client_ip(request: Request[Any, Any, Any]) -> str:
-    return request.client.host if request.client else "unknown"
-
-
 class RequestController(Controller):
     path = "/v1/requests"
     tags = ["requests"]
@@ -304,11 +301,13 @@ class RequestController(Controller):
             factory: async_sessionmaker[AsyncSession] = request.app.state[SESSION_FACTORY_KEY]
             key = request.app.state[KEYRING_KEY].evidence_key
             limits = dsar_settings(request).limits
-            per_ip = Limit("dsar-intake-ip", limits.intake_per_ip, HOUR)
-            await hit(factory, key, per_ip, _client_ip(request))
+            hits = [
+                (Limit("dsar-intake-ip", limits.intake_per_ip, HOUR), requester_address(request))
+            ]
             if data.email is not None:
                 per_address = Limit("dsar-intake-address", limits.intake_per_address, HOUR)
-                await hit(factory, key, per_address, data.email.strip().lower())
+                hits.append((per_address, data.email.strip().lower()))
+            await hit_all(factory, key, hits)
         intake = Intake(
             type=data.type,
             subject=data.subject,
@@ -342,7 +341,10 @@ class RequestController(Controller):
     ) -> RequestCreated:
         factory: async_sessionmaker[AsyncSession] = state[SESSION_FACTORY_KEY]
         per_ip = Limit("dsar-verify-ip", dsar_settings(request).limits.verify_per_ip, HOUR)
-        await hit(factory, state[KEYRING_KEY].evidence_key, per_ip, _client_ip(request))
+        # per request, the code's own attempt limit (LUPA_DSAR_CODE_ATTEMPTS) closes it
+        await hit_all(
+            factory, state[KEYRING_KEY].evidence_key, [(per_ip, requester_address(request))]
+        )
         # Its own transaction, committed even when the code is wrong: the attempt must count.
         failure: LupaError | None = None
         async with factory() as session, session.begin():
@@ -376,12 +378,14 @@ class RequestController(Controller):
         factory: async_sessionmaker[AsyncSession] = request.app.state[SESSION_FACTORY_KEY]
         key = request.app.state[KEYRING_KEY].evidence_key
         limits = dsar_settings(request).limits
-        await hit(
-            factory, key, Limit("dsar-intake-ip", limits.intake_per_ip, HOUR), _client_ip(request)
-        )
         # the same budget per request as per address at intake: a code costs one mail
-        await hit(
-            factory, key, Limit("dsar-resend", limits.intake_per_address, HOUR), str(request_id)
+        await hit_all(
+            factory,
+            key,
+            [
+                (Limit("dsar-intake-ip", limits.intake_per_ip, HOUR), requester_address(request)),
+                (Limit("dsar-resend", limits.intake_per_address, HOUR), str(request_id)),
+            ],
         )
         service = _service(tx, request)
         await service.resend_code(request_id, _now())

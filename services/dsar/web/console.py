@@ -36,6 +36,7 @@ from shared.auth.guards import VERIFIER_STATE_KEY
 from shared.auth.tokens import AccessTokenVerifier, InvalidToken, Principal
 from shared.errors import Forbidden, InvalidInput, LupaError
 from shared.keys import Keyring
+from shared.public_limits import limited
 from shared.web.pages import PAGE_HEADERS
 from shared.web.sessions import (
     DEFAULT_TTL,
@@ -217,7 +218,7 @@ class ConsoleController(Controller):
             status=status,
         )
 
-    @post("/sign-in", opt={"public": True}, status_code=303)
+    @post("/sign-in", guards=[limited("sign-in")], opt={"public": True}, status_code=303)
     async def sign_in(
         self, tx: NamedDependency[AsyncSession], request: Request[Any, Any, Any]
     ) -> Response[Any]:

@@ -22,7 +22,8 @@ from services.dsar.web.pages import form_token, form_token_valid, render
 from shared.app_base import KEYRING_KEY, SESSION_FACTORY_KEY
 from shared.errors import LupaError, RateLimited
 from shared.keys import Keyring
-from shared.rate_limits import Limit, hit
+from shared.public_limits import requester_address
+from shared.rate_limits import Limit, hit_all
 from shared.web.i18n import language_of
 
 HOUR = 3600
@@ -32,8 +33,10 @@ CODE = re.compile(r"^[0-9]{4,12}$")
 Form = dict[str, str]
 
 
-def _client_ip(request: Request[Any, Any, Any]) -> str:
-    return request.client.host if request.client else "unknown"
+def _retry_later(page: Template, exc: RateLimited) -> Template:
+    """The page a person reads, with the ``Retry-After`` a program would."""
+    page.headers["Retry-After"] = str(exc.extensions["retry_after"])
+    return page
 
 
 async def _form(request: Request[Any, Any, Any]) -> Form:
@@ -107,16 +110,15 @@ class RequestFormController(Controller):
         factory: async_sessionmaker[AsyncSession] = request.app.state[SESSION_FACTORY_KEY]
         limits = dsar_settings(request).limits
         try:
-            await hit(
+            per_ip = Limit("dsar-intake-ip", limits.intake_per_ip, HOUR)
+            per_address = Limit("dsar-intake-address", limits.intake_per_address, HOUR)
+            await hit_all(
                 factory,
                 keyring.evidence_key,
-                Limit("dsar-intake-ip", limits.intake_per_ip, HOUR),
-                _client_ip(request),
+                [(per_ip, requester_address(request)), (per_address, email.lower())],
             )
-            per_address = Limit("dsar-intake-address", limits.intake_per_address, HOUR)
-            await hit(factory, keyring.evidence_key, per_address, email.lower())
-        except RateLimited:
-            return self._form_page(request, form, "err_rate", 429)
+        except RateLimited as exc:
+            return _retry_later(self._form_page(request, form, "err_rate", 429), exc)
         intake = Intake(
             type=kind, subject=None, email=email, locale=language_of(request), changes=changes
         )
@@ -160,9 +162,9 @@ class RequestFormController(Controller):
         factory: async_sessionmaker[AsyncSession] = request.app.state[SESSION_FACTORY_KEY]
         per_ip = Limit("dsar-verify-ip", dsar_settings(request).limits.verify_per_ip, HOUR)
         try:
-            await hit(factory, keyring.evidence_key, per_ip, _client_ip(request))
-        except RateLimited:
-            return self._code_page(request, request_id, "err_rate", 429)
+            await hit_all(factory, keyring.evidence_key, [(per_ip, requester_address(request))])
+        except RateLimited as exc:
+            return _retry_later(self._code_page(request, request_id, "err_rate", 429), exc)
         # Its own transaction, committed even when the code is wrong: the attempt must count.
         failure: LupaError | None = None
         async with factory() as session, session.begin():
