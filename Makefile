@@ -8,11 +8,18 @@ STAMP  := $(VENV)/.installed
 
 install: $(STAMP)
 
+# Says what it is doing: pip's own progress bars on a terminal, one quiet line per step in CI
+# (CI=true) or when the output is not a terminal ($(shell) captures stdout, so ask stderr).
+PIP_OUTPUT = $(shell if [ -z "$$CI" ] && [ -t 2 ]; then echo "--progress-bar on"; else echo "--quiet"; fi)
+
 $(STAMP): pyproject.toml requirements.lock
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
-	touch $(STAMP)
+	@test -x $(BIN)/python || { echo "install: creating $(VENV)"; $(PYTHON) -m venv $(VENV); }
+	@echo "install: installing $$(grep -c '==' requirements.lock) pinned packages from requirements.lock (about a minute the first time)"
+	@$(BIN)/python -m pip install $(PIP_OUTPUT) --disable-pip-version-check -r requirements.lock
+	@echo "install: installing lupa (editable, from this checkout)"
+	@$(BIN)/python -m pip install $(PIP_OUTPUT) --disable-pip-version-check --no-deps -e .
+	@touch $(STAMP)
+	@echo "install: done"
 
 run: install
 	$(BIN)/lupa run

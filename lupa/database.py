@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from lupa import registry
 from shared.db import migrate
-from shared.db.location import database_url
+from shared.db.location import Database, database, database_url
 
-__all__ = ["database_url", "upgrade"]
+__all__ = ["Database", "database", "database_url", "upgrade"]
 
 
 def upgrade(url: str, target: str = "heads") -> None:

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import subprocess
 import sys
 import time
+from functools import partial
 from typing import Any
 
 from lupa import consent_connector, registry, server
 from lupa.cli import ports
 from lupa.cli.production import refuse_insecure
-from lupa.database import database_url, upgrade
+from lupa.database import Database, database, database_url, upgrade
+from lupa.supervisor import Child, EmbeddedPostgres, Supervisor, become_subreaper
 from shared.keys import Keyring, load_keyring
 from shared.metrics.directory import prepare_metrics_dir
 from shared.settings import HttpSettings, keys_path, lupa_home
@@ -63,19 +64,32 @@ def run_stack(_: argparse.Namespace) -> int:
         return 1
     keyring = load_keyring(keys_path())  # created on first run, before any child races to
     secret = consent_connector.shared_secret(lupa_home())
-    with database_url() as url:
+    become_subreaper()  # before PostgreSQL starts: its postmaster is then ours to reap
+    with database() as db:
+        url = db.url
         upgrade(url)
-        children = [_spawn(spec.name, url, secret) for spec in registry.SERVICES] + [
-            _spawn_relay(url),
-            _spawn_worker(url),
+        children = [
+            Child(f"{spec.name} service", start=partial(_spawn, spec.name, url, secret))
+            for spec in registry.SERVICES
+        ] + [
+            Child("audit relay", start=partial(_spawn_relay, url)),
+            Child("dsar worker", start=partial(_spawn_worker, url)),
         ]
-        problem = _wait_until_ready(children) or _join_consent_connector(keyring, secret)
+        supervisor = Supervisor(children, _watched(db))
+        problem = _wait_until_ready(supervisor.processes()) or _join_consent_connector(
+            keyring, secret
+        )
         if problem:
-            _stop(children)
+            supervisor.stop()
             print(f"lupa run: {problem}", file=sys.stderr)
             return 1
         _print_banner(url)
-        return _supervise(children)
+        return _supervise(supervisor)
+
+
+def _watched(db: Database) -> EmbeddedPostgres | None:
+    """The embedded PostgreSQL to restart if it dies; an external one is its operator's."""
+    return EmbeddedPostgres("embedded PostgreSQL", server=db.embedded) if db.embedded else None
 
 
 def _join_consent_connector(keyring: Keyring, secret: str) -> str:
@@ -155,34 +169,12 @@ def _http(spec: registry.ServiceSpec) -> HttpSettings:
     return HttpSettings.from_env(spec.name, default_port=spec.default_port)
 
 
-def _supervise(children: list[subprocess.Popen[bytes]]) -> int:
-    """Wait until Ctrl-C/SIGTERM or a child dies; then stop every child before PostgreSQL."""
-    stopping = False
-
-    def stop(*_: Any) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    try:
-        while not stopping and all(child.poll() is None for child in children):
-            time.sleep(0.2)
-    finally:
-        _stop(children)
+def _supervise(supervisor: Supervisor) -> int:
+    """Keep every child and the embedded PostgreSQL up (restarted with backoff, see
+    ``lupa.supervisor``) until Ctrl-C/SIGTERM; then stop every child before PostgreSQL."""
+    supervisor.run()
     print("\nLupa stopped.", flush=True)
-    return 0 if stopping else 1
-
-
-def _stop(children: list[subprocess.Popen[bytes]]) -> None:
-    for child in children:
-        if child.poll() is None:
-            child.terminate()
-    for child in children:
-        try:
-            child.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            child.kill()
+    return 0
 
 
 def _port(service: str) -> int:
@@ -211,6 +203,8 @@ def _print_banner(url: str) -> None:
         f"  keys              {keys_path()}",
         f"  audit relay       running; NATS {nats}; webhooks via /v1/audit/webhooks",
         "  dsar worker       running (connector jobs, mail; more: lupa worker)",
+        "  supervision       a child or the embedded PostgreSQL that dies is restarted",
+        "                    (0.5 s doubling to 30 s, retried for as long as it keeps failing)",
         f"  officer console   http://127.0.0.1:{_port('dsar')}/console  (an officer's token)",
         f"  request form      http://127.0.0.1:{_port('dsar')}/request  (public data-request form)",
         f"  CX dashboard      http://127.0.0.1:{_port('consent')}/cx  (sign in with a cx token)",
