@@ -28,7 +28,6 @@ from services.consent.api.request_context import LEDGER_CONTEXT_KEY
 from services.consent.api.subjects import SubjectController
 from services.consent.api.unsubscribe import UnsubscribeController
 from services.consent.service.check import CheckSettings
-from services.consent.service.check_replica import require_poll_within
 from services.consent.service.exports import ExportSettings
 from services.consent.service.receipts import LedgerContext
 from services.consent.settings import DEFAULT_PORT, SERVICE, ConsentSettings, SettingsRefused
@@ -48,7 +47,6 @@ def create_app(
     ledger = LedgerContext.from_settings(settings.http.public_base_url, consent.controller)
     check = CheckSettings.from_settings(settings, consent.check)
     if check.replica is not None:
-        require_poll_within(check.replica, settings.database.statement_timeout_ms)
         # Read-your-writes for every client while checks read the standby: a write is
         # acknowledged only once the synchronous standby has applied it.
         database = replace(settings.database, synchronous_commit="remote_apply")
