@@ -57,6 +57,9 @@ class DatabaseSettings:
     # Bounded waits keep a sick database from hanging requests: fail, don't queue forever.
     statement_timeout_ms: int = 5_000
     pool_timeout_s: float = 5.0
+    # Set on every connection when given (e.g. "remote_apply": a commit is acknowledged only
+    # once the synchronous standbys have applied it); None keeps the server's own setting.
+    synchronous_commit: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> DatabaseSettings:

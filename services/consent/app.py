@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+from dataclasses import replace
+
 from litestar import Litestar
 from litestar.di import Provide
 
@@ -28,7 +31,7 @@ from services.consent.db.subjects import subject_reference
 from services.consent.service.check import CheckSettings
 from services.consent.service.exports import ExportSettings
 from services.consent.service.receipts import LedgerContext
-from services.consent.settings import DEFAULT_PORT, SERVICE, ConsentSettings
+from services.consent.settings import DEFAULT_PORT, SERVICE, ConsentSettings, SettingsRefused
 from services.consent.web.cx import CX_TEMPLATES, DSAR_URL_KEY, CxController
 from services.consent.web.links_api import PreferenceLinkController
 from services.consent.web.preference_centre import TEMPLATES as PREFERENCE_TEMPLATES
@@ -45,6 +48,11 @@ def create_app(
     consent = consent or ConsentSettings()
     ledger = LedgerContext.from_settings(settings.http.public_base_url, consent.controller)
     check = CheckSettings.from_settings(settings, consent.check)
+    if check.replica is not None:
+        # Read-your-writes for every client while checks read the standby: a write is
+        # acknowledged only once the synchronous standby has applied it.
+        database = replace(settings.database, synchronous_commit="remote_apply")
+        settings = replace(settings, database=database)
 
     app = build_app(
         settings,
@@ -85,4 +93,9 @@ def create_app(
 def create_app_from_env() -> Litestar:
     """Entry point for ``lupa serve consent`` (uvicorn factory)."""
     settings = Settings.from_env(SERVICE, default_port=DEFAULT_PORT)
-    return create_app(settings, consent=ConsentSettings.from_env())
+    try:
+        return create_app(settings, consent=ConsentSettings.from_env())
+    except SettingsRefused as refused:
+        # One line naming the setting, not a traceback out of the server's factory loader.
+        print(f"lupa consent: refusing to start: {refused}", file=sys.stderr)
+        raise SystemExit(2) from None

@@ -65,14 +65,32 @@ class ControllerSettings:
         return [name for name, missing in placeholders.items() if missing]
 
 
+class SettingsRefused(RuntimeError):
+    """A combination of settings the service will not start with; the message names them."""
+
+
+@dataclass(frozen=True)
+class CheckReplica:
+    """A synchronous standby the check path reads from while the guard finds it safe
+    (``services/consent/service/check_replica.py``). ``name`` is the standby's
+    ``application_name`` in its ``primary_conninfo``, as listed in the primary's
+    ``synchronous_standby_names``."""
+
+    url: str
+    name: str
+    poll_s: float = 1.0
+
+
 @dataclass(frozen=True)
 class CheckBounds:
     """Bounds of the hot path: a sick database must answer "no" quickly, not queue requests.
-    ``pool_size`` None means the database pool's size."""
+    ``pool_size`` None means the database pool's size; ``replica`` None: checks read the
+    primary."""
 
     pool_size: int | None = None
     statement_timeout_ms: int = 1_000
     acquire_timeout_s: float = 1.0
+    replica: CheckReplica | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> CheckBounds:
@@ -81,7 +99,25 @@ class CheckBounds:
             pool_size=int(pool) if pool else None,
             statement_timeout_ms=int(env.get("LUPA_CHECK_STATEMENT_TIMEOUT_MS", "1000")),
             acquire_timeout_s=float(env.get("LUPA_CHECK_ACQUIRE_TIMEOUT_S", "1.0")),
+            replica=_check_replica(env),
         )
+
+
+def _check_replica(env: Mapping[str, str]) -> CheckReplica | None:
+    url = env.get("LUPA_CHECK_DATABASE_URL") or None
+    name = env.get("LUPA_CHECK_REPLICA_NAME") or None
+    if url is None:
+        return None
+    if name is None:
+        raise SettingsRefused(
+            "LUPA_CHECK_DATABASE_URL is set but LUPA_CHECK_REPLICA_NAME is not: name the"
+            " standby (its application_name in primary_conninfo) so Lupa can verify it is a"
+            " synchronous standby before serving checks from it"
+        )
+    poll_s = float(env.get("LUPA_CHECK_REPLICA_POLL_S", "1.0"))
+    if poll_s <= 0:
+        raise SettingsRefused("LUPA_CHECK_REPLICA_POLL_S must be a positive number of seconds")
+    return CheckReplica(url=url, name=name, poll_s=poll_s)
 
 
 @dataclass(frozen=True)

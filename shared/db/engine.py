@@ -15,6 +15,14 @@ from shared.settings import DatabaseSettings
 
 
 def create_engine(settings: DatabaseSettings) -> AsyncEngine:
+    server_settings = {
+        "statement_timeout": str(settings.statement_timeout_ms),
+        "idle_in_transaction_session_timeout": "60000",
+        "application_name": "lupa",
+    }
+    if settings.synchronous_commit is not None:
+        # In the start-up packet, so it costs no round trip per connection or per write.
+        server_settings["synchronous_commit"] = settings.synchronous_commit
     return create_async_engine(
         settings.url,
         pool_size=settings.pool_size,
@@ -24,11 +32,7 @@ def create_engine(settings: DatabaseSettings) -> AsyncEngine:
         connect_args={
             "timeout": settings.pool_timeout_s,
             "command_timeout": settings.statement_timeout_ms / 1000 + 1,
-            "server_settings": {
-                "statement_timeout": str(settings.statement_timeout_ms),
-                "idle_in_transaction_session_timeout": "60000",
-                "application_name": "lupa",
-            },
+            "server_settings": server_settings,
         },
     )
 

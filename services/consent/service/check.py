@@ -31,7 +31,7 @@ from services.consent.domain.check import (
 from services.consent.domain.subjects import age_on
 from services.consent.service import check_metrics
 from services.consent.service.check_connections import BorrowedConnections
-from services.consent.settings import CheckBounds
+from services.consent.settings import CheckBounds, CheckReplica
 from shared.crypto import field_aad, open_sealed, unwrap_data_key
 from shared.errors import Unavailable
 from shared.keys import Keyring, UnknownKey
@@ -55,6 +55,8 @@ class CheckSettings:
     pool_size: int = 16
     statement_timeout_ms: int = 1_000
     acquire_timeout_s: float = 1.0
+    # A synchronous standby checks may read while the guard finds it safe (check_replica.py).
+    replica: CheckReplica | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings, bounds: CheckBounds) -> CheckSettings:
@@ -63,10 +65,11 @@ class CheckSettings:
             pool_size=bounds.pool_size or settings.database.pool_size,
             statement_timeout_ms=bounds.statement_timeout_ms,
             acquire_timeout_s=bounds.acquire_timeout_s,
+            replica=bounds.replica,
         )
 
 
-async def create_check_pool(settings: CheckSettings) -> asyncpg.Pool:
+async def create_check_pool(settings: CheckSettings, dsn: str | None = None) -> asyncpg.Pool:
     """A pool that opens connections on demand, so the service starts while the database is down.
 
     Check connections never change session state (no SET, LISTEN, advisory locks or open
@@ -74,7 +77,7 @@ async def create_check_pool(settings: CheckSettings) -> asyncpg.Pool:
     it would double the database round trips of every check.
     """
     return await asyncpg.create_pool(
-        settings.dsn,
+        dsn or settings.dsn,
         min_size=0,
         max_size=settings.pool_size,
         max_inactive_connection_lifetime=300,
@@ -102,9 +105,25 @@ def unavailable_problem() -> Unavailable:
 
 
 class CheckService:
-    def __init__(self, pool: asyncpg.Pool, keyring: Keyring, settings: CheckSettings) -> None:
+    """Checks on the primary's pool, or on a synchronous standby's while ``conns`` points there.
+
+    Only ``check_replica.ReplicaGuard`` moves ``conns`` between ``primary_conns`` and
+    ``replica_conns``; a check reads the attribute once, so routing costs it nothing more.
+    """
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        keyring: Keyring,
+        settings: CheckSettings,
+        replica_pool: asyncpg.Pool | None = None,
+    ) -> None:
         self.pool = pool
-        self.conns = BorrowedConnections(pool, settings.pool_size)
+        self.primary_conns = BorrowedConnections(pool, settings.pool_size)
+        self.replica_conns = (
+            None if replica_pool is None else BorrowedConnections(replica_pool, settings.pool_size)
+        )
+        self.conns = self.primary_conns  # the primary until the guard has verified the standby
         self.keyring = keyring
         self.ages = AgeReader(keyring)
         self.settings = settings
@@ -165,15 +184,31 @@ class CheckService:
         return answers
 
     async def _run(self, fetch: Callable[..., Awaitable[_Rows]], *args: Any) -> _Rows:
-        """``fetch`` on a borrowed connection; a connection that failed is never reused."""
-        conn = await self.conns.acquire()
+        """``fetch`` on a borrowed connection; a connection that failed is never reused.
+
+        ``conns`` is read once: a connection goes back where it came from even when the guard
+        switches between primary and standby meanwhile.
+        """
+        conns = self.conns
+        conn = await conns.acquire()
         try:
             result = await fetch(conn, *args)
         except BaseException:
-            self.conns.discard(conn)
+            conns.discard(conn)
             raise
-        self.conns.release(conn)
+        conns.release(conn)
         return result
+
+    @property
+    def replica_in_use(self) -> bool:
+        """Checks are read from the standby right now."""
+        return self.conns is self.replica_conns
+
+    async def close(self) -> None:
+        """Give borrowed connections back (before the pools close)."""
+        await self.primary_conns.close()
+        if self.replica_conns is not None:
+            await self.replica_conns.close()
 
     def _decide_rows(
         self, rows: list[CheckRow], purpose: str, channel: str, topic: str | None, now: datetime
