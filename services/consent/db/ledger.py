@@ -28,7 +28,7 @@ from services.consent.domain.consents import LedgerEvent, NewEvent, PurposeTerms
 from services.consent.domain.purposes import Purpose
 from shared.audit.outbox import AUDIT_COLUMNS, AuditEvent, audit_row, note_recorded
 from shared.db import statements
-from shared.db.statements import Statement
+from shared.db.statements import Statement, Transaction
 
 
 class StoredEvent(msgspec.Struct, frozen=True):
@@ -172,7 +172,7 @@ def _read_event(row: Row[*tuple[Any, ...]]) -> StoredEvent:
 
 
 async def lock_for_write(
-    session: AsyncSession, external_id: str, purpose_key: str, channel: str
+    session: Transaction, external_id: str, purpose_key: str, channel: str
 ) -> WriteFacts | None:
     """Lock the subject by external id (every ledger writer of one subject queues here) and
     read what a write of ``purpose_key`` on ``channel`` needs; None if there is no subject."""
@@ -200,14 +200,14 @@ async def lock_subject(session: AsyncSession, subject_id: uuid.UUID) -> SubjectR
 
 
 async def current_state(
-    session: AsyncSession, subject_id: uuid.UUID, purpose_key: str, channel: str
+    session: Transaction, subject_id: uuid.UUID, purpose_key: str, channel: str
 ) -> ConsentStateRow | None:
     row = await statements.fetchrow(session, _CURRENT_STATE, subject_id, purpose_key, channel)
     return ConsentStateRow(*row) if row else None
 
 
 async def append(
-    session: AsyncSession,
+    session: Transaction,
     subject_id: uuid.UUID,
     event_id: uuid.UUID,
     new: NewEvent,
