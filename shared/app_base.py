@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.audit.api import AuditController, WebhookController
 from shared.audit.lag_metrics import outbox_families
-from shared.audit.outbox import audited_sessions
+from shared.audit.outbox import AuditedTransactions, audited_sessions
 from shared.auth.guards import VERIFIER_STATE_KEY, assert_every_route_guarded
 from shared.auth.tokens import AccessTokenVerifier
 from shared.db.engine import create_engine
@@ -45,6 +45,7 @@ from shared.web.pages import static_router, template_config
 
 KEYRING_KEY = "keyring"
 SESSION_FACTORY_KEY = "session_factory"
+WRITE_TRANSACTIONS_KEY = "write_transactions"  # plain asyncpg ones, for the hottest writes
 
 
 @get(
@@ -130,6 +131,7 @@ def build_app(
         engine = create_engine(settings.database)
         app.state[ENGINE_KEY] = engine
         app.state[SESSION_FACTORY_KEY] = audited_sessions(engine)
+        app.state[WRITE_TRANSACTIONS_KEY] = AuditedTransactions(engine)
         mark_worker_started()
         try:
             async with flushing():

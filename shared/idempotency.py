@@ -21,11 +21,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from litestar import Request, Response
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.auth.tokens import Principal
 from shared.db import statements
-from shared.db.statements import Statement
+from shared.db.statements import Statement, Transaction
 from shared.errors import IdempotencyInProgress, IdempotencyKeyReused, InvalidInput
 
 HEADER = "Idempotency-Key"
@@ -90,13 +89,13 @@ _REMEMBER = Statement(
 )
 
 
-async def _stored(session: AsyncSession, claim: Claim) -> StoredResponse:
+async def _stored(session: Transaction, claim: Claim) -> StoredResponse:
     row = await statements.fetchrow(session, _STORED, claim.principal, claim.key)
     assert row is not None  # the conflicting row exists: keys are never deleted mid-request
     return StoredResponse(*row)
 
 
-async def _claim(session: AsyncSession, claim: Claim) -> Response[Any] | None:
+async def _claim(session: Transaction, claim: Claim) -> Response[Any] | None:
     """Take the key for this transaction, or return the stored response of an earlier request."""
     taken = await statements.fetchrow(
         session, _CLAIM, claim.principal, claim.key, claim.request_hash, _UNFINISHED
@@ -116,7 +115,7 @@ async def _claim(session: AsyncSession, claim: Claim) -> Response[Any] | None:
     )
 
 
-async def _remember(session: AsyncSession, claim: Claim, status: int, body: Any) -> None:
+async def _remember(session: Transaction, claim: Claim, status: int, body: Any) -> None:
     # jsonb as text: the session's connections take it so.
     await statements.execute(
         session, _REMEMBER, claim.principal, claim.key, status, json.dumps(body)
@@ -124,7 +123,7 @@ async def _remember(session: AsyncSession, claim: Claim, status: int, body: Any)
 
 
 async def idempotent(
-    session: AsyncSession, request: Request[Any, Any, Any], principal: Principal, handler: Handler
+    session: Transaction, request: Request[Any, Any, Any], principal: Principal, handler: Handler
 ) -> Response[Any]:
     """Run ``handler`` once per Idempotency-Key; it returns (status, JSON-ready body).
 

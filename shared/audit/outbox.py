@@ -3,6 +3,8 @@
 ``install_outbox_guard`` makes the rule structural: every INSERT/UPDATE/DELETE issued through
 a Lupa session marks the session as changed, and committing a changed session that recorded
 no audit event raises ``MissingAuditEvent`` (so the transaction rolls back).
+``AuditedTransactions`` applies the same rule to the write transactions it opens on plain
+asyncpg connections (the hot write paths, which run only prepared statements).
 """
 
 from __future__ import annotations
@@ -10,17 +12,27 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from collections.abc import AsyncIterator, MutableMapping
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import asyncpg
 from sqlalchemy import TextClause, event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import ORMExecuteState, Session
+from sqlalchemy.util import greenlet_spawn
 
 from shared.db import statements
 from shared.db.engine import create_session_factory
-from shared.db.statements import CHANGED_TABLES, Statement, note_changes
+from shared.db.statements import (
+    CHANGED_TABLES,
+    DriverTransaction,
+    Statement,
+    Transaction,
+    note_changes,
+)
 
 EVENT_TYPE_PREFIX = "fi.lupa."
 # Tables whose rows are bookkeeping for another write (which carries the event).
@@ -77,12 +89,12 @@ def audit_row(audit: AuditEvent) -> tuple[Any, ...]:
     )
 
 
-def note_recorded(session: AsyncSession) -> None:
+def note_recorded(session: Transaction) -> None:
     """Tell the outbox guard that this transaction wrote an audit row (it counts them)."""
     session.info["audit_events"] = session.info.get("audit_events", 0) + 1
 
 
-async def record_event(session: AsyncSession, audit: AuditEvent) -> None:
+async def record_event(session: Transaction, audit: AuditEvent) -> None:
     """Add ``audit`` to the session's transaction; it commits or rolls back with the change.
 
     A prepared statement: every write records one, so it is on every write's path."""
@@ -118,11 +130,16 @@ def _track_writes(state: ORMExecuteState) -> None:
         note_changes(state.session.info, {table})
 
 
-def _require_event(session: Session) -> None:
-    changed = session.info.pop(CHANGED_TABLES, frozenset()) - EXEMPT_TABLES
-    events = session.info.pop("audit_events", 0)
+def require_event(info: MutableMapping[str, Any]) -> None:
+    """Refuse (``MissingAuditEvent``) a transaction that changed state without its event."""
+    changed = info.pop(CHANGED_TABLES, frozenset()) - EXEMPT_TABLES
+    events = info.pop("audit_events", 0)
     if changed and not events:
         raise MissingAuditEvent(f"changes to {sorted(changed)} without an audit event")
+
+
+def _require_event(session: Session) -> None:
+    require_event(session.info)
 
 
 def _reset(session: Session, *_: Any) -> None:
@@ -147,3 +164,48 @@ def audited_sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     factory = create_session_factory(engine)
     install_outbox_guard(factory)
     return factory
+
+
+class AuditedTransactions:
+    """Write transactions on plain asyncpg connections from ``engine``'s pool, under the same
+    rule as ``audited_sessions``: a transaction that changed state commits only with its
+    audit event, otherwise ``MissingAuditEvent`` is raised and it rolls back.
+
+    For hot write paths that run only prepared statements (``shared.db.statements``): no
+    session, no ORM transaction, one greenlet hop to check a connection out and one to give
+    it back. The connection leaves the pool with no transaction open and goes back so.
+    """
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    @asynccontextmanager
+    async def begin(self) -> AsyncIterator[DriverTransaction]:
+        """One transaction: commits when the block ends, rolls back if it raises."""
+        pooled = await self.engine.raw_connection()
+        driver: asyncpg.Connection = pooled.driver_connection
+        try:
+            transaction = driver.transaction()
+            await transaction.start()
+            tx = DriverTransaction(driver)
+            try:
+                yield tx
+                require_event(tx.info)
+            except BaseException:
+                await _roll_back(transaction)
+                raise
+            await transaction.commit()
+        except BaseException:
+            # A connection that failed mid-transaction is not trusted with the next one.
+            if driver.is_closed() or driver.is_in_transaction():
+                await greenlet_spawn(pooled.invalidate)
+            raise
+        finally:
+            await greenlet_spawn(pooled.close)
+
+
+async def _roll_back(transaction: Any) -> None:
+    """Roll back, keeping the error that caused it: if the connection is gone, so is the
+    transaction (the caller then discards the connection)."""
+    with suppress(OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+        await transaction.rollback()

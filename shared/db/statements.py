@@ -6,6 +6,10 @@ so in the transaction) the session holds: it commits or rolls back with everythi
 asyncpg prepares each text once per connection. The tables a statement changes are read from
 its SQL once and noted on the session (``CHANGED_TABLES``), so the outbox guard sees these
 writes exactly as it sees SQLAlchemy's.
+
+The hottest write paths skip the session altogether: a ``DriverTransaction`` is a transaction
+on a plain asyncpg connection (``shared.audit.outbox.AuditedTransactions`` opens them, with the
+outbox guard), and every function here takes one wherever it takes a session.
 """
 
 from __future__ import annotations
@@ -49,14 +53,31 @@ def note_changes(info: MutableMapping[str, Any], tables: Iterable[str]) -> None:
         info[CHANGED_TABLES] = info.get(CHANGED_TABLES, frozenset()) | changed
 
 
+class DriverTransaction:
+    """An open transaction on a plain asyncpg connection, and its ``info`` (what the outbox
+    guard reads, as on a session): the write path without SQLAlchemy's session, transaction
+    and greenlet objects, which cost more than the statements a consent write sends."""
+
+    __slots__ = ("driver", "info")
+
+    def __init__(self, driver: asyncpg.Connection) -> None:
+        self.driver = driver
+        self.info: dict[str, Any] = {}
+
+
+# Whatever runs prepared statements: a session's transaction or a plain asyncpg one.
+Transaction = AsyncSession | DriverTransaction
+
 _DRIVER = "lupa_driver_connection"
 
 
-async def driver_connection(session: AsyncSession) -> asyncpg.Connection:
+async def driver_connection(session: Transaction) -> asyncpg.Connection:
     """The asyncpg connection under the session's transaction (begun if it was not yet).
 
     Looked up once per transaction: asking SQLAlchemy each time costs more than a statement.
     """
+    if isinstance(session, DriverTransaction):
+        return session.driver
     transaction = session.sync_session.get_transaction()
     cached = session.info.get(_DRIVER)
     if cached is not None and transaction is not None and cached[0] is transaction:
@@ -80,13 +101,11 @@ async def _begin_driver(session: AsyncSession) -> asyncpg.Connection:
     return driver
 
 
-async def fetchrow(
-    session: AsyncSession, statement: Statement, *args: Any
-) -> asyncpg.Record | None:
+async def fetchrow(session: Transaction, statement: Statement, *args: Any) -> asyncpg.Record | None:
     note_changes(session.info, statement.writes)
     return await (await driver_connection(session)).fetchrow(statement.sql, *args)
 
 
-async def execute(session: AsyncSession, statement: Statement, *args: Any) -> None:
+async def execute(session: Transaction, statement: Statement, *args: Any) -> None:
     note_changes(session.info, statement.writes)
     await (await driver_connection(session)).execute(statement.sql, *args)

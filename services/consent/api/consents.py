@@ -16,6 +16,7 @@ from services.consent.api.request_context import (
     evidence_of,
     honour_gpc,
     ledger_context,
+    write_transaction,
 )
 from services.consent.api.subjects import ExternalId
 from services.consent.api.text import Paragraphs
@@ -30,6 +31,7 @@ from services.consent.domain.vocabulary import (
 )
 from services.consent.service.consents import (
     ConsentRecorded,
+    ConsentRecorder,
     ConsentService,
     ConsentState,
     HistoryEntry,
@@ -84,21 +86,23 @@ class ConsentController(Controller):
     )
     async def record_consent(
         self,
-        tx: NamedDependency[AsyncSession],
         request: Request[Any, Any, Any],
         data: JSONBody[ConsentWrite],
         external_id: ExternalId,
     ) -> Response[Any]:
-        principal, keyring = caller(request), keyring_of(request)  # see api/deps.py: why
+        # No Litestar dependency at all: the transaction is opened here (request_context.py
+        # says which kind), principal and keyring read directly (see api/deps.py: why).
+        principal, keyring = caller(request), keyring_of(request)
+        async with write_transaction(request, principal) as tx:
 
-        async def run() -> tuple[int, Any]:
-            result = await ConsentService(tx, keyring, ledger_context(request)).record(
-                external_id, data.to_request(principal), evidence_of(request), principal.actor
-            )
-            await honour_gpc(tx, keyring, request, principal, external_id)
-            return 201, msgspec.to_builtins(result)
+            async def run() -> tuple[int, Any]:
+                result = await ConsentRecorder(tx, keyring, ledger_context(request)).record(
+                    external_id, data.to_request(principal), evidence_of(request), principal.actor
+                )
+                await honour_gpc(tx, keyring, request, principal, external_id)
+                return 201, msgspec.to_builtins(result)
 
-        return await idempotent(tx, request, principal, run)
+            return await idempotent(tx, request, principal, run)
 
     @get(
         guards=[requires("admin", "portal", "officer", "cx", subject_param="external_id")],

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.consent.db.tables import purpose_versions, purposes, row_reader
 from services.consent.domain.purposes import Purpose, PurposeSpec, PurposeVersion
 from shared.db import statements
-from shared.db.statements import Statement
+from shared.db.statements import Statement, Transaction
 
 # A purpose with its current version's title and description.
 PURPOSE_COLUMNS = (purposes, purpose_versions.c.title, purpose_versions.c.description)
@@ -69,12 +69,17 @@ async def versions(session: AsyncSession, key: str) -> list[PurposeVersion]:
     return [_read_version(row) for row in (await session.execute(query)).all()]
 
 
-async def get_version(session: AsyncSession, key: str, version: int) -> PurposeVersion:
+_VERSION = Statement(
+    f"SELECT {', '.join(purpose_versions.c.keys())} FROM purpose_versions"  # noqa: S608 (column names, no input)
+    " WHERE purpose_key = $1 AND version = $2"
+)
+
+
+async def get_version(session: Transaction, key: str, version: int) -> PurposeVersion:
     """A version that exists (a ledger row's foreign key, or the purpose's current one)."""
-    query = select(purpose_versions).where(
-        purpose_versions.c.purpose_key == key, purpose_versions.c.version == version
-    )
-    return _read_version((await session.execute(query)).one())
+    row = await statements.fetchrow(session, _VERSION, key, version)
+    assert row is not None  # the ledger's foreign key, or the purpose's current version
+    return _read_version(row)
 
 
 def _attributes(spec: PurposeSpec) -> dict[str, Any]:

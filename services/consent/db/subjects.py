@@ -10,9 +10,9 @@ import msgspec
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.consent.db.tables import row_reader, subject_keys, subjects
+from services.consent.db.tables import row_reader, subjects
 from shared.db import statements
-from shared.db.statements import Statement
+from shared.db.statements import Statement, Transaction
 
 # Personal fields that also carry a blind index and a suppression hash.
 SEARCHABLE_FIELDS = ("email", "phone")
@@ -144,16 +144,17 @@ async def mark_gpc_signal(session: AsyncSession, subject_id: uuid.UUID, at: date
     await session.execute(update(subjects).where(subjects.c.id == subject_id).values(gpc_at=at))
 
 
+_INSERT_KEY = Statement(
+    "INSERT INTO subject_keys (subject_id, kek_id, wrapped_dek, created_at) VALUES ($1, $2, $3, $4)"
+)
+
+
 async def insert_key(
-    session: AsyncSession, subject_id: uuid.UUID, kek_id: str, wrapped: bytes, now: datetime
+    session: Transaction, subject_id: uuid.UUID, kek_id: str, wrapped: bytes, now: datetime
 ) -> None:
-    await session.execute(
-        insert(subject_keys).values(
-            subject_id=subject_id, kek_id=kek_id, wrapped_dek=wrapped, created_at=now
-        )
-    )
+    await statements.execute(session, _INSERT_KEY, subject_id, kek_id, wrapped, now)
 
 
-async def get_key(session: AsyncSession, subject_id: uuid.UUID) -> WrappedKey | None:
+async def get_key(session: Transaction, subject_id: uuid.UUID) -> WrappedKey | None:
     row = await statements.fetchrow(session, _KEY, subject_id)
     return WrappedKey(*row) if row else None

@@ -28,6 +28,7 @@ from services.consent.service.subjects import live_subject, require_live
 from services.consent.service.vault import SubjectVault
 from shared.auth.kinds import TokenKind
 from shared.auth.tokens import sign_claims
+from shared.db.statements import Transaction
 from shared.keys import Keyring
 
 # A confirmation link signed before links had their own header typ and aud still confirms
@@ -90,8 +91,11 @@ class HistoryEntry(LedgerEvent, frozen=True):
         return cls(**msgspec.structs.asdict(stored.event), sequence=stored.id, reason=reason)
 
 
-class ConsentService:
-    def __init__(self, session: AsyncSession, keyring: Keyring, context: LedgerContext) -> None:
+class ConsentRecorder:
+    """Grants and withdrawals, on any transaction: the API's hot path runs them on a plain
+    asyncpg one (``shared.audit.outbox.AuditedTransactions``), pages and jobs on a session."""
+
+    def __init__(self, session: Transaction, keyring: Keyring, context: LedgerContext) -> None:
         self.session = session
         self.keyring = keyring
         self.context = context
@@ -148,30 +152,6 @@ class ConsentService:
             url,
         )
 
-    async def states(self, external_id: str) -> list[ConsentState]:
-        subject = await live_subject(self.session, external_id)
-        now = datetime.now(UTC)
-        return [
-            ConsentState.read(row, terms, now)
-            for row, terms in await repo.states_for_subject(self.session, subject.id)
-        ]
-
-    async def history(
-        self, external_id: str, *, reveal_reason: bool, after: int = 0, limit: int = 500
-    ) -> list[HistoryEntry]:
-        """Ledger rows in order; the withdrawal reason is opened only when ``reveal_reason``."""
-        subject = await live_subject(self.session, external_id)
-        rows = await repo.history(self.session, subject.id, after, limit)
-        if not reveal_reason:
-            return [HistoryEntry.of(row) for row in rows]
-        dek = await self.vault.data_key(subject.id)
-        return [
-            HistoryEntry.of(
-                row, self.vault.open_field(dek, subject.id, REASON_FIELD, row.reason_ct)
-            )
-            for row in rows
-        ]
-
     def _age(
         self, subject: SubjectRow, key: WrappedKey | None, terms: PurposeTerms, now: datetime
     ) -> int | None:
@@ -196,3 +176,42 @@ class ConsentService:
             CONFIRM_LINK,
         )
         return f"{self.context.public_base_url}/v1/confirm/{token}"
+
+
+class ConsentService:
+    def __init__(self, session: AsyncSession, keyring: Keyring, context: LedgerContext) -> None:
+        self.session = session
+        self.keyring = keyring
+        self.context = context
+        self.vault = SubjectVault(session, keyring)
+
+    async def record(
+        self, external_id: str, request: ConsentRequest, evidence: Evidence, actor: str
+    ) -> ConsentRecorded:
+        """Append a grant or withdrawal for the subject, serialised by the subject's row lock."""
+        recorder = ConsentRecorder(self.session, self.keyring, self.context)
+        return await recorder.record(external_id, request, evidence, actor)
+
+    async def states(self, external_id: str) -> list[ConsentState]:
+        subject = await live_subject(self.session, external_id)
+        now = datetime.now(UTC)
+        return [
+            ConsentState.read(row, terms, now)
+            for row, terms in await repo.states_for_subject(self.session, subject.id)
+        ]
+
+    async def history(
+        self, external_id: str, *, reveal_reason: bool, after: int = 0, limit: int = 500
+    ) -> list[HistoryEntry]:
+        """Ledger rows in order; the withdrawal reason is opened only when ``reveal_reason``."""
+        subject = await live_subject(self.session, external_id)
+        rows = await repo.history(self.session, subject.id, after, limit)
+        if not reveal_reason:
+            return [HistoryEntry.of(row) for row in rows]
+        dek = await self.vault.data_key(subject.id)
+        return [
+            HistoryEntry.of(
+                row, self.vault.open_field(dek, subject.id, REASON_FIELD, row.reason_ct)
+            )
+            for row in rows
+        ]

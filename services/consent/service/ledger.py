@@ -11,15 +11,14 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from services.consent.db import ledger as repo
 from services.consent.db.ledger import ConsentStateRow
 from services.consent.db.subjects import SubjectRow, WrappedKey
 from services.consent.domain.consents import LedgerEvent, NewEvent, audit_type
-from services.consent.service.receipts import IssuedReceipt, LedgerContext, ReceiptService
+from services.consent.service.receipts import IssuedReceipt, LedgerContext, ReceiptSigner
 from services.consent.service.vault import SubjectVault
 from shared.audit.outbox import AuditEvent
+from shared.db.statements import Transaction
 from shared.keys import Keyring
 
 SERVICE = "consent"
@@ -34,10 +33,10 @@ class Appended:
 
 
 class LedgerWriter:
-    def __init__(self, session: AsyncSession, keyring: Keyring, context: LedgerContext) -> None:
+    def __init__(self, session: Transaction, keyring: Keyring, context: LedgerContext) -> None:
         self.session = session
         self.vault = SubjectVault(session, keyring)
-        self.receipts = ReceiptService(session, keyring, context)
+        self.receipts = ReceiptSigner(session, keyring, context)
 
     async def append(
         self, subject: SubjectRow, new: NewEvent, key: WrappedKey | None = None

@@ -24,6 +24,7 @@ from services.consent.domain.receipts import (
 )
 from services.consent.settings import ControllerSettings
 from shared.auth.tokens import Principal, sign_claims
+from shared.db.statements import Transaction
 from shared.errors import NotFound
 from shared.keys import Keyring
 
@@ -76,8 +77,10 @@ def localised(title: dict[str, str], language: str) -> str:
     return title.get(language) or title.get("en") or next(iter(title.values()), "")
 
 
-class ReceiptService:
-    def __init__(self, session: AsyncSession, keyring: Keyring, context: LedgerContext) -> None:
+class ReceiptSigner:
+    """Signs the receipt of each event a ledger writer appends (on whatever transaction)."""
+
+    def __init__(self, session: Transaction, keyring: Keyring, context: LedgerContext) -> None:
         self.session = session
         self.keyring = keyring
         self.context = context
@@ -103,6 +106,13 @@ class ReceiptService:
             self.keyring, receipt_claims(facts, self.context.controller, now), RECEIPT_TOKEN
         )
         return NewReceipt(facts.receipt_id, jws, now)
+
+
+class ReceiptService:
+    def __init__(self, session: AsyncSession, keyring: Keyring, context: LedgerContext) -> None:
+        self.session = session
+        self.keyring = keyring
+        self.context = context
 
     async def get(self, receipt_id: uuid.UUID, principal: Principal) -> Receipt:
         """A stored receipt; a subject-bound portal token sees only its own subject's (others

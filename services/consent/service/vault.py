@@ -6,11 +6,10 @@ import base64
 import uuid
 from datetime import UTC, datetime
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from services.consent.db import subjects as repo
 from services.consent.db.subjects import WrappedKey
 from shared.crypto import field_aad, new_data_key, open_sealed, seal, unwrap_data_key, wrap_data_key
+from shared.db.statements import Transaction
 from shared.errors import Conflict
 from shared.keys import Keyring, UnknownKey
 
@@ -18,7 +17,7 @@ from shared.keys import Keyring, UnknownKey
 class SubjectVault:
     """Seals and opens one subject's fields; a missing key means the subject was shredded."""
 
-    def __init__(self, session: AsyncSession, keyring: Keyring) -> None:
+    def __init__(self, session: Transaction, keyring: Keyring) -> None:
         self.session = session
         self.keyring = keyring
 
