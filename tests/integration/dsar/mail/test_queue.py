@@ -145,7 +145,9 @@ async def test_without_smtp_the_worker_writes_parseable_eml_files(
     mail_id = await queue_received(session_factory, keyring, request_id, to)
     transport = transport_from_env({}, tmp_path)
 
-    assert await send_due_mail(session_factory, keyring, transport, settings=SETTINGS) >= 1
+    # Other tests' mail may be due in this shared database too: drain the queue, not 20.
+    sent = await send_due_mail(session_factory, keyring, transport, limit=10_000, settings=SETTINGS)
+    assert sent >= 1
 
     [message] = eml_files_to(tmp_path / "mail", to)
     assert message["Subject"] == "Pyyntösi on vastaanotettu"
