@@ -232,6 +232,110 @@ class CheckFastPath:
         await send(end)
 
 
+async def answer_batch(service: CheckService, data: BatchCheck, at: datetime | None) -> bytes:
+    """The JSON of ``BatchResults`` for a valid batch of at most ``MAX_BATCH`` subjects."""
+    answers = await service.check_batch(data.subjects, data.purpose, data.channel, data.topic, at)
+    return encode_batch(data.subjects, answers)
+
+
+_decode_batch = msgspec.json.Decoder(BatchCheck).decode
+# Each member of a batch body, as it appears when it is given (a body without backslashes
+# spells every key literally, so counting finds a member given twice).
+_BATCH_MEMBERS = tuple(f'"{name}"'.encode() for name in BatchCheck.__struct_fields__)
+_JSON_CONTENT_TYPES = frozenset(
+    {b"application/json", b"application/json; charset=utf-8", b"application/json;charset=utf-8"}
+)
+
+
+async def read_batch_body(scope: Scope, receive: Receive) -> tuple[bytes | None, list[Any]]:
+    """The body of a plain JSON request of at most ``BATCH_BODY_LIMIT`` bytes, and the messages
+    read (to replay); ``None`` for anything else, read no further than its headers say."""
+    length = None
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            length = int(value) if value.isdigit() else None
+        elif name == b"content-type" and value.lower() not in _JSON_CONTENT_TYPES:
+            return None, []
+    if length is None or length > BATCH_BODY_LIMIT:
+        return None, []
+    messages: list[Any] = []
+    chunks = []
+    while True:
+        message = await receive()
+        messages.append(message)
+        if message["type"] != "http.request":
+            return None, messages
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    body = b"".join(chunks)
+    return (body if len(body) == length else None), messages
+
+
+def well_formed_batch(scope: Scope, body: bytes) -> tuple[BatchCheck, datetime | None] | None:
+    """The batch and instant of an authorized, valid batch the handler would answer; ``None``
+    for anything else (escapes, a member given twice, too many subjects, a bad ``at``...)."""
+    if b"\\" in body or any(body.count(member) > 1 for member in _BATCH_MEMBERS):
+        return None
+    try:
+        authorize(scope, CHECK_ROLES)
+        data = _decode_batch(body)
+        if len(data.subjects) > MAX_BATCH:
+            return None
+        return data, evaluation_time(data.at)
+    except (LupaError, msgspec.ValidationError, msgspec.DecodeError):
+        return None
+
+
+class BatchFastPath:
+    """Route middleware of ``POST /v1/check/batch``: answers a valid, authorized batch directly.
+
+    The framework reads a batch body three times (strict JSON with the standard library, then
+    two conversions to ``BatchCheck``, each checking 10,000 ids against the pattern): a fifth of
+    a batch's CPU. Here a body that is plain JSON (no escapes, no member twice, the declared
+    content type and length) is decoded once by msgspec straight into ``BatchCheck``, strictly,
+    which accepts a subset of what the handler accepts and reads it alike. Anything else,
+    including every error, goes on to the handler with the body replayed, so the problems
+    cannot drift.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        body, messages = await read_batch_body(scope, receive)
+        accepted = None if body is None else well_formed_batch(scope, body)
+        if accepted is None:
+            await self.app(scope, _replay(messages, receive), send)
+            return
+        data, at = accepted
+        service: CheckService = scope["litestar_app"].state[CHECK_POOL_KEY]
+        # Unavailable propagates to the exception handlers: the same 503 as from the handler.
+        answer = await answer_batch(service, data, at)
+        start: HTTPResponseStartEvent = {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [*_JSON_HEADERS, (b"content-length", str(len(answer)).encode())],
+        }
+        await send(start)
+        end: HTTPResponseBodyEvent = {
+            "type": "http.response.body",
+            "body": answer,
+            "more_body": False,
+        }
+        await send(end)
+
+
+def _replay(messages: list[Any], receive: Receive) -> Receive:
+    """``receive`` giving back the messages already read first."""
+    pending = list(messages)
+
+    async def replayed() -> Any:
+        return pending.pop(0) if pending else await receive()
+
+    return replayed
+
+
 class CheckController(Controller):
     path = "/v1/check"
     tags = ["check"]
@@ -260,6 +364,7 @@ class CheckController(Controller):
     @post(
         "/batch",
         guards=[requires(*CHECK_ROLES)],
+        middleware=[BatchFastPath],
         cache_control=NO_STORE,
         status_code=200,
         request_max_body_size=BATCH_BODY_LIMIT,
@@ -268,14 +373,12 @@ class CheckController(Controller):
     async def check_batch(
         self, request: Request[Any, Any, Any], data: JSONBody[BatchCheck]
     ) -> Response[BatchResults]:
+        # Reached by the requests BatchFastPath passes on; the same answer for those it accepts.
         if len(data.subjects) > MAX_BATCH:
             raise PayloadTooLarge(
                 f"A batch holds at most {MAX_BATCH} subjects; split the list.",
                 max_subjects=MAX_BATCH,
             )
-        answers = await check_service(request).check_batch(
-            data.subjects, data.purpose, data.channel, data.topic, evaluation_time(data.at)
-        )
         # Already the JSON of BatchResults (the annotation keeps it in the OpenAPI document).
-        body: Any = encode_batch(data.subjects, answers)
+        body: Any = await answer_batch(check_service(request), data, evaluation_time(data.at))
         return Response(body, media_type=MediaType.JSON)

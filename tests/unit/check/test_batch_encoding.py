@@ -44,3 +44,23 @@ def test_the_batch_answer_is_what_msgspec_writes_for_batch_results() -> None:
 
 def test_an_empty_batch_is_an_empty_list() -> None:
     assert encode_batch([], []) == b'{"results":[]}'
+
+
+def test_ids_with_and_without_commas_encode_alike() -> None:
+    answers = [(YES, uuid.uuid4()), (NO, None), (UNKNOWN, None)]
+    for subjects in (["a", "b", "c"], ["a,b", "c", "d"], ["a", 'q"uote', "b\\s"]):
+        expected = BatchResults(
+            [
+                BatchItem(
+                    s,
+                    allowed=d.allowed,
+                    reasons=list(d.reasons),
+                    purpose_version=d.purpose_version,
+                    basis=d.basis,
+                    evidence=e,
+                    deliver_after=d.deliver_after,
+                )
+                for s, (d, e) in zip(subjects, answers, strict=True)
+            ]
+        )
+        assert encode_batch(subjects, answers) == msgspec.json.encode(expected)
