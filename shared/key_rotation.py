@@ -192,7 +192,11 @@ class KeyRotation:
         for store in self.stores if old else ():
             done += await self._rewrap_store(store, old)
         resealed = await self.reseal_webhook_secrets(old) if old else 0
-        sealed = {store.kind: await self._reseal_store(store, old) for store in self.sealed_stores}
+        sealed = (
+            {store.kind: await self._reseal_store(store, old) for store in self.sealed_stores}
+            if old
+            else {}
+        )
         return RewrapReport(
             kek=target,
             rewrapped=done.rewrapped,
@@ -201,7 +205,7 @@ class KeyRotation:
             failed=done.failed,
             secrets_resealed=resealed,
             secrets_remaining=await self.secrets_in_use(old) if old else 0,
-            sealed_resealed=sealed if old else {},
+            sealed_resealed=sealed,
             sealed_remaining=await self.sealed_in_use(old) if old else {},
         )
 
@@ -267,11 +271,11 @@ class KeyRotation:
         with one ``keys.<kind>_rewrapped`` event in the store's chain."""
         after: str | None = None
         resealed = 0
-        while old:
+        while True:
             async with session_scope(self.sessions) as session:
                 values = await store.lock_batch(session, old, after, self.batch_size)
                 if not values:
-                    break
+                    return resealed
                 after = values[-1].name
                 batch = self._resealed_values(store, values)
                 if batch:
@@ -283,7 +287,6 @@ class KeyRotation:
                         service=store.service,
                     )
             resealed += len(batch)
-        return resealed
 
     def _resealed_values(
         self, store: SealedSecretStore, values: list[SealedValue]

@@ -74,7 +74,7 @@ def show_keys(_: argparse.Namespace) -> int:
         marker = " (active)" if kek_id == keyring.active_kek_id else ""
         print(f"  {kek_id}: {usage.get(kek_id, 0)}{marker}")
     for kek_id in sorted(set(usage) - set(keyring.keks)):
-        print(f"  {kek_id}: {usage[kek_id]} (NOT IN THIS KEYRING: these subjects cannot be read)")
+        print(f"  {kek_id}: {usage[kek_id]} (NOT IN THIS KEYRING: their data cannot be read)")
     print("webhook secrets sealed by each KEK:")
     for kek_id in sorted(set(keyring.keks) | set(secrets)):
         missing = "" if kek_id in keyring.keks else " (NOT IN THIS KEYRING: undeliverable)"
