@@ -1,5 +1,6 @@
 """Key rotation over the whole deployment: the kernel's webhook secrets and every registered
-service's data keys (``ServiceSpec.data_keys``)."""
+service's data keys (``ServiceSpec.data_keys``) and sealed secrets
+(``ServiceSpec.sealed_secrets``)."""
 
 from __future__ import annotations
 
@@ -17,8 +18,9 @@ def KeyRotation(
     sessions: async_sessionmaker[AsyncSession], keyring: Keyring, batch_size: int = BATCH_SIZE
 ) -> key_rotation.KeyRotation:
     stores = [store for spec in registry.SERVICES if (store := spec.data_key_store())]
+    sealed = [box for spec in registry.SERVICES if (box := spec.sealed_secret_store())]
     return key_rotation.KeyRotation(
-        sessions, keyring, stores, registry.KEY_EVENTS_SERVICE, batch_size
+        sessions, keyring, stores, registry.KEY_EVENTS_SERVICE, batch_size, sealed
     )
 
 

@@ -2,8 +2,8 @@
 
 Adding a service means adding its package under ``services/`` and one entry here: ``lupa run``
 starts it, ``lupa serve`` serves it, ``lupa migrate`` applies its migrations, the relay and
-``lupa audit`` cover its audit chain, ``lupa keys`` rotates its data keys, and its own commands
-join the ``lupa`` command.
+``lupa audit`` cover its audit chain, ``lupa keys`` rotates its data keys and sealed secrets,
+and its own commands join the ``lupa`` command.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from services.consent import settings as consent
 from services.dsar import settings as dsar
 
 if TYPE_CHECKING:  # the CLI starts without loading the rotation machinery
-    from shared.key_rotation import DataKeyStore
+    from shared.key_rotation import DataKeyStore, SealedSecretStore
 
 SERVICES_ROOT = Path(__file__).resolve().parents[1] / "services"
 
@@ -33,6 +33,7 @@ class ServiceSpec:
     app_factory: str  # "module:function", a uvicorn factory reading the environment
     cli: str | None = None  # a module with ``register(commands)`` adding the service's commands
     data_keys: str | None = None  # "module:Class", a shared.key_rotation.DataKeyStore
+    sealed_secrets: str | None = None  # "module:Class", a shared.key_rotation.SealedSecretStore
 
     @property
     def migrations(self) -> Path:
@@ -41,6 +42,12 @@ class ServiceSpec:
 
     def data_key_store(self) -> DataKeyStore | None:
         store: DataKeyStore | None = _load(self.data_keys)() if self.data_keys else None
+        return store
+
+    def sealed_secret_store(self) -> SealedSecretStore | None:
+        store: SealedSecretStore | None = (
+            _load(self.sealed_secrets)() if self.sealed_secrets else None
+        )
         return store
 
 
@@ -57,6 +64,8 @@ SERVICES: tuple[ServiceSpec, ...] = (
         default_port=dsar.DEFAULT_PORT,
         app_factory="services.dsar.app:create_app_from_env",
         cli="services.dsar.cli",
+        data_keys="services.dsar.service.key_rotation:RequestDataKeys",
+        sealed_secrets="services.dsar.service.key_rotation:ConnectorSecrets",
     ),
 )
 # Deployment-wide key events (a KEK rotated or retired) are recorded in this service's chain.

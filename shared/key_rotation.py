@@ -1,22 +1,23 @@
 """Key rotation: add a key-encryption key, rewrap every data key and reseal every webhook
-secret to it, retire old ones.
+secret (and every secret a service seals under a KEK) to it, retire old ones.
 
 The keyring is saved *before* anything is rewrapped, so every key id that reaches the database
 is in the file a running process re-reads (vaults and the relay reload on an unknown id).
-Old KEKs stay in the keyring until ``retire``, which refuses while any data key or webhook
+Old KEKs stay in the keyring until ``retire``, which refuses while any data key or sealed
 secret still uses one: a retired KEK under a webhook secret would leave that subscription
-undeliverable.
+undeliverable, under a DSAR connector's secret every job to that connector unsigned.
 
 The kernel owns the webhook secrets; each service that keeps data keys contributes a
-``DataKeyStore`` (the composition root hands the list in), so rotation covers the whole
-deployment without the kernel knowing any service.
+``DataKeyStore``, and one that seals secrets under a KEK a ``SealedSecretStore`` (the
+composition root hands the lists in), so rotation covers the whole deployment without the
+kernel knowing any service.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -70,6 +71,48 @@ class DataKeyStore(Protocol):
     ) -> None: ...
 
 
+@dataclass(frozen=True, slots=True)
+class SealedValue:
+    """One secret as a service stores it: sealed by ``kek_id``; ``name`` is the row's key."""
+
+    name: str
+    kek_id: str
+    sealed: bytes
+
+
+class SealedSecretStore(Protocol):
+    """Where a service keeps secrets sealed directly by a KEK, one per named row (the DSAR
+    service: each connector's signing secret). The store seals and opens: only it knows the
+    associated data that binds a secret to its row."""
+
+    @property
+    def service(self) -> str:
+        """The service whose audit chain records this store's reseals."""
+        ...
+
+    @property
+    def kind(self) -> str:
+        """What the secrets are, plural and in snake case (``connector_secrets``): names the
+        audit event ``keys.<kind>_rewrapped`` and the counts ``lupa keys`` prints."""
+        ...
+
+    async def count_by_kek(self, session: AsyncSession) -> dict[str, int]: ...
+
+    async def lock_batch(
+        self, session: AsyncSession, kek_ids: Sequence[str], after: str | None, limit: int
+    ) -> list[SealedValue]:
+        """The next ``limit`` secrets under ``kek_ids`` past ``after`` (by name), locked; rows
+        another transaction holds are skipped."""
+        ...
+
+    def reseal(self, keyring: Keyring, value: SealedValue) -> SealedValue:
+        """``value`` sealed by the keyring's active KEK; raises ``DecryptionFailed`` or
+        ``UnknownKey`` when it does not open."""
+        ...
+
+    async def store_resealed(self, session: AsyncSession, values: list[SealedValue]) -> None: ...
+
+
 @dataclass(frozen=True)
 class RewrapReport:
     kek: str
@@ -79,6 +122,9 @@ class RewrapReport:
     failed: int
     secrets_resealed: int = 0  # webhook signing secrets moved to ``kek``
     secrets_remaining: int = 0  # webhook secrets still under an old KEK (busy, or unreadable)
+    # Per SealedSecretStore kind: how many were resealed, and how many stay under an old KEK.
+    sealed_resealed: dict[str, int] = field(default_factory=dict)
+    sealed_remaining: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -109,16 +155,23 @@ class KeyRotation:
         stores: Sequence[DataKeyStore],
         events_service: str,
         batch_size: int = BATCH_SIZE,
+        sealed_stores: Sequence[SealedSecretStore] = (),
     ) -> None:
         self.sessions = sessions
         self.keyring = keyring
         self.stores = tuple(stores)
         self.events_service = events_service
         self.batch_size = batch_size
+        self.sealed_stores = tuple(sealed_stores)
 
     def with_keyring(self, keyring: Keyring) -> KeyRotation:
         return KeyRotation(
-            self.sessions, keyring, self.stores, self.events_service, self.batch_size
+            self.sessions,
+            keyring,
+            self.stores,
+            self.events_service,
+            self.batch_size,
+            self.sealed_stores,
         )
 
     async def usage(self) -> dict[str, int]:
@@ -139,6 +192,11 @@ class KeyRotation:
         for store in self.stores if old else ():
             done += await self._rewrap_store(store, old)
         resealed = await self.reseal_webhook_secrets(old) if old else 0
+        sealed = (
+            {store.kind: await self._reseal_store(store, old) for store in self.sealed_stores}
+            if old
+            else {}
+        )
         return RewrapReport(
             kek=target,
             rewrapped=done.rewrapped,
@@ -147,6 +205,8 @@ class KeyRotation:
             failed=done.failed,
             secrets_resealed=resealed,
             secrets_remaining=await self.secrets_in_use(old) if old else 0,
+            sealed_resealed=sealed,
+            sealed_remaining=await self.sealed_in_use(old) if old else {},
         )
 
     async def _rewrap_store(self, store: DataKeyStore, old: list[str]) -> _Pass:
@@ -206,6 +266,39 @@ class KeyRotation:
             out.append(SealedSecret(row.id, *seal_secret(self.keyring, row.id, secret)))
         return out
 
+    async def _reseal_store(self, store: SealedSecretStore, old: list[str]) -> int:
+        """Reseal ``store``'s secrets under ``old`` KEKs in batches, each its own transaction
+        with one ``keys.<kind>_rewrapped`` event in the store's chain."""
+        after: str | None = None
+        resealed = 0
+        while True:
+            async with session_scope(self.sessions) as session:
+                values = await store.lock_batch(session, old, after, self.batch_size)
+                if not values:
+                    return resealed
+                after = values[-1].name
+                batch = self._resealed_values(store, values)
+                if batch:
+                    await store.store_resealed(session, batch)
+                    await self._record(
+                        session,
+                        f"keys.{store.kind}_rewrapped",
+                        {"kek": self.keyring.active_kek_id, "count": len(batch)},
+                        service=store.service,
+                    )
+            resealed += len(batch)
+
+    def _resealed_values(
+        self, store: SealedSecretStore, values: list[SealedValue]
+    ) -> list[SealedValue]:
+        out = []
+        for value in values:
+            try:
+                out.append(store.reseal(self.keyring, value))
+            except (DecryptionFailed, UnknownKey):
+                continue  # left as it is and counted; retire will refuse that KEK
+        return out
+
     async def in_use(self, kek_ids: list[str]) -> int:
         """How many data keys ``kek_ids`` still wrap."""
         usage = await self.usage()
@@ -220,6 +313,18 @@ class KeyRotation:
         """How many live webhook secrets ``kek_ids`` still seal."""
         usage = await self.secret_usage()
         return sum(usage.get(kek_id, 0) for kek_id in kek_ids)
+
+    async def sealed_usage(self) -> dict[str, dict[str, int]]:
+        """Per sealed-secret kind, how many secrets each KEK id seals."""
+        async with self.sessions() as session:
+            return {store.kind: await store.count_by_kek(session) for store in self.sealed_stores}
+
+    async def sealed_in_use(self, kek_ids: list[str]) -> dict[str, int]:
+        """Per sealed-secret kind, how many secrets ``kek_ids`` still seal."""
+        usage = await self.sealed_usage()
+        return {
+            kind: sum(counts.get(kek_id, 0) for kek_id in kek_ids) for kind, counts in usage.items()
+        }
 
     async def record(self, type_: str, data: dict[str, Any]) -> None:
         """A deployment-wide key event, in its own transaction."""
@@ -260,8 +365,8 @@ async def rotate_signing(rotation: KeyRotation, save: SaveKeyring) -> Keyring:
 
 
 async def retire_kek(rotation: KeyRotation, kek_id: str, save: SaveKeyring) -> Keyring:
-    """Remove ``kek_id`` from the keyring; refused while it is active or wraps any data key or
-    webhook secret."""
+    """Remove ``kek_id`` from the keyring; refused while it is active or wraps any data key,
+    webhook secret or other sealed secret."""
     keyring = rotation.keyring
     if kek_id not in keyring.keks:
         raise RotationRefused(f"{kek_id} is not in the keyring")
@@ -269,9 +374,13 @@ async def retire_kek(rotation: KeyRotation, kek_id: str, save: SaveKeyring) -> K
         raise RotationRefused(f"{kek_id} is the active key-encryption key; rotate first")
     in_use = await rotation.in_use([kek_id])
     secrets = await rotation.secrets_in_use([kek_id])
-    if in_use or secrets:
+    sealed = await rotation.sealed_in_use([kek_id])
+    if in_use or secrets or any(sealed.values()):
+        others = "".join(
+            f", {n} {kind.replace('_', ' ').removesuffix('s')}(s)" for kind, n in sealed.items()
+        )
         raise RotationRefused(
-            f"{kek_id} still wraps {in_use} data key(s) and {secrets} webhook secret(s); "
+            f"{kek_id} still wraps {in_use} data key(s), {secrets} webhook secret(s){others}; "
             "run `lupa keys rewrap` first"
         )
     retired = keyring.without_kek(kek_id)

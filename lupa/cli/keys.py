@@ -33,9 +33,9 @@ def register(commands: Any) -> None:
     show.set_defaults(handler=show_keys)
     rotate = sub.add_parser(
         "rotate",
-        help="add a key-encryption key and rewrap every data key and webhook secret to it",
+        help="add a key-encryption key and rewrap every data key and sealed secret to it",
         description="Add a new KEK, save the keyring, then rewrap all data keys in batches "
-        "and reseal the webhook secrets. "
+        "and reseal the webhook and DSAR connector secrets. "
         "Old KEKs stay until `lupa keys retire`.",
     )
     rotate.add_argument(
@@ -51,12 +51,12 @@ def register(commands: Any) -> None:
     rotate.add_argument("--batch-size", type=_positive, default=500, help=BATCH_HELP)
     rotate.set_defaults(handler=rotate_keys)
     rewrap = sub.add_parser(
-        "rewrap", help="rewrap data keys and webhook secrets under old KEKs to the active one"
+        "rewrap", help="rewrap data keys and sealed secrets under old KEKs to the active one"
     )
     rewrap.add_argument("--batch-size", type=_positive, default=500, help=BATCH_HELP)
     rewrap.set_defaults(handler=rewrap_keys)
     retire = sub.add_parser(
-        "retire", help="remove an old KEK; refused while any data key or webhook secret uses it"
+        "retire", help="remove an old KEK; refused while any data key or sealed secret uses it"
     )
     retire.add_argument("kek_id")
     retire.set_defaults(handler=retire_key)
@@ -66,7 +66,7 @@ def show_keys(_: argparse.Namespace) -> int:
     from lupa.key_rotation import KeyRotation
 
     keyring = load_keyring(keys_path())
-    usage, secrets = _with_db(lambda sessions: _usage(KeyRotation(sessions, keyring)))
+    usage, secrets, sealed = _with_db(lambda sessions: _usage(KeyRotation(sessions, keyring)))
     print(f"keyring: {'LUPA_KEYRING (environment)' if _from_env() else keys_path()}")
     print(f"active KEK: {keyring.active_kek_id}")
     print("key-encryption keys (data keys wrapped):")
@@ -74,19 +74,31 @@ def show_keys(_: argparse.Namespace) -> int:
         marker = " (active)" if kek_id == keyring.active_kek_id else ""
         print(f"  {kek_id}: {usage.get(kek_id, 0)}{marker}")
     for kek_id in sorted(set(usage) - set(keyring.keks)):
-        print(f"  {kek_id}: {usage[kek_id]} (NOT IN THIS KEYRING: these subjects cannot be read)")
+        print(f"  {kek_id}: {usage[kek_id]} (NOT IN THIS KEYRING: their data cannot be read)")
     print("webhook secrets sealed by each KEK:")
     for kek_id in sorted(set(keyring.keks) | set(secrets)):
         missing = "" if kek_id in keyring.keks else " (NOT IN THIS KEYRING: undeliverable)"
         print(f"  {kek_id}: {secrets.get(kek_id, 0)}{missing}")
+    for kind, counts in sealed.items():  # e.g. the DSAR connectors' signing secrets
+        print(f"{_label(kind)}s sealed by each KEK:")
+        for kek_id in sorted(set(keyring.keks) | set(counts)):
+            missing = "" if kek_id in keyring.keks else " (NOT IN THIS KEYRING: unreadable)"
+            print(f"  {kek_id}: {counts.get(kek_id, 0)}{missing}")
     print("signing keys (kid, created; the last one signs):")
     for key in keyring.signing:
         print(f"  {key.kid}  {key.created}")
     return 0
 
 
-async def _usage(rotation: Any) -> tuple[dict[str, int], dict[str, int]]:
-    return await rotation.usage(), await rotation.secret_usage()
+async def _usage(
+    rotation: Any,
+) -> tuple[dict[str, int], dict[str, int], dict[str, dict[str, int]]]:
+    return await rotation.usage(), await rotation.secret_usage(), await rotation.sealed_usage()
+
+
+def _label(kind: str) -> str:
+    """``connector_secrets`` -> ``connector secret``."""
+    return kind.replace("_", " ").removesuffix("s")
 
 
 def rotate_keys(args: argparse.Namespace) -> int:
@@ -135,6 +147,8 @@ def retire_key(args: argparse.Namespace) -> int:
 def _print_report(report: Any) -> int:
     print(f"rewrapped {report.rewrapped} data key(s) to {report.kek} in {report.batches} batch(es)")
     print(f"resealed {report.secrets_resealed} webhook secret(s) with {report.kek}")
+    for kind, count in report.sealed_resealed.items():
+        print(f"resealed {count} {_label(kind)}(s) with {report.kek}")
     if report.remaining:
         print(
             f"{report.remaining} data key(s) remain under old KEKs ({report.failed} failed to "
@@ -145,7 +159,11 @@ def _print_report(report: Any) -> int:
             f"{report.secrets_remaining} webhook secret(s) remain under old KEKs: run "
             "`lupa keys rewrap` again"
         )
-    return 1 if report.remaining or report.secrets_remaining else 0
+    for kind, count in report.sealed_remaining.items():
+        if count:
+            print(f"{count} {_label(kind)}(s) remain under old KEKs: run `lupa keys rewrap` again")
+    stranded = report.remaining or report.secrets_remaining or any(report.sealed_remaining.values())
+    return 1 if stranded else 0
 
 
 def _writable_keyring() -> tuple[Path, Keyring]:

@@ -19,3 +19,12 @@ def seal_secret(keyring: Keyring, name: str, secret: str) -> tuple[str, bytes]:
 
 def open_secret(keyring: Keyring, name: str, kek_id: str, sealed: bytes) -> str:
     return open_sealed(keyring.newest().kek(kek_id), sealed, _aad(name)).decode()
+
+
+def reseal_secret(keyring: Keyring, name: str, kek_id: str, sealed: bytes) -> tuple[str, bytes]:
+    """(kek_id, sealed) of connector ``name``'s secret sealed under ``kek_id``, sealed again by
+    ``keyring``'s active KEK. This very keyring, not its newest: rotation holds the keyring it
+    has just saved."""
+    secret = open_sealed(keyring.kek(kek_id), sealed, _aad(name))
+    target = keyring.active_kek_id
+    return target, seal(keyring.kek(target), secret, _aad(name))
