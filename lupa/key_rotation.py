@@ -9,16 +9,20 @@ from lupa import registry
 from shared import key_rotation
 from shared.key_rotation import BATCH_SIZE, RewrapReport, RotationRefused, SaveKeyring
 from shared.keys import Keyring
+from shared.progress import ProgressFactory, quiet
 
 __all__ = ["KeyRotation", "RewrapReport", "RotationRefused", "retire_kek", "rotate_kek"]
 
 
 def KeyRotation(
-    sessions: async_sessionmaker[AsyncSession], keyring: Keyring, batch_size: int = BATCH_SIZE
+    sessions: async_sessionmaker[AsyncSession],
+    keyring: Keyring,
+    batch_size: int = BATCH_SIZE,
+    progress: ProgressFactory = quiet,
 ) -> key_rotation.KeyRotation:
     stores = [store for spec in registry.SERVICES if (store := spec.data_key_store())]
     return key_rotation.KeyRotation(
-        sessions, keyring, stores, registry.KEY_EVENTS_SERVICE, batch_size
+        sessions, keyring, stores, registry.KEY_EVENTS_SERVICE, batch_size, progress
     )
 
 
@@ -29,9 +33,10 @@ async def rotate_kek(
     *,
     rewrap: bool = True,
     batch_size: int = BATCH_SIZE,
+    progress: ProgressFactory = quiet,
 ) -> tuple[Keyring, RewrapReport | None]:
     return await key_rotation.rotate_kek(
-        KeyRotation(sessions, keyring, batch_size), save, rewrap=rewrap
+        KeyRotation(sessions, keyring, batch_size, progress), save, rewrap=rewrap
     )
 
 
