@@ -39,11 +39,13 @@ RESUME = "run it again to continue"
 
 
 class Counter:
-    """What the block reports to: ``advance(n)``; ``done`` is the count so far."""
+    """What the block reports to: ``advance(n)``; ``done`` is the count so far; ``resume``,
+    what to do after an interruption, may change as the work goes (a new checkpoint passed)."""
 
-    def __init__(self, label: str, total: int | None) -> None:
+    def __init__(self, label: str, total: int | None, resume: str = RESUME) -> None:
         self.label = label
         self.total = total
+        self.resume = resume
         self.done = 0
         self.started = time.monotonic()
 
@@ -60,8 +62,10 @@ class Counter:
 
 
 class _PlainLines(Counter):
-    def __init__(self, label: str, total: int | None, stream: TextIO, interval: float) -> None:
-        super().__init__(label, total)
+    def __init__(
+        self, label: str, total: int | None, resume: str, stream: TextIO, interval: float
+    ) -> None:
+        super().__init__(label, total, resume)
         self.stream = stream
         self.interval = interval
         self.last_line: float | None = None
@@ -86,8 +90,8 @@ class _PlainLines(Counter):
 
 
 class _RichBar(Counter):
-    def __init__(self, label: str, total: int | None, bar: Progress) -> None:
-        super().__init__(label, total)
+    def __init__(self, label: str, total: int | None, resume: str, bar: Progress) -> None:
+        super().__init__(label, total, resume)
         self.bar = bar
         self.task = bar.add_task(label, total=total)
 
@@ -142,10 +146,10 @@ def progress(
     plain: _PlainLines | None = None
     interrupted = False
     if bar is None:
-        counter = plain = _PlainLines(label, total, out, interval)
+        counter = plain = _PlainLines(label, total, resume, out, interval)
         plain.line()  # the total at once, before the first batch
     else:
-        counter = _RichBar(label, total, bar)
+        counter = _RichBar(label, total, resume, bar)
         bar.start()
     try:
         yield counter
@@ -174,4 +178,4 @@ class ProgressFactory(Protocol):
 @contextmanager
 def quiet(label: str, total: int | None, *, resume: str = RESUME) -> Iterator[Counter]:
     """Counts and says nothing (library callers and the services themselves)."""
-    yield Counter(label, total)
+    yield Counter(label, total, resume)
