@@ -78,9 +78,10 @@ class _PlainLines(Counter):
         due = self.last_line is None or now - self.last_line >= self.interval
         if due or step > self.last_step:
             self.line()
-            self.last_line, self.last_step = now, step
+            self.last_step = step
 
     def line(self) -> None:
+        self.last_line = time.monotonic()
         share = f" ({self.done / self.total:.1%})" if self.total else ""
         print(
             f"{self.label}: {self.position()}{share}, {self.rate():,.0f}/s",
