@@ -161,9 +161,8 @@ def progress(
         if bar:
             bar.stop()
         if interrupted:
-            print(
-                f"{label}: interrupted after {counter.position()}; {resume}", file=out, flush=True
-            )
+            line = f"{label}: interrupted after {counter.position()}; {counter.resume}"
+            print(line, file=out, flush=True)
         elif plain:
             plain.line()
 
