@@ -17,7 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from lupa.cli.main import main
-from shared.keys import Keyring, save_keyring
+from shared.keys import save_keyring
 from shared.settings import sqlalchemy_url
 from tests.integration.test_key_rotation import create_subjects, deployment  # noqa: F401
 from tests.ledger_helpers import make_purpose, make_subject, post_consent
@@ -191,8 +191,8 @@ async def _rewrap_counts(database_url: str, kek: str) -> list[int]:
         async with db.connect() as conn:
             rows = await conn.execute(
                 text(
-                    "SELECT (data->>'count')::int FROM audit_events WHERE type LIKE '%keys.rewrapped' "
-                    "AND data->>'kek' = :k ORDER BY id"
+                    "SELECT (data->>'count')::int FROM audit_events "
+                    "WHERE type LIKE '%keys.rewrapped' AND data->>'kek' = :k ORDER BY id"
                 ),
                 {"k": kek},
             )

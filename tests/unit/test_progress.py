@@ -39,9 +39,11 @@ def test_an_unknown_total_shows_the_count_and_rate():
 
 def test_an_interruption_says_how_far_it_got_and_how_to_continue():
     out = io.StringIO()
-    with pytest.raises(KeyboardInterrupt):
-        with progress("rewrapping", 1_000_000, stream=out, resume="run it again") as bar:
-            bar.advance(12_000)
-            raise KeyboardInterrupt
+    with (
+        pytest.raises(KeyboardInterrupt),
+        progress("rewrapping", 1_000_000, stream=out, resume="run it again") as bar,
+    ):
+        bar.advance(12_000)
+        raise KeyboardInterrupt
     last = out.getvalue().splitlines()[-1]
     assert last == "rewrapping: interrupted after 12,000 of 1,000,000; run it again"
