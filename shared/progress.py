@@ -36,6 +36,12 @@ from rich.text import Text
 INTERVAL_S = 5.0
 STEPS = 10  # plain lines at each tenth of the total, besides the interval
 RESUME = "run it again to continue"
+_reported: list[str] = []  # interrupted lines written in this process (read by ``lupa``'s main)
+
+
+def interruption_reported() -> bool:
+    """Whether a progress block already told the operator about an interruption."""
+    return bool(_reported)
 
 
 class Counter:
@@ -163,6 +169,7 @@ def progress(
         if interrupted:
             line = f"{label}: interrupted after {counter.position()}; {counter.resume}"
             print(line, file=out, flush=True)
+            _reported.append(line)
         elif plain:
             plain.line()
 

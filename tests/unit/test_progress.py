@@ -47,3 +47,24 @@ def test_an_interruption_says_how_far_it_got_and_how_to_continue():
         raise KeyboardInterrupt
     last = out.getvalue().splitlines()[-1]
     assert last == "rewrapping: interrupted after 12,000 of 1,000,000; run it again"
+
+
+def test_lupa_says_interrupted_once_when_no_progress_line_did(monkeypatch, capsys):
+    from lupa.cli import main as cli
+    from shared import progress as progress_module
+
+    def interrupted(_: object) -> int:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(progress_module, "_reported", [])
+    monkeypatch.setattr("services.consent.cli.expire_consents", interrupted)
+    assert cli.main(["consents", "expire"]) == 130
+    assert capsys.readouterr().err == "interrupted\n"
+
+    def interrupted_in_progress(_: object) -> int:
+        with progress("expiring", 10, stream=io.StringIO()):
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr("services.consent.cli.expire_consents", interrupted_in_progress)
+    assert cli.main(["consents", "expire"]) == 130
+    assert capsys.readouterr().err == ""  # the progress line said it already
