@@ -10,17 +10,27 @@ from lupa import registry
 from shared import key_rotation
 from shared.key_rotation import BATCH_SIZE, RewrapReport, RotationRefused, SaveKeyring
 from shared.keys import Keyring
+from shared.progress import ProgressFactory, quiet
 
 __all__ = ["KeyRotation", "RewrapReport", "RotationRefused", "retire_kek", "rotate_kek"]
 
 
 def KeyRotation(
-    sessions: async_sessionmaker[AsyncSession], keyring: Keyring, batch_size: int = BATCH_SIZE
+    sessions: async_sessionmaker[AsyncSession],
+    keyring: Keyring,
+    batch_size: int = BATCH_SIZE,
+    progress: ProgressFactory = quiet,
 ) -> key_rotation.KeyRotation:
     stores = [store for spec in registry.SERVICES if (store := spec.data_key_store())]
     sealed = [box for spec in registry.SERVICES if (box := spec.sealed_secret_store())]
     return key_rotation.KeyRotation(
-        sessions, keyring, stores, registry.KEY_EVENTS_SERVICE, batch_size, sealed
+        sessions,
+        keyring,
+        stores,
+        registry.KEY_EVENTS_SERVICE,
+        batch_size,
+        sealed,
+        progress,
     )
 
 
@@ -31,9 +41,10 @@ async def rotate_kek(
     *,
     rewrap: bool = True,
     batch_size: int = BATCH_SIZE,
+    progress: ProgressFactory = quiet,
 ) -> tuple[Keyring, RewrapReport | None]:
     return await key_rotation.rotate_kek(
-        KeyRotation(sessions, keyring, batch_size), save, rewrap=rewrap
+        KeyRotation(sessions, keyring, batch_size, progress), save, rewrap=rewrap
     )
 
 

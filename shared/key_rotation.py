@@ -30,8 +30,10 @@ from shared.audit.webhooks import open_secret, seal_secret
 from shared.crypto import DecryptionFailed, unwrap_data_key, wrap_data_key
 from shared.db.engine import session_scope
 from shared.keys import Keyring, UnknownKey
+from shared.progress import Counter, ProgressFactory, quiet
 
 BATCH_SIZE = 500
+RESUME = "run `lupa keys rewrap` to continue"
 
 SaveKeyring = Callable[[Keyring], None]
 
@@ -156,8 +158,10 @@ class KeyRotation:
         events_service: str,
         batch_size: int = BATCH_SIZE,
         sealed_stores: Sequence[SealedSecretStore] = (),
+        progress: ProgressFactory = quiet,
     ) -> None:
         self.sessions = sessions
+        self.progress = progress
         self.keyring = keyring
         self.stores = tuple(stores)
         self.events_service = events_service
@@ -172,6 +176,7 @@ class KeyRotation:
             self.events_service,
             self.batch_size,
             self.sealed_stores,
+            self.progress,
         )
 
     async def usage(self) -> dict[str, int]:
@@ -185,12 +190,17 @@ class KeyRotation:
 
     async def rewrap(self) -> RewrapReport:
         """Rewrap every data key held by another KEK of this keyring to the active KEK, and
-        reseal the webhook secrets likewise."""
+        reseal the webhook secrets likewise.
+
+        Each batch commits on its own, so an interrupted pass keeps what it did and the next
+        one (``lupa keys rewrap``) takes only the keys still under an old KEK."""
         target = self.keyring.active_kek_id
         old = [kek_id for kek_id in self.keyring.keks if kek_id != target]
         done = _Pass()
-        for store in self.stores if old else ():
-            done += await self._rewrap_store(store, old)
+        total = await self.in_use(old) if old else 0  # one GROUP BY per store, for the bar
+        with self.progress("rewrapping data keys", total, resume=RESUME) as bar:
+            for store in self.stores if old else ():
+                done += await self._rewrap_store(store, old, bar)
         resealed = await self.reseal_webhook_secrets(old) if old else 0
         sealed = (
             {store.kind: await self._reseal_store(store, old) for store in self.sealed_stores}
@@ -209,7 +219,7 @@ class KeyRotation:
             sealed_remaining=await self.sealed_in_use(old) if old else {},
         )
 
-    async def _rewrap_store(self, store: DataKeyStore, old: list[str]) -> _Pass:
+    async def _rewrap_store(self, store: DataKeyStore, old: list[str], bar: Counter) -> _Pass:
         after: uuid.UUID | None = None
         done = _Pass()
         while True:
@@ -228,6 +238,7 @@ class KeyRotation:
                         service=store.service,
                     )
             done += _Pass(len(rewrapped), 1, len(keys) - len(rewrapped))
+            bar.advance(len(keys))  # after the commit: the count never runs ahead of the data
 
     def _rewrapped(self, keys: list[WrappedKey]) -> list[WrappedKey]:
         target = self.keyring.active_kek_id

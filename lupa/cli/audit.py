@@ -45,6 +45,15 @@ def register(commands: Any) -> None:
         help="also check against checkpoints kept outside the database (JSON lines, as "
         "`lupa audit checkpoints`, GET /v1/audit/checkpoints or NATS hand them out)",
     )
+    verify.add_argument(
+        "--after",
+        type=int,
+        default=0,
+        metavar="SEQUENCE",
+        help="with --service: start after this sequence, which a signed checkpoint must cover "
+        "(an interrupted run prints the one to continue from); the events up to it are not "
+        "checked again",
+    )
     verify.set_defaults(handler=verify_chains)
     export = sub.add_parser(
         "checkpoints",
@@ -88,9 +97,13 @@ def _read_kept(path: Path | None) -> list[dict[str, Any]]:
 
 
 def verify_chains(args: argparse.Namespace) -> int:
+    if args.after and not args.service:
+        raise SystemExit("--after needs --service: sequences are per service")
+    if args.after < 0:
+        raise SystemExit("--after takes a sequence (0 or more)")
     kept = _read_kept(args.checkpoints)
     with database_url() as url:
-        return asyncio.run(_verify(url, _services(args), kept))
+        return asyncio.run(_verify(url, _services(args), kept, args.after))
 
 
 def _engine(url: str) -> Any:
@@ -99,24 +112,42 @@ def _engine(url: str) -> Any:
     )
 
 
-async def _verify(url: str, services: tuple[str, ...], kept: list[dict[str, Any]]) -> int:
-    from shared.audit.verify import verify_chain
+async def _verify(
+    url: str, services: tuple[str, ...], kept: list[dict[str, Any]], after: int = 0
+) -> int:
+    from shared.audit.verify import NoCheckpoint, chain_head, resume_hint, verify_chain
+    from shared.progress import progress
 
     keyring = load_keyring(keys_path())
     engine = _engine(url)
     failed = False
     try:
         for service in services:
+            # Reading only: an interruption rolls back a read-only snapshot and changes nothing.
+            resume = resume_hint(service, after) if after else "run it again to start over"
+            if len(services) > 1:
+                resume += " (the services after it were not verified)"
             async with engine.connect() as conn:
                 conn = await conn.execution_options(isolation_level="REPEATABLE READ")
                 async with conn.begin():
-                    report = await verify_chain(conn, service, keyring, kept)
+                    total = max(await chain_head(conn, service) - after, 0)
+                    with progress(f"verifying {service}", total, resume=resume) as bar:
+                        try:
+                            report = await verify_chain(
+                                conn, service, keyring, kept, start=after, bar=bar
+                            )
+                        except NoCheckpoint as exc:
+                            raise SystemExit(
+                                f"{exc}; --after takes the sequence of a signed checkpoint "
+                                "(`lupa audit checkpoints` lists them)"
+                            ) from None
             if report.finding is not None:
                 failed = True
                 print(f"TAMPERED {report.finding}")
             else:
+                since = f" (sequences {after + 1} to {report.events})" if after else ""
                 print(
-                    f"ok {service}: {report.events} events, {report.checkpoints} signed "
+                    f"ok {service}: {report.events} events{since}, {report.checkpoints} signed "
                     f"checkpoints, {report.kept} kept checkpoints matched, "
                     f"{report.pending} not yet chained"
                 )

@@ -15,6 +15,7 @@ from shared.audit.outbox import audited_sessions
 from shared.db.engine import create_engine
 from shared.db.location import database_url
 from shared.keys import Keyring, load_keyring, save_keyring
+from shared.progress import progress
 from shared.settings import DatabaseSettings, keys_path, sqlalchemy_url
 
 T = TypeVar("T")
@@ -117,7 +118,12 @@ def rotate_keys(args: argparse.Namespace) -> int:
         return 0
     rotated, report = _with_db(
         lambda s: key_rotation.rotate_kek(
-            s, keyring, save, rewrap=not args.no_rewrap, batch_size=args.batch_size
+            s,
+            keyring,
+            save,
+            rewrap=not args.no_rewrap,
+            batch_size=args.batch_size,
+            progress=progress,
         )
     )
     print(f"new key-encryption key {rotated.active_kek_id} saved to {path}")
@@ -128,7 +134,7 @@ def rewrap_keys(args: argparse.Namespace) -> int:
     from lupa.key_rotation import KeyRotation
 
     keyring = load_keyring(keys_path())
-    report = _with_db(lambda s: KeyRotation(s, keyring, args.batch_size).rewrap())
+    report = _with_db(lambda s: KeyRotation(s, keyring, args.batch_size, progress).rewrap())
     return _print_report(report)
 
 

@@ -33,6 +33,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.handler(args) or 0)
     except KeyboardInterrupt:
+        from shared.progress import interruption_reported
+
+        if not interruption_reported():  # long commands already said how far they got
+            print("interrupted", file=sys.stderr)
         return 130
 
 

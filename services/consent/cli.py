@@ -32,6 +32,12 @@ def _register_consents(commands: Any) -> None:
         "any number of times: each lapsed grant is recorded once.",
     )
     expire.add_argument("--purpose", type=_purpose_key, help="only this purpose")
+    expire.add_argument(
+        "--batch-size",
+        type=_positive,
+        default=200,
+        help="grants listed per page (default 200); each is recorded in its own transaction",
+    )
     expire.set_defaults(handler=expire_consents)
 
 
@@ -71,6 +77,7 @@ def expire_consents(args: argparse.Namespace) -> int:
     from services.consent.service.receipts import LedgerContext
     from shared.audit.outbox import audited_sessions
     from shared.db.engine import create_engine
+    from shared.progress import progress
     from shared.settings import DatabaseSettings, sqlalchemy_url
 
     keyring = load_keyring(keys_path())
@@ -80,7 +87,12 @@ def expire_consents(args: argparse.Namespace) -> int:
         engine = create_engine(DatabaseSettings(url=sqlalchemy_url(url), pool_size=2))
         try:
             return await expire_due(
-                audited_sessions(engine), keyring, context, purpose_key=args.purpose
+                audited_sessions(engine),
+                keyring,
+                context,
+                purpose_key=args.purpose,
+                batch_size=args.batch_size,
+                progress=progress,
             )
         finally:
             await engine.dispose()
@@ -154,3 +166,9 @@ def _purpose_key(text: str) -> str:
     if not PURPOSE_KEY.match(text):
         raise argparse.ArgumentTypeError(f"not a purpose key: {text!r}")
     return text
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) <= 0:
+        raise argparse.ArgumentTypeError(f"not a positive number: {text!r}")
+    return int(text)

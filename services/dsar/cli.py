@@ -1,9 +1,10 @@
-"""The DSAR service's commands in ``lupa``: ``connector test``. Heavy imports wait until a
-command runs."""
+"""The DSAR service's commands in ``lupa``: ``connector test`` and ``jobs retry``. Heavy imports
+wait until a command runs."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 from typing import Any
 
 from services.dsar.domain.connectors import check_url
@@ -11,6 +12,31 @@ from shared.errors import InvalidInput
 
 
 def register(commands: Any) -> None:
+    _register_connector(commands)
+    _register_jobs(commands)
+
+
+def _register_jobs(commands: Any) -> None:
+    jobs = commands.add_parser(
+        "jobs", help="the DSAR connector job queue", description="Jobs on the DSAR job queue."
+    )
+    sub = jobs.add_subparsers(dest="jobs_command", required=True, metavar="COMMAND")
+    retry = sub.add_parser(
+        "retry",
+        help="queue every failed connector job again (as POST /v1/jobs/retry), in batches",
+        description="Move every failed job back to 'queued' (attempts and last error kept), "
+        "each with a job.retry_requested audit event, one committed batch at a time. "
+        "Interrupted, it keeps what it committed; run it again for the rest. Exit 1 when "
+        "some failed jobs remain (held by another transaction, or failed again meanwhile).",
+    )
+    retry.add_argument("--connector", help="only jobs at this connector (its name)")
+    retry.add_argument(
+        "--batch-size", type=_positive, default=500, help="jobs per transaction (default 500)"
+    )
+    retry.set_defaults(handler=retry_jobs)
+
+
+def _register_connector(commands: Any) -> None:
     connector = commands.add_parser(
         "connector",
         help="work with DSAR connectors",
@@ -58,6 +84,40 @@ def test_connector(args: argparse.Namespace) -> int:
     report = run_conformance(options)
     print(report.render())
     return report.exit_status
+
+
+def retry_jobs(args: argparse.Namespace) -> int:
+    from services.dsar.service.bulk_retry import retry_failed_in_batches
+    from shared.audit.outbox import audited_sessions
+    from shared.db.engine import create_engine
+    from shared.db.location import database_url
+    from shared.progress import progress
+    from shared.settings import DatabaseSettings, sqlalchemy_url
+
+    async def run(url: str) -> Any:
+        engine = create_engine(DatabaseSettings(url=sqlalchemy_url(url), pool_size=2))
+        try:
+            return await retry_failed_in_batches(
+                audited_sessions(engine),
+                args.connector,
+                batch_size=args.batch_size,
+                progress=progress,
+            )
+        finally:
+            await engine.dispose()
+
+    with database_url() as url:
+        done = asyncio.run(run(url))
+    print(f"queued {done.retried} failed job(s) again")
+    if done.remaining:
+        print(f"{done.remaining} job(s) are still failed: run `lupa jobs retry` again")
+    return 1 if done.remaining else 0
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) <= 0:
+        raise argparse.ArgumentTypeError(f"not a positive number: {text!r}")
+    return int(text)
 
 
 def _url(text: str) -> str:

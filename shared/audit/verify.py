@@ -26,6 +26,9 @@ from shared.audit.feed import stored_events_after
 from shared.auth.tokens import InvalidToken
 from shared.db.tables import audit_events
 from shared.keys import Keyring
+from shared.progress import Counter
+
+TICK = 1000  # rows between progress updates
 
 PAGE = 5000
 
@@ -50,10 +53,17 @@ class ChainReport:
     pending: int
     finding: Finding | None
     kept: int = 0  # checkpoints kept outside the database that were checked
+    start: int = 0  # the signed checkpoint the walk started from (0: the genesis)
 
 
-async def _chained(conn: AsyncConnection, service: str) -> AsyncIterator[StoredEvent]:
-    after: int | None = 0
+class NoCheckpoint(Exception):
+    """``start`` names no sequence a valid signed checkpoint covers: nothing to resume from."""
+
+
+async def _chained(
+    conn: AsyncConnection, service: str, start: int = 0
+) -> AsyncIterator[StoredEvent]:
+    after: int | None = start
     while after is not None:
         page = await stored_events_after(conn, service, after, PAGE)
         for row in page:
@@ -121,16 +131,24 @@ async def verify_chain(
     service: str,
     keyring: Keyring,
     kept: Sequence[Mapping[str, Any]] = (),
+    *,
+    start: int = 0,
+    bar: Counter | None = None,
 ) -> ChainReport:
     """Walk the chain in sequence order; stop at the first problem.
 
     ``kept``: checkpoints kept outside the database (as ``public_checkpoint`` gives them).
+    ``start``: begin after this sequence, from the head a signed checkpoint (stored or kept)
+    gives it; sound for what follows, since the signature pins every event up to it, but it
+    trusts an earlier run for the events before it. ``bar`` counts the rows walked.
     """
     stored = {r.sequence: r for r in await stored_checkpoints(conn, service)}
     pinned, finding = kept_heads(keyring, service, kept)
-    last = 0
+    last = start
     if finding is None:
-        last, finding = await _walk(conn, service, keyring, stored, pinned)
+        origin = _signed_head_at(keyring, service, start, stored, pinned)
+        walk = _Walk(service, keyring, stored, pinned, bar or Counter(service, None))
+        last, finding = await walk.run(conn, start, origin)
     if finding is None:
         finding = await _tail_problem(conn, service, last, [*stored, *pinned])
     pending = await conn.scalar(
@@ -138,27 +156,80 @@ async def verify_chain(
             audit_events.c.service == service, audit_events.c.sequence.is_(None)
         )
     )
-    return ChainReport(service, last, len(stored), int(pending or 0), finding, kept=len(pinned))
+    return ChainReport(
+        service, last, len(stored), int(pending or 0), finding, kept=len(pinned), start=start
+    )
 
 
-async def _walk(
-    conn: AsyncConnection,
-    service: str,
+async def chain_head(conn: AsyncConnection, service: str) -> int:
+    """The last chained sequence as the chain's head row records it (a cheap total)."""
+    head = await conn.scalar(
+        text("SELECT sequence FROM audit_chain_state WHERE service = :s"), {"s": service}
+    )
+    return int(head or 0)
+
+
+def _signed_head_at(
     keyring: Keyring,
+    service: str,
+    start: int,
     stored: dict[int, CheckpointRow],
     pinned: dict[int, bytes],
-) -> tuple[int, Finding | None]:
-    """The last intact sequence, and the first problem after it (None if there is none)."""
-    expected, prev = 1, GENESIS_HASH
-    async for row in _chained(conn, service):
-        problem = row_problem(row, expected, prev) or _checkpoint_problem(
-            keyring, row, stored.get(expected), pinned.get(expected)
-        )
-        if problem is not None:
-            return expected - 1, Finding(service, expected, str(row.event_id), problem)
-        assert row.hash is not None, "row_problem found it equal to the row's own hash"
-        expected, prev = expected + 1, row.hash
-    return expected - 1, None
+) -> bytes:
+    if start == 0:
+        return GENESIS_HASH
+    if start in pinned:
+        return pinned[start]  # its signature was checked by kept_heads
+    row = stored.get(start)
+    if row is None or checkpoint_problem(keyring, row) is not None:
+        raise NoCheckpoint(f"{service} has no valid signed checkpoint at sequence {start}")
+    return row.head_hash
+
+
+class _Walk:
+    """One pass over a chain; sets the bar's ``resume`` at each signed checkpoint it passes."""
+
+    def __init__(
+        self,
+        service: str,
+        keyring: Keyring,
+        stored: dict[int, CheckpointRow],
+        pinned: dict[int, bytes],
+        bar: Counter,
+    ) -> None:
+        self.service, self.keyring = service, keyring
+        self.stored, self.pinned, self.bar = stored, pinned, bar
+
+    async def run(
+        self, conn: AsyncConnection, start: int, origin: bytes
+    ) -> tuple[int, Finding | None]:
+        """The last intact sequence, and the first problem after it (None if there is none)."""
+        expected, prev, unreported = start + 1, origin, 0
+        async for row in _chained(conn, self.service, start):
+            stored, pinned = self.stored.get(expected), self.pinned.get(expected)
+            problem = row_problem(row, expected, prev) or _checkpoint_problem(
+                self.keyring, row, stored, pinned
+            )
+            if problem is not None:
+                self.bar.advance(unreported)
+                return expected - 1, Finding(self.service, expected, str(row.event_id), problem)
+            assert row.hash is not None, "row_problem found it equal to the row's own hash"
+            if stored is not None or pinned is not None:
+                self.bar.resume = resume_hint(self.service, expected)
+            unreported += 1
+            if unreported == TICK:
+                self.bar.advance(unreported)
+                unreported = 0
+            expected, prev = expected + 1, row.hash
+        self.bar.advance(unreported)
+        return expected - 1, None
+
+
+def resume_hint(service: str, sequence: int) -> str:
+    return (
+        f"run `lupa audit verify --service {service} --after {sequence}` to continue from the "
+        "last signed checkpoint verified"
+    )
 
 
 async def _tail_problem(

@@ -335,6 +335,18 @@ async def confirmed_after(session: AsyncSession, stored: StoredEvent) -> bool:
     return bool((await session.execute(query)).scalar_one())
 
 
+def _past_validity(now: datetime, purpose_key: str | None) -> list[Any]:
+    """Projection rows still 'granted' whose validity has run out (joined to ``purposes``)."""
+    where = [
+        consent_state.c.state == "granted",
+        purposes.c.validity_days.is_not(None),
+        consent_state.c.granted_at + func.make_interval(0, 0, 0, purposes.c.validity_days) < now,
+    ]
+    if purpose_key is not None:
+        where.append(consent_state.c.purpose_key == purpose_key)
+    return where
+
+
 async def granted_past_validity(
     session: AsyncSession,
     now: datetime,
@@ -351,19 +363,24 @@ async def granted_past_validity(
             consent_state.c.last_event_id,
         )
         .join(purposes, purposes.c.key == consent_state.c.purpose_key)
-        .where(
-            consent_state.c.state == "granted",
-            purposes.c.validity_days.is_not(None),
-            consent_state.c.granted_at + func.make_interval(0, 0, 0, purposes.c.validity_days)
-            < now,
-            consent_state.c.last_event_id > after_event_id,
-        )
+        .where(*_past_validity(now, purpose_key), consent_state.c.last_event_id > after_event_id)
         .order_by(consent_state.c.last_event_id)
         .limit(limit)
     )
-    if purpose_key is not None:
-        query = query.where(consent_state.c.purpose_key == purpose_key)
     return [ExpiryCandidate(*row) for row in (await session.execute(query)).all()]
+
+
+async def count_granted_past_validity(
+    session: AsyncSession, now: datetime, purpose_key: str | None = None
+) -> int:
+    """How many grants ``granted_past_validity`` would list from the start (for progress)."""
+    query = (
+        select(func.count())
+        .select_from(consent_state)
+        .join(purposes, purposes.c.key == consent_state.c.purpose_key)
+        .where(*_past_validity(now, purpose_key))
+    )
+    return int(await session.scalar(query) or 0)
 
 
 async def get_receipt(session: AsyncSession, receipt_id: uuid.UUID) -> ReceiptRow | None:

@@ -17,9 +17,11 @@ from services.consent.service.ledger import LedgerWriter
 from services.consent.service.receipts import LedgerContext
 from shared.db.engine import session_scope
 from shared.keys import Keyring
+from shared.progress import ProgressFactory, quiet
 
 EXPIRY_ACTOR = "system:expiry"
 BATCH = 200
+RESUME = "run it again to continue (what was recorded stays, nothing is recorded twice)"
 
 
 async def expire_one(
@@ -67,16 +69,29 @@ async def expire_due(
     *,
     now: datetime | None = None,
     purpose_key: str | None = None,
+    batch_size: int = BATCH,
+    progress: ProgressFactory = quiet,
 ) -> int:
-    """Record every lapsed grant, one short transaction each; returns how many were recorded."""
+    """Record every lapsed grant; returns how many were recorded.
+
+    Candidates are listed ``batch_size`` at a time; each is recorded in its own short
+    transaction that re-checks it under the subject's lock, so an interrupted run keeps what it
+    recorded, and a re-run (or a concurrent one) finds those grants no longer 'granted'.
+    """
     now = now or datetime.now(UTC)
     recorded, cursor = 0, 0
-    while True:
-        async with session_scope(factory) as session:
-            batch = await repo.granted_past_validity(session, now, BATCH, cursor, purpose_key)
-        if not batch:
-            return recorded
-        for candidate in batch:
+    async with session_scope(factory) as session:
+        total = await repo.count_granted_past_validity(session, now, purpose_key)
+    with progress("recording expiry", total, resume=RESUME) as bar:
+        while True:
             async with session_scope(factory) as session:
-                recorded += await expire_one(session, keyring, context, candidate, now)
-        cursor = batch[-1].last_event_id
+                batch = await repo.granted_past_validity(
+                    session, now, batch_size, cursor, purpose_key
+                )
+            if not batch:
+                return recorded
+            for candidate in batch:
+                async with session_scope(factory) as session:
+                    recorded += await expire_one(session, keyring, context, candidate, now)
+                bar.advance()
+            cursor = batch[-1].last_event_id

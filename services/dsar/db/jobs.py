@@ -270,6 +270,37 @@ async def failed_jobs(
     return [_job(row) for row in rows]
 
 
+async def failed_jobs_after(
+    session: AsyncSession, connector: str | None, after: uuid.UUID | None, limit: int
+) -> list[Job]:
+    """The next ``limit`` failed jobs by id past ``after``, locked; jobs another transaction
+    holds are skipped. Keyset by id, so a job that fails again later in the same pass is not
+    picked twice."""
+    rows = await session.execute(
+        text(f"""
+            SELECT {_JOB_COLUMNS} FROM dsar_jobs
+            WHERE status = 'failed'
+              AND (CAST(:connector AS text) IS NULL OR connector = :connector)
+              AND (CAST(:after AS uuid) IS NULL OR id > CAST(:after AS uuid))
+            ORDER BY id LIMIT :limit FOR UPDATE SKIP LOCKED
+        """),  # noqa: S608 (column names, no input)
+        {"connector": connector, "after": after, "limit": limit},
+    )
+    return [_job(row) for row in rows]
+
+
+async def count_failed(session: AsyncSession, connector: str | None) -> int:
+    """How many jobs are failed (at ``connector``, or anywhere)."""
+    count = await session.scalar(
+        text("""
+            SELECT count(*) FROM dsar_jobs WHERE status = 'failed'
+              AND (CAST(:connector AS text) IS NULL OR connector = :connector)
+        """),
+        {"connector": connector},
+    )
+    return int(count or 0)
+
+
 async def statuses_of(session: AsyncSession, request_id: uuid.UUID) -> list[str]:
     rows = await session.execute(
         text("SELECT status FROM dsar_jobs WHERE request_id = :id"), {"id": request_id}

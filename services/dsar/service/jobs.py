@@ -132,8 +132,13 @@ async def retry_failed(
 ) -> int:
     """Retry every failed job matching the filters; how many were queued again."""
     jobs = await job_db.failed_jobs(session, connector, request_ids)
+    await requeue_all(session, jobs)
+    return len(jobs)
+
+
+async def requeue_all(session: AsyncSession, jobs: Sequence[Job]) -> None:
+    """Queue failed ``jobs`` (locked by the caller) again, each with the bulk retry's event."""
     for job in jobs:
         await _requeue(session, job, "bulk")
     if jobs:
         await job_db.notify_workers(session)
-    return len(jobs)
