@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from shared.db.embedded import postmaster_pid, restart_embedded
+from shared.db.embedded import RestartFailed, postmaster_pid, restart_embedded
 
 FIRST_DELAY_S = 0.5
 MAX_DELAY_S = 30.0
@@ -144,8 +144,8 @@ class EmbeddedPostgres(_Restartable):
         elif now >= self.restart_at:
             try:
                 self.pid = restart_embedded(self.server)
-            except Exception as exc:  # pg_ctl fails in many ways; all mean "later"
-                self.retry_later(now, type(exc).__name__)
+            except RestartFailed as exc:  # all mean "later"; the line says why
+                self.retry_later(now, str(exc))
                 return
             self.came_up(now, self.pid)
 

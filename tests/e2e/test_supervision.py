@@ -64,7 +64,11 @@ def _until(
 
 def _service_pid(run: subprocess.Popen[str], service: str) -> int | None:
     for child in psutil.Process(run.pid).children():
-        if child.cmdline()[-2:] == ["serve", service]:
+        try:
+            command = child.cmdline()
+        except psutil.NoSuchProcess:  # the killed one, gone or a zombie not yet reaped
+            continue
+        if command[-2:] == ["serve", service]:
             return int(child.pid)
     return None
 
@@ -153,6 +157,10 @@ def test_a_killed_embedded_postgres_is_restarted_and_checks_fail_closed_meanwhil
     os.kill(run.pid, signal.SIGSTOP)  # hold the supervisor so PostgreSQL stays down for now
     try:
         os.kill(postmaster, signal.SIGKILL)
+        # Tighten a parent of the data directory, as a second pytest session does to
+        # /tmp/pytest-of-<user>: run as root, pgserver starts PostgreSQL as its own user, and a
+        # restart that does not open the path to it again fails with "Permission denied".
+        os.chmod(pgdata.parent.parent, 0o700)
         status, (content_type, problem) = _until(lambda: _down_answer(port, token))
         assert status == 503 and content_type == "application/problem+json"
         assert problem.get("allowed") is not True and problem["status"] == 503
