@@ -250,13 +250,14 @@ _JSON_CONTENT_TYPES = frozenset(
 async def read_batch_body(scope: Scope, receive: Receive) -> tuple[bytes | None, list[Any]]:
     """The body of a plain JSON request of at most ``BATCH_BODY_LIMIT`` bytes, and the messages
     read (to replay); ``None`` for anything else, read no further than its headers say."""
-    length = None
+    length, json_type = None, False
     for name, value in scope["headers"]:
         if name == b"content-length":
             length = int(value) if value.isdigit() else None
-        elif name == b"content-type" and value.lower() not in _JSON_CONTENT_TYPES:
-            return None, []
-    if length is None or length > BATCH_BODY_LIMIT:
+        elif name == b"content-type":
+            json_type = value.lower() in _JSON_CONTENT_TYPES
+    # No content type at all is the handler's 415, like any other type.
+    if not json_type or length is None or length > BATCH_BODY_LIMIT:
         return None, []
     messages: list[Any] = []
     chunks = []
@@ -283,7 +284,8 @@ def well_formed_batch(scope: Scope, body: bytes) -> tuple[BatchCheck, datetime |
         if len(data.subjects) > MAX_BATCH:
             return None
         return data, evaluation_time(data.at)
-    except (LupaError, msgspec.ValidationError, msgspec.DecodeError):
+    # Invalid UTF-8 in a string raises UnicodeDecodeError: the handler's 400, not a 500.
+    except (LupaError, msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError):
         return None
 
 
