@@ -7,7 +7,9 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 from lupa import consent_connector, registry, server
@@ -16,7 +18,7 @@ from lupa.cli.production import refuse_insecure
 from lupa.database import Database, database, database_url, upgrade
 from lupa.supervisor import Child, EmbeddedPostgres, Supervisor, become_subreaper
 from shared.keys import Keyring, load_keyring
-from shared.metrics.directory import prepare_metrics_dir
+from shared.metrics.directory import MULTIPROC_ENV, prepare_metrics_dir
 from shared.settings import HttpSettings, keys_path, lupa_home
 
 
@@ -113,11 +115,21 @@ def _busy_ports() -> list[str]:
 
 
 def _spawn(service: str, url: str, connector_secret: str) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "DATABASE_URL": url}
-    if service == consent_connector.CONNECTOR_NAME:
-        env[consent_connector.SECRET_ENV] = connector_secret
+    env = service_env(service, url, connector_secret, os.environ)
     command = [sys.executable, "-m", "lupa", "serve", service]
     return subprocess.Popen(command, env=env)  # noqa: S603 (our own interpreter and module)
+
+
+def service_env(
+    service: str, url: str, connector_secret: str, base: Mapping[str, str]
+) -> dict[str, str]:
+    """The environment ``lupa run`` starts ``service`` with."""
+    env = {**base, "DATABASE_URL": url}
+    if service == consent_connector.CONNECTOR_NAME:
+        env[consent_connector.SECRET_ENV] = connector_secret
+    if env.get(MULTIPROC_ENV):  # one metrics directory per service, or their counts would mix
+        env[MULTIPROC_ENV] = str(Path(env[MULTIPROC_ENV]) / service)
+    return env
 
 
 def _spawn_relay(url: str) -> subprocess.Popen[bytes]:
