@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.audit.outbox import audited_sessions
+from shared.cli_args import positive_int
 from shared.db.engine import create_engine
 from shared.db.location import database_url
 from shared.keys import Keyring, load_keyring, save_keyring
@@ -49,12 +50,12 @@ def register(commands: Any) -> None:
         action="store_true",
         help="only add and save the KEK (rewrap later with `lupa keys rewrap`)",
     )
-    rotate.add_argument("--batch-size", type=_positive, default=500, help=BATCH_HELP)
+    rotate.add_argument("--batch-size", type=positive_int, default=500, help=BATCH_HELP)
     rotate.set_defaults(handler=rotate_keys)
     rewrap = sub.add_parser(
         "rewrap", help="rewrap data keys and sealed secrets under old KEKs to the active one"
     )
-    rewrap.add_argument("--batch-size", type=_positive, default=500, help=BATCH_HELP)
+    rewrap.add_argument("--batch-size", type=positive_int, default=500, help=BATCH_HELP)
     rewrap.set_defaults(handler=rewrap_keys)
     retire = sub.add_parser(
         "retire", help="remove an old KEK; refused while any data key or sealed secret uses it"
@@ -201,9 +202,3 @@ def _with_db(job: Job[T]) -> T:
 
     with database_url() as url:
         return asyncio.run(run(url))
-
-
-def _positive(text: str) -> int:
-    if not text.isdigit() or int(text) <= 0:
-        raise argparse.ArgumentTypeError(f"not a positive number: {text!r}")
-    return int(text)

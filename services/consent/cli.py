@@ -9,6 +9,7 @@ from typing import Any
 
 from services.consent.domain.vocabulary import CHANNELS, PURPOSE_KEY
 from services.consent.settings import DEFAULT_PORT, SERVICE, ConsentSettings
+from shared.cli_args import positive_int
 from shared.db.location import database_url
 from shared.keys import b64u, load_keyring
 from shared.settings import HttpSettings, keys_path
@@ -34,7 +35,7 @@ def _register_consents(commands: Any) -> None:
     expire.add_argument("--purpose", type=_purpose_key, help="only this purpose")
     expire.add_argument(
         "--batch-size",
-        type=_positive,
+        type=positive_int,
         default=200,
         help="grants listed per page (default 200); each is recorded in its own transaction",
     )
@@ -166,9 +167,3 @@ def _purpose_key(text: str) -> str:
     if not PURPOSE_KEY.match(text):
         raise argparse.ArgumentTypeError(f"not a purpose key: {text!r}")
     return text
-
-
-def _positive(text: str) -> int:
-    if not text.isdigit() or int(text) <= 0:
-        raise argparse.ArgumentTypeError(f"not a positive number: {text!r}")
-    return int(text)

@@ -8,6 +8,7 @@ import asyncio
 from typing import Any
 
 from services.dsar.domain.connectors import check_url
+from shared.cli_args import positive_int
 from shared.errors import InvalidInput
 
 
@@ -31,7 +32,7 @@ def _register_jobs(commands: Any) -> None:
     )
     retry.add_argument("--connector", help="only jobs at this connector (its name)")
     retry.add_argument(
-        "--batch-size", type=_positive, default=500, help="jobs per transaction (default 500)"
+        "--batch-size", type=positive_int, default=500, help="jobs per transaction (default 500)"
     )
     retry.set_defaults(handler=retry_jobs)
 
@@ -112,12 +113,6 @@ def retry_jobs(args: argparse.Namespace) -> int:
     if done.remaining:
         print(f"{done.remaining} job(s) are still failed: run `lupa jobs retry` again")
     return 1 if done.remaining else 0
-
-
-def _positive(text: str) -> int:
-    if not text.isdigit() or int(text) <= 0:
-        raise argparse.ArgumentTypeError(f"not a positive number: {text!r}")
-    return int(text)
 
 
 def _url(text: str) -> str:

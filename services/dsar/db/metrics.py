@@ -3,22 +3,17 @@ overdue requests, connector jobs per status and their retries. Counts only."""
 
 from __future__ import annotations
 
+from typing import get_args
+
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.dsar.db.stats import RUNNING
+from services.dsar.domain.workflow import Status
 
-REQUEST_STATUSES = (
-    "identity_pending",
-    "received",
-    "in_progress",
-    "awaiting_requester",
-    "completed",
-    "rejected",
-    "withdrawn",
-)
+REQUEST_STATUSES: tuple[str, ...] = get_args(Status)  # every status, so zeros are reported too
 JOB_STATUSES = ("queued", "running", "waiting", "done", "not_found", "exempt", "failed", "skipped")
 # One statement: counts per status over the status indexes, the overdue count over the inbox
 # index, retries as attempts beyond each job's first.
