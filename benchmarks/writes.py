@@ -20,8 +20,9 @@ import os
 import statistics
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import asyncpg
 
@@ -67,10 +68,16 @@ async def read(reader: asyncio.StreamReader) -> tuple[int, str | None]:
     return int(head[9:12]), etag
 
 
+# The ETag each subject's preferences were last answered with, kept across rounds as an
+# editor keeps the tag it was given (a fresh client would GET first).
+LAST_ETAG: dict[str, str | None] = {}
+
+
 @dataclass
 class Tally:
     latencies: list[float]
     errors: int = 0
+    statuses: Counter[int] = field(default_factory=Counter)
 
 
 async def client(
@@ -78,18 +85,18 @@ async def client(
 ) -> None:
     measure_from, stop_at = window
     reader, writer = await asyncio.open_connection(HOST, port)
-    tags: dict[int, str | None] = {}
     try:
         for step in itertools.count():
             if (started := time.perf_counter()) >= stop_at:
                 return
-            subject = step % SUBJECTS_PER_CLIENT
-            writer.write(make(index, step, tags.get(subject)))
+            subject = subject_id(index, step)
+            writer.write(make(index, step, LAST_ETAG.get(subject)))
             status, etag = await read(reader)
-            tags[subject] = etag or tags.get(subject)
+            LAST_ETAG[subject] = etag or LAST_ETAG.get(subject)
             if (done := time.perf_counter()) >= measure_from:
                 tally.latencies.append(done - started)
                 tally.errors += status != ok
+                tally.statuses[status] += 1
     finally:
         writer.close()
 
@@ -100,6 +107,8 @@ async def drive(port: int, make: Maker, ok: int, seconds: float, warmup: float =
     window = (start + warmup, start + warmup + seconds)
     tally = Tally([])
     await asyncio.gather(*(client(port, i, make, ok, window, tally) for i in range(CONNECTIONS)))
+    if tally.errors:  # which statuses, so a failing run says what went wrong
+        print(f"  answers other than {ok}: {dict(tally.statuses)}", flush=True)
     lat = sorted(tally.latencies)
     n = len(lat)
 

@@ -24,7 +24,9 @@ from shared.audit.lag_metrics import outbox_families
 from shared.audit.outbox import AuditedTransactions, audited_sessions
 from shared.auth.guards import VERIFIER_STATE_KEY, assert_every_route_guarded
 from shared.auth.tokens import AccessTokenVerifier
+from shared.db.borrowed import BorrowedConnections
 from shared.db.engine import create_engine
+from shared.db.write_pool import create_write_pool
 from shared.health import ENGINE_KEY, HealthController
 from shared.http_limits import BodyReadTimeout, ServerLimits
 from shared.http_methods import HttpMethodsMiddleware, path_methods
@@ -131,13 +133,19 @@ def build_app(
         engine = create_engine(settings.database)
         app.state[ENGINE_KEY] = engine
         app.state[SESSION_FACTORY_KEY] = audited_sessions(engine)
-        app.state[WRITE_TRANSACTIONS_KEY] = AuditedTransactions(engine)
+        write_pool = await create_write_pool(settings.database)
+        write_connections = BorrowedConnections(write_pool, settings.database.write_pool_size)
+        app.state[WRITE_TRANSACTIONS_KEY] = AuditedTransactions(
+            engine, write_connections, settings.database.pool_timeout_s
+        )
         mark_worker_started()
         try:
             async with flushing():
                 yield
         finally:
             forget_this_worker()
+            await write_connections.close()
+            await write_pool.close()
             await engine.dispose()
 
     app = Litestar(

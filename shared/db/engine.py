@@ -11,18 +11,12 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from shared.db.write_pool import connection_settings
 from shared.settings import DatabaseSettings
 
 
 def create_engine(settings: DatabaseSettings) -> AsyncEngine:
-    server_settings = {
-        "statement_timeout": str(settings.statement_timeout_ms),
-        "idle_in_transaction_session_timeout": "60000",
-        "application_name": "lupa",
-    }
-    if settings.synchronous_commit is not None:
-        # In the start-up packet, so it costs no round trip per connection or per write.
-        server_settings["synchronous_commit"] = settings.synchronous_commit
+    server_settings = connection_settings(settings, "lupa")
     return create_async_engine(
         settings.url,
         pool_size=settings.pool_size,

@@ -15,7 +15,7 @@ outbox guard), and every function here takes one wherever it takes a session.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, MutableMapping
+from collections.abc import Callable, Iterable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -65,6 +65,20 @@ class DriverTransaction:
         self.info: dict[str, Any] = {}
 
 
+class SingleStatements(DriverTransaction):
+    """A plain asyncpg connection with no transaction open: each statement commits alone.
+
+    ``check`` judges each statement before it is sent (``shared.audit.outbox`` gives the
+    outbox guard's rule for one statement: a change only together with its audit event).
+    For a write that is one statement, after reads that need no transaction around them."""
+
+    __slots__ = ("check",)
+
+    def __init__(self, driver: asyncpg.Connection, check: Callable[[Statement], None]) -> None:
+        super().__init__(driver)
+        self.check = check
+
+
 # Whatever runs prepared statements: a session's transaction or a plain asyncpg one.
 Transaction = AsyncSession | DriverTransaction
 
@@ -101,11 +115,18 @@ async def _begin_driver(session: AsyncSession) -> asyncpg.Connection:
     return driver
 
 
+def _note(session: Transaction, statement: Statement) -> None:
+    if isinstance(session, SingleStatements):
+        session.check(statement)
+    else:
+        note_changes(session.info, statement.writes)
+
+
 async def fetchrow(session: Transaction, statement: Statement, *args: Any) -> asyncpg.Record | None:
-    note_changes(session.info, statement.writes)
+    _note(session, statement)
     return await (await driver_connection(session)).fetchrow(statement.sql, *args)
 
 
 async def execute(session: Transaction, statement: Statement, *args: Any) -> None:
-    note_changes(session.info, statement.writes)
+    _note(session, statement)
     await (await driver_connection(session)).execute(statement.sql, *args)

@@ -184,3 +184,44 @@ def _down_answer(port: int, token: str) -> tuple[int, Any] | None:
     """The check's answer once the service has noticed PostgreSQL is gone (None before)."""
     answer = _request(port, "GET", CHECK, token)
     return answer if answer[0] != 200 else None
+
+
+def test_a_stale_postmaster_pid_reused_by_another_program_does_not_stop_the_restart(
+    stack: Any,
+) -> None:
+    """After a crash, the pid in ``postmaster.pid`` may be given to another program: neither
+    the supervisor nor the restart may take that program for PostgreSQL."""
+    run, port, token, pgdata, output = stack
+    lock = pgdata / "postmaster.pid"
+    postmaster = int(lock.read_text().split()[0])
+    impostor = subprocess.Popen(["sleep", "120"])  # a bounded stand-in
+    os.kill(run.pid, signal.SIGSTOP)
+    try:
+        os.kill(postmaster, signal.SIGKILL)
+        _until(lambda: not psutil.pid_exists(postmaster) or _zombie(postmaster), 30)
+        lines = lock.read_text().splitlines()
+        lock.write_text("\n".join([str(impostor.pid), *lines[1:]]) + "\n")
+    finally:
+        os.kill(run.pid, signal.SIGCONT)
+    try:
+        _until(
+            lambda: "restarted the embedded PostgreSQL" in output.text(),
+            120,
+            lambda: (
+                output.text() + "\nPostgreSQL's log ends:\n" + (pgdata / "log").read_text()[-3000:]
+            ),
+        )
+        # The database answers again: a read that needs it succeeds.
+        _until(lambda: _request(port, "GET", "/v1/purposes", token)[0] == 200)
+        assert impostor.poll() is None, "the other program was left alone"
+        assert int(lock.read_text().split()[0]) not in (postmaster, impostor.pid)
+    finally:
+        impostor.kill()
+        impostor.wait()
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True

@@ -116,7 +116,7 @@ class CancelOnceGuardLeft(threading.Thread):
             while True:
                 waiting = await conn.fetchval(
                     "SELECT count(*) FROM pg_stat_activity"
-                    " WHERE wait_event = 'SyncRep' AND application_name = 'lupa'"
+                    " WHERE wait_event = 'SyncRep' AND application_name IN ('lupa', 'lupa-write')"
                 )
                 if waiting and not self.service.replica_in_use:
                     break
@@ -126,7 +126,7 @@ class CancelOnceGuardLeft(threading.Thread):
             self.cancelled = await conn.fetchval(
                 "SELECT count(*) FILTER (WHERE pg_cancel_backend(pid)) FROM (SELECT pid"
                 " FROM pg_stat_activity WHERE wait_event = 'SyncRep'"
-                " AND application_name = 'lupa' OFFSET 0) AS waiting"
+                " AND application_name IN ('lupa', 'lupa-write') OFFSET 0) AS waiting"
             )
         finally:
             await conn.close()

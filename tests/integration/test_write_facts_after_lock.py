@@ -12,7 +12,7 @@ import asyncio
 
 import asyncpg
 
-from tests.ledger_helpers import post_consent, scene
+from tests.ledger_helpers import post_consent, scene, until_waiting_for_a_lock
 
 FACTS = "SELECT (f.state).state FROM consent_write_facts($1, $2, 'email') f"
 ONE_STATEMENT = (
@@ -30,7 +30,7 @@ async def _read_while_a_writer_holds_the_lock(
         async with holder.transaction():
             await holder.fetchrow(FACTS, ext, key)  # takes the subject's row lock
             waiting = asyncio.ensure_future(waiter.fetchval(sql, ext, key))
-            await _until_blocked(holder, waiter)
+            await until_waiting_for_a_lock(holder, waiter.get_server_pid())
             await holder.execute(
                 "UPDATE consent_state SET state = 'withdrawn' FROM subjects s"
                 " WHERE s.id = consent_state.subject_id AND s.external_id = $1",
@@ -40,18 +40,6 @@ async def _read_while_a_writer_holds_the_lock(
     finally:
         await holder.close()
         await waiter.close()
-
-
-async def _until_blocked(observer: asyncpg.Connection, blocked: asyncpg.Connection) -> None:
-    pid = blocked.get_server_pid()
-    for _ in range(500):  # bounded: 5 s at most
-        wait = await observer.fetchval(
-            "SELECT wait_event_type FROM pg_stat_activity WHERE pid = $1", pid
-        )
-        if wait == "Lock":
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("the second reader never waited for the subject's lock")
 
 
 async def test_the_state_read_after_waiting_includes_the_committed_write(

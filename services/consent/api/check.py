@@ -23,8 +23,6 @@ from litestar.datastructures import CacheControlHeader
 from litestar.params import FromQuery, JSONBody, QueryParameter
 from litestar.types import (
     ASGIApp,
-    HTTPResponseBodyEvent,
-    HTTPResponseStartEvent,
     Receive,
     Scope,
     Send,
@@ -36,6 +34,7 @@ from services.consent.domain.vocabulary import PURPOSE_KEY_PATTERN, TOPIC_SLUG_P
 from services.consent.service.check import CHECK_POOL_KEY, MAX_BATCH, BatchAnswer, CheckService
 from shared.auth.guards import authorize, requires
 from shared.errors import InvalidInput, LupaError, PayloadTooLarge
+from shared.fast_path import member_names, plain_json, read_json_body, replay, send_json
 
 SubjectParam = Annotated[
     str, QueryParameter(pattern=EXTERNAL_ID_PATTERN, description="external id")
@@ -217,19 +216,7 @@ class CheckFastPath:
         service: CheckService = scope["litestar_app"].state[CHECK_POOL_KEY]
         # Unavailable propagates to the exception handlers: the same 503 as from the handler.
         decision = await service.check(query.subject, query.purpose, query.channel, query.topic, at)
-        body = _ENCODE(CheckResult.of(decision))
-        start: HTTPResponseStartEvent = {
-            "type": "http.response.start",
-            "status": 200,
-            "headers": [*_JSON_HEADERS, (b"content-length", str(len(body)).encode())],
-        }
-        await send(start)
-        end: HTTPResponseBodyEvent = {
-            "type": "http.response.body",
-            "body": body,
-            "more_body": False,
-        }
-        await send(end)
+        await send_json(send, 200, _ENCODE(CheckResult.of(decision)), _JSON_HEADERS)
 
 
 async def answer_batch(service: CheckService, data: BatchCheck, at: datetime | None) -> bytes:
@@ -239,44 +226,18 @@ async def answer_batch(service: CheckService, data: BatchCheck, at: datetime | N
 
 
 _decode_batch = msgspec.json.Decoder(BatchCheck).decode
-# Each member of a batch body, as it appears when it is given (a body without backslashes
-# spells every key literally, so counting finds a member given twice).
-_BATCH_MEMBERS = tuple(f'"{name}"'.encode() for name in BatchCheck.__struct_fields__)
-_JSON_CONTENT_TYPES = frozenset(
-    {b"application/json", b"application/json; charset=utf-8", b"application/json;charset=utf-8"}
-)
+_BATCH_MEMBERS = member_names(BatchCheck.__struct_fields__)
 
 
 async def read_batch_body(scope: Scope, receive: Receive) -> tuple[bytes | None, list[Any]]:
-    """The body of a plain JSON request of at most ``BATCH_BODY_LIMIT`` bytes, and the messages
-    read (to replay); ``None`` for anything else, read no further than its headers say."""
-    length, json_type = None, False
-    for name, value in scope["headers"]:
-        if name == b"content-length":
-            length = int(value) if value.isdigit() else None
-        elif name == b"content-type":
-            json_type = value.lower() in _JSON_CONTENT_TYPES
-    # No content type at all is the handler's 415, like any other type.
-    if not json_type or length is None or length > BATCH_BODY_LIMIT:
-        return None, []
-    messages: list[Any] = []
-    chunks = []
-    while True:
-        message = await receive()
-        messages.append(message)
-        if message["type"] != "http.request":
-            return None, messages
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            break
-    body = b"".join(chunks)
-    return (body if len(body) == length else None), messages
+    """The body of a plain JSON batch request (``shared.fast_path.read_json_body``)."""
+    return await read_json_body(scope, receive, BATCH_BODY_LIMIT)
 
 
 def well_formed_batch(scope: Scope, body: bytes) -> tuple[BatchCheck, datetime | None] | None:
     """The batch and instant of an authorized, valid batch the handler would answer; ``None``
     for anything else (escapes, a member given twice, too many subjects, a bad ``at``...)."""
-    if b"\\" in body or any(body.count(member) > 1 for member in _BATCH_MEMBERS):
+    if not plain_json(body, _BATCH_MEMBERS):
         return None
     try:
         authorize(scope, CHECK_ROLES)
@@ -308,34 +269,13 @@ class BatchFastPath:
         body, messages = await read_batch_body(scope, receive)
         accepted = None if body is None else well_formed_batch(scope, body)
         if accepted is None:
-            await self.app(scope, _replay(messages, receive), send)
+            await self.app(scope, replay(messages, receive), send)
             return
         data, at = accepted
         service: CheckService = scope["litestar_app"].state[CHECK_POOL_KEY]
         # Unavailable propagates to the exception handlers: the same 503 as from the handler.
         answer = await answer_batch(service, data, at)
-        start: HTTPResponseStartEvent = {
-            "type": "http.response.start",
-            "status": 200,
-            "headers": [*_JSON_HEADERS, (b"content-length", str(len(answer)).encode())],
-        }
-        await send(start)
-        end: HTTPResponseBodyEvent = {
-            "type": "http.response.body",
-            "body": answer,
-            "more_body": False,
-        }
-        await send(end)
-
-
-def _replay(messages: list[Any], receive: Receive) -> Receive:
-    """``receive`` giving back the messages already read first."""
-    pending = list(messages)
-
-    async def replayed() -> Any:
-        return pending.pop(0) if pending else await receive()
-
-    return replayed
+        await send_json(send, 200, answer, _JSON_HEADERS)
 
 
 class CheckController(Controller):

@@ -19,7 +19,7 @@ from services.consent.service.check import (
     create_check_pool,
 )
 from services.consent.service.check_replica import ReplicaGuard
-from shared.health import ENGINE_KEY
+from shared.app_base import WRITE_TRANSACTIONS_KEY
 from shared.settings import asyncpg_dsn
 
 Lifespan = Callable[[Litestar], AbstractAsyncContextManager[None]]
@@ -38,9 +38,9 @@ def check_pool_lifespan(settings: CheckSettings) -> Lifespan:
         app.state[CHECK_POOL_KEY] = service
         guarding: asyncio.Task[None] | None = None
         if replica is not None:
-            # The write engine (opened by the kernel's lifespan before this one) is what the
-            # guard asks: it verifies the setting the writes really run with.
-            guard = ReplicaGuard(service, app.state[ENGINE_KEY], replica)
+            # The write connections (opened by the kernel's lifespan before this one) are what
+            # the guard asks: it verifies the setting the writes really run with.
+            guard = ReplicaGuard(service, app.state[WRITE_TRANSACTIONS_KEY], replica)
             app.state[REPLICA_GUARD_KEY] = guard
             guarding = asyncio.create_task(guard.run(), name="check-replica-guard")
         # Everything built at start-up (routes, schemas, SQLAlchemy metadata) lives as long as

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 import msgspec
 from litestar import Controller, Request, Response, get, post
+from litestar.datastructures import Headers, State
 from litestar.di import NamedDependency
 from litestar.openapi import ResponseSpec
 from litestar.params import JSONBody, QueryParameter
+from litestar.types import ASGIApp, Receive, Scope, Send
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.consent.api.deps import caller, keyring_of
 from services.consent.api.request_context import (
+    LEDGER_CONTEXT_KEY,
     evidence_of,
     honour_gpc,
     ledger_context,
@@ -22,6 +27,7 @@ from services.consent.api.subjects import ExternalId
 from services.consent.api.text import Paragraphs
 from services.consent.domain.assertions import check_assertions, page_without_query
 from services.consent.domain.consents import ConsentRequest, default_collection_method
+from services.consent.domain.subjects import EXTERNAL_ID_PATTERN
 from services.consent.domain.vocabulary import (
     END,
     PURPOSE_KEY_SHAPE,
@@ -36,8 +42,16 @@ from services.consent.service.consents import (
     ConsentState,
     HistoryEntry,
 )
-from shared.auth.guards import requires
+from services.consent.service.evidence import Evidence
+from services.consent.service.gpc import gpc_requested
+from services.consent.service.ledger import StaleRead
+from shared.app_base import KEYRING_KEY, WRITE_TRANSACTIONS_KEY
+from shared.audit.outbox import AuditedTransactions
+from shared.auth.guards import authorize, requires
 from shared.auth.tokens import Principal
+from shared.errors import LupaError
+from shared.fast_path import member_names, plain_json, read_json_body, replay, send_json
+from shared.idempotency import HEADER as IDEMPOTENCY_HEADER
 from shared.idempotency import idempotent
 from shared.keys import Keyring
 
@@ -73,12 +87,121 @@ class ConsentWrite(msgspec.Struct, forbid_unknown_fields=True):
         )
 
 
+WRITE_ROLES = ("admin", "portal")
+# Larger bodies go to the handler: a consent write with every member at its longest, spelt
+# without escapes, is ~1.2 KB.
+FAST_BODY_LIMIT = 4096
+_decode_write = msgspec.json.Decoder(ConsentWrite).decode
+_WRITE_MEMBERS = member_names(ConsentWrite.__struct_fields__)
+_WRITE_HEADERS = ((b"content-type", b"application/json"),)
+_EXTERNAL_ID = re.compile(EXTERNAL_ID_PATTERN)
+_encode = msgspec.json.Encoder().encode
+
+
+async def record_optimistically(
+    state: State,
+    external_id: str,
+    write: ConsentRequest,
+    evidence: Evidence,
+    principal: Principal,
+) -> ConsentRecorded | None:
+    """The write on ``SingleStatements`` (``ConsentRecorder`` says how); None, with nothing
+    written, if the subject or its state changed meanwhile: then record under the lock."""
+    transactions: AuditedTransactions = state[WRITE_TRANSACTIONS_KEY]
+    try:
+        async with transactions.single_statements() as statements:
+            recorder = ConsentRecorder(statements, state[KEYRING_KEY], state[LEDGER_CONTEXT_KEY])
+            return await recorder.record(external_id, write, evidence, principal.actor)
+    except StaleRead:
+        return None
+
+
+# Set in the scope's state by the fast path when its optimistic write found the subject
+# changed: the handler then records under the lock rather than trying again.
+_STALE_READ = "lupa.consent_write_stale"
+
+
+def _optimistic(scope: Scope, headers: Mapping[str, str], principal: Principal) -> bool:
+    """Whether the write can be one statement: not with an Idempotency-Key (the key is claimed
+    in the write's transaction), nor when it honours Sec-GPC (objections follow the write),
+    nor once an optimistic attempt found its read stale."""
+    return not (
+        IDEMPOTENCY_HEADER in headers
+        or gpc_requested(headers, principal.role)
+        or scope.get("state", {}).get(_STALE_READ, False)
+    )
+
+
+def _accepted_write(scope: Scope, body: bytes) -> tuple[Principal, str, ConsentRequest] | None:
+    """Who writes what for whom, if the handler would accept it as it stands; else None."""
+    if not plain_json(body, _WRITE_MEMBERS):
+        return None
+    try:
+        principal = authorize(scope, WRITE_ROLES)
+        external_id = scope["path_params"]["external_id"]
+        bound = principal.role == "portal" and principal.subject is not None
+        if bound and external_id != principal.subject:
+            return None
+        if not _EXTERNAL_ID.match(external_id):  # the handler's path parameter rule
+            return None
+        return principal, external_id, _decode_write(body).to_request(principal)
+    except (LupaError, msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError):
+        return None
+
+
+class ConsentWriteFastPath:
+    """Route middleware of ``POST /v1/subjects/{external_id}/consents``: records a valid,
+    authorized, plain write itself, optimistically (``ConsentRecorder``).
+
+    It skips, per write, the guard's connection copy, Litestar's body reading (strict JSON with
+    the standard library, then a conversion), the kwargs and the response object. It takes a
+    strict subset of what the handler takes: a plain JSON body (``shared.fast_path``) decoded
+    straight into ``ConsentWrite`` by msgspec, strictly, with no ``Idempotency-Key`` and no
+    ``Sec-GPC`` to honour. Everything else, every error and a write whose subject changed under
+    it, goes on to the handler with the body replayed, so no answer can differ.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        body, messages = await read_json_body(scope, receive, FAST_BODY_LIMIT)
+        accepted = None if body is None else _accepted_write(scope, body)
+        recorded = None
+        if accepted is not None:
+            principal, external_id, write = accepted
+            headers = Headers.from_scope(scope)
+            if _optimistic(scope, headers, principal):
+                try:
+                    recorded = await record_optimistically(
+                        scope["litestar_app"].state,
+                        external_id,
+                        write,
+                        Evidence(_client_host(scope), headers.get("user-agent")),
+                        principal,
+                    )
+                except LupaError:
+                    recorded = None  # the handler answers it, with its own problem
+                else:
+                    scope.setdefault("state", {})[_STALE_READ] = recorded is None
+        if recorded is None:
+            await self.app(scope, replay(messages, receive), send)
+            return
+        await send_json(send, 201, _encode(recorded), _WRITE_HEADERS)
+
+
+def _client_host(scope: Scope) -> str | None:
+    client = scope.get("client")
+    return client[0] if client else None
+
+
 class ConsentController(Controller):
     path = "/v1/subjects/{external_id:str}/consents"
     tags = ["consents"]
 
     @post(
-        guards=[requires("admin", "portal", subject_param="external_id")],
+        guards=[requires(*WRITE_ROLES, subject_param="external_id")],
+        middleware=[ConsentWriteFastPath],
         status_code=201,
         responses={201: ResponseSpec(ConsentRecorded, description="Recorded, with its receipt")},
         opt={"idempotent": True, "problems": (404,)},  # 404: unknown or erased subject
@@ -93,6 +216,16 @@ class ConsentController(Controller):
         # No Litestar dependency at all: the transaction is opened here (request_context.py
         # says which kind), principal and keyring read directly (see api/deps.py: why).
         principal, keyring = caller(request), keyring_of(request)
+        if _optimistic(request.scope, request.headers, principal):
+            recorded = await record_optimistically(
+                request.app.state,
+                external_id,
+                data.to_request(principal),
+                evidence_of(request),
+                principal,
+            )
+            if recorded is not None:
+                return Response(msgspec.to_builtins(recorded), status_code=201)
         async with write_transaction(request, principal) as tx:
 
             async def run() -> tuple[int, Any]:

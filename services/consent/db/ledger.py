@@ -103,26 +103,54 @@ _CURRENT_STATE = Statement(
 # $1..$16 the event, $17/$18 the projection's granted_at and
 # updated_at, $19..$21 the receipt, then the audit row.
 _AUDIT_PARAMS = ", ".join(f"${n}" for n in range(22, 22 + len(AUDIT_COLUMNS)))
-_APPEND = Statement(
-    "WITH ev AS ("  # noqa: S608 (struct field names, no input)
-    " INSERT INTO consent_events (event_id, subject_id, purpose_key, purpose_version, channel,"
-    " action, state, source, actor, given_by, collection_method, page, ip_hash, ua_hash,"
-    " reason_ct, occurred_at)"
-    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
-    " RETURNING id, recorded_at"
-    "), st AS ("
+_EVENT_COLUMNS = (
+    "event_id, subject_id, purpose_key, purpose_version, channel, action, state, source, actor,"
+    " given_by, collection_method, page, ip_hash, ua_hash, reason_ct, occurred_at"
+)
+_EVENT_PARAMS = ", ".join(f"${n}" for n in range(1, 17))
+_STATE_UPSERT = (
     " INSERT INTO consent_state (subject_id, purpose_key, channel, state, purpose_version,"
     " granted_at, last_event_id, updated_at)"
-    " SELECT $2, $3, $5, $7, $4, $17, ev.id, $18 FROM ev"
+    " SELECT $2, $3, $5, $7, $4, $17, {ledger_id}, $18 FROM {source}"
     " ON CONFLICT (subject_id, purpose_key, channel) DO UPDATE SET state = EXCLUDED.state,"
     " purpose_version = EXCLUDED.purpose_version, granted_at = EXCLUDED.granted_at,"
     " last_event_id = EXCLUDED.last_event_id, updated_at = EXCLUDED.updated_at"
-    "), rc AS ("
+)
+_RECEIPT_AND_AUDIT = (
+    "), rc AS ("  # noqa: S608 (column names, no input)
     " INSERT INTO receipts (id, subject_id, event_id, jws, created_at)"
-    " VALUES ($19, $2, $1, $20, $21)"
+    " SELECT $19, $2, $1, $20, $21 FROM ev"
     "), au AS ("
-    f" INSERT INTO audit_events ({', '.join(AUDIT_COLUMNS)}) VALUES ({_AUDIT_PARAMS})"
+    f" INSERT INTO audit_events ({', '.join(AUDIT_COLUMNS)}) SELECT {_AUDIT_PARAMS} FROM ev"
     ") SELECT id, recorded_at FROM ev"
+)
+_XMIN, _EXPECTED = 22 + len(AUDIT_COLUMNS), 23 + len(AUDIT_COLUMNS)
+# The same rows, written only if the subject row and the state are still as an unlocked read
+# found them ($28: the subject's xmin, $29: the state's last_event_id, NULL for none), in a
+# statement that is its own transaction. Its snapshot is taken before the subject's lock is
+# waited for, so nothing is compared in it: the lock re-reads the newest subject row
+# (EvalPlanQual) and ON CONFLICT's WHERE judges the newest state row, and when either has
+# moved no row comes out of lk or st and nothing is written. The ledger id is drawn first, so
+# the projection's upsert decides whether the ledger row is written at all.
+_APPEND_IF_CURRENT = Statement(
+    "WITH lk AS ("  # noqa: S608 (column names, no input)
+    f" SELECT id FROM subjects WHERE id = $2 AND xmin = ${_XMIN} FOR UPDATE"
+    "), ids AS ("
+    " SELECT nextval(pg_get_serial_sequence('consent_events', 'id')) AS id FROM lk"
+    "), st AS ("
+    + _STATE_UPSERT.format(ledger_id="ids.id", source="ids")
+    + f" WHERE consent_state.last_event_id IS NOT DISTINCT FROM ${_EXPECTED}::bigint"  # noqa: S608
+    " RETURNING last_event_id"
+    "), ev AS ("
+    f" INSERT INTO consent_events (id, {_EVENT_COLUMNS}) OVERRIDING SYSTEM VALUE"
+    f" SELECT st.last_event_id, {_EVENT_PARAMS} FROM st RETURNING id, recorded_at"
+    + _RECEIPT_AND_AUDIT
+)
+_APPEND = Statement(
+    "WITH ev AS ("  # noqa: S608 (column names, no input)
+    f" INSERT INTO consent_events ({_EVENT_COLUMNS}) VALUES ({_EVENT_PARAMS})"
+    " RETURNING id, recorded_at"
+    "), st AS (" + _STATE_UPSERT.format(ledger_id="ev.id", source="ev") + _RECEIPT_AND_AUDIT
 )
 
 
@@ -148,13 +176,45 @@ _WRITE_FACTS = Statement(
 )
 
 
+# The same facts read without a lock, in one snapshot, for an optimistic write (below), with
+# the subject row's version (xmin: any UPDATE of the row gives it a new one).
+_SUBJECT_ALIAS = {"title": "v", "description": "v"}
+_WRITE_FACTS_UNLOCKED = Statement(
+    "SELECT "  # noqa: S608 (struct field names, no input)
+    + ", ".join(f"s.{name}" for name in SubjectRow.__struct_fields__)
+    + ", "
+    + ", ".join(f"{_SUBJECT_ALIAS.get(name, 'p')}.{name}" for name in Purpose.__struct_fields__)
+    + ", k.kek_id, k.wrapped_dek, "
+    + ", ".join(f"cs.{name}" for name in ConsentStateRow.__struct_fields__)
+    + ", s.xmin"
+    " FROM subjects s"
+    " LEFT JOIN purposes p ON p.key = $2"
+    " LEFT JOIN purpose_versions v ON v.purpose_key = p.key AND v.version = p.current_version"
+    " LEFT JOIN subject_keys k ON k.subject_id = s.id"
+    " LEFT JOIN consent_state cs"
+    " ON cs.subject_id = s.id AND cs.purpose_key = $2 AND cs.channel = $3"
+    " WHERE s.external_id = $1"
+)
+
+
+class ReadVersion(msgspec.Struct, frozen=True):
+    """Where an unlocked read found the subject: its row version and its current state's
+    ledger row (None: no state yet). A write decided on that read commits only if both are
+    still so once the subject is locked."""
+
+    subject_xmin: int
+    last_event_id: int | None
+
+
 class WriteFacts(msgspec.Struct, frozen=True):
-    """What a consent write starts from, its subject locked."""
+    """What a consent write starts from: read with its subject locked, or (``read_at`` set)
+    read without a lock, for a write that commits only if nothing changed since."""
 
     subject: SubjectRow
     purpose: Purpose | None  # None: there is no such purpose
     key: WrappedKey | None  # None: the subject's data key was shredded
     state: ConsentStateRow | None  # None: nothing recorded yet for this purpose and channel
+    read_at: ReadVersion | None = None  # set by read_for_write
 
 
 class NewReceipt(msgspec.Struct, frozen=True):
@@ -175,9 +235,28 @@ async def lock_for_write(
     """Lock the subject by external id (every ledger writer of one subject queues here) and
     read what a write of ``purpose_key`` on ``channel`` needs; None if there is no subject."""
     row = await statements.fetchrow(session, _WRITE_FACTS, external_id, purpose_key, channel)
+    return _facts(tuple(row)) if row is not None else None
+
+
+async def read_for_write(
+    session: Transaction, external_id: str, purpose_key: str, channel: str
+) -> WriteFacts | None:
+    """What ``lock_for_write`` reads, without the lock, and the version it was read at (for
+    ``append``'s ``expect``); None if there is no subject."""
+    row = await statements.fetchrow(
+        session, _WRITE_FACTS_UNLOCKED, external_id, purpose_key, channel
+    )
     if row is None:
         return None
     values = tuple(row)
+    facts = _facts(values[:-1])
+    state = facts.state
+    return msgspec.structs.replace(
+        facts, read_at=ReadVersion(values[-1], state.last_event_id if state else None)
+    )
+
+
+def _facts(values: tuple[Any, ...]) -> WriteFacts:
     at = _SUBJECT_FIELDS + _PURPOSE_FIELDS
     purpose, (kek_id, wrapped), state = (
         values[_SUBJECT_FIELDS:at],
@@ -212,13 +291,18 @@ async def append(
     reason_ct: bytes | None,
     receipt: NewReceipt,
     audit: AuditEvent,
-) -> tuple[StoredEvent, ConsentStateRow]:
+    expect: ReadVersion | None = None,
+) -> tuple[StoredEvent, ConsentStateRow] | None:
     """Insert one ledger row as ``event_id`` (the database stamps ``recorded_at``), point the
-    projection at it, store its receipt and its audit event; returns event and projection."""
+    projection at it, store its receipt and its audit event; returns event and projection.
+
+    With ``expect`` (from ``read_for_write``), only if the subject row and the state are
+    still as read then; None, with nothing written, if not."""
     granted_at = new.occurred_at if new.state == "granted" else None
+    condition = () if expect is None else (expect.subject_xmin, expect.last_event_id)
     row = await statements.fetchrow(
         session,
-        _APPEND,
+        _APPEND if expect is None else _APPEND_IF_CURRENT,
         event_id,
         subject_id,
         new.purpose.key,
@@ -241,8 +325,11 @@ async def append(
         receipt.jws,
         receipt.created_at,
         *audit_row(audit),
+        *condition,
     )
-    assert row is not None  # an INSERT ... RETURNING answers one row
+    if row is None:
+        assert expect is not None  # an unconditional INSERT ... RETURNING answers one row
+        return None
     note_recorded(session)
     ledger_id, recorded_at = row
     event = LedgerEvent(

@@ -30,9 +30,9 @@ from services.consent.domain.check import (
 )
 from services.consent.domain.subjects import age_on
 from services.consent.service import check_metrics
-from services.consent.service.check_connections import BorrowedConnections
 from services.consent.settings import CheckBounds, CheckReplica
 from shared.crypto import field_aad, open_sealed, unwrap_data_key
+from shared.db.borrowed import BorrowedConnections
 from shared.errors import Unavailable
 from shared.keys import Keyring, UnknownKey
 from shared.settings import Settings, asyncpg_dsn

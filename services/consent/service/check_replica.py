@@ -3,8 +3,8 @@
 A check must never say "allowed" after a withdrawal was acknowledged, to any client. The consent
 service's writes run with ``synchronous_commit = remote_apply`` (``create_app``), so a commit is
 acknowledged only once the synchronous standbys have applied it — as long as the standby really
-is one of them. Every ``poll_s`` this guard verifies, on the primary through the write engine
-itself: the standby named ``name`` is listed once in ``pg_stat_replication`` with
+is one of them. Every ``poll_s`` this guard verifies, on the primary through one of the write
+connections: the standby named ``name`` is listed once in ``pg_stat_replication`` with
 ``sync_state = 'sync'`` (``FIRST n`` semantics; a quorum member reports ``'quorum'`` and is
 refused) and the write connections' ``synchronous_commit`` is ``remote_apply``; on the standby:
 it is in recovery and has replayed everything the primary had written at the previous poll.
@@ -29,20 +29,21 @@ from typing import Any
 
 import asyncpg
 import structlog
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.consent.service.check import CheckService
 from services.consent.settings import CheckReplica
+from shared.audit.outbox import AuditedTransactions
+from shared.db import statements
+from shared.db.statements import Statement
 from shared.settings import asyncpg_dsn
 
 log = structlog.get_logger("lupa.check")
 
-PRIMARY_FACTS = text(
+PRIMARY_FACTS = Statement(
     "SELECT current_setting('synchronous_commit') AS commit_level,"
     " pg_current_wal_lsn()::text AS written,"
     " (SELECT array_agg(sync_state::text) FROM pg_stat_replication"
-    "   WHERE application_name = :name) AS states"
+    "   WHERE application_name = $1) AS states"
 )
 STANDBY_FACTS = (
     "SELECT pg_is_in_recovery() AS in_recovery,"
@@ -53,11 +54,13 @@ STANDBY_FACTS = (
 class ReplicaGuard:
     """Moves ``service.conns`` to the standby while it is verified safe, back otherwise."""
 
-    def __init__(self, service: CheckService, engine: AsyncEngine, replica: CheckReplica) -> None:
+    def __init__(
+        self, service: CheckService, writes: AuditedTransactions, replica: CheckReplica
+    ) -> None:
         if service.replica_conns is None:
             raise ValueError("the check service has no replica pool")
         self.service = service
-        self.engine = engine
+        self.writes = writes  # asked on a write connection: the setting writes really run with
         self.replica = replica
         self.dsn = asyncpg_dsn(replica.url)
         self._standby: Any = None
@@ -86,13 +89,14 @@ class ReplicaGuard:
 
     async def _unsafe_because(self) -> str | None:
         """None if the standby may serve checks, else why not (no personal data)."""
-        async with self.engine.connect() as conn:
-            facts = (await conn.execute(PRIMARY_FACTS, {"name": self.replica.name})).one()
-        previous, self._written = self._written, facts.written
+        async with self.writes.single_statements() as conn:
+            facts = await statements.fetchrow(conn, PRIMARY_FACTS, self.replica.name)
+        assert facts is not None  # a SELECT without FROM answers one row
+        previous, self._written = self._written, facts["written"]
         # NULL where the role may not see it (grant it pg_monitor): never taken for "sync".
-        states = [state or "hidden" for state in facts.states or []]
-        if facts.commit_level != "remote_apply":
-            return f"synchronous_commit_is_{facts.commit_level}"
+        states = [state or "hidden" for state in facts["states"] or []]
+        if facts["commit_level"] != "remote_apply":
+            return f"synchronous_commit_is_{facts['commit_level']}"
         if states != ["sync"]:
             return "not_listed" if not states else f"sync_state_{'_'.join(sorted(states))}"
         if previous is None:

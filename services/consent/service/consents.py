@@ -28,7 +28,7 @@ from services.consent.service.subjects import live_subject, require_live
 from services.consent.service.vault import SubjectVault
 from shared.auth.kinds import TokenKind
 from shared.auth.tokens import sign_claims
-from shared.db.statements import Transaction
+from shared.db.statements import SingleStatements, Transaction
 from shared.keys import Keyring
 
 # A confirmation link signed before links had their own header typ and aud still confirms
@@ -93,21 +93,28 @@ class HistoryEntry(LedgerEvent, frozen=True):
 
 class ConsentRecorder:
     """Grants and withdrawals, on any transaction: the API's hot path runs them on a plain
-    asyncpg one (``shared.audit.outbox.AuditedTransactions``), pages and jobs on a session."""
+    asyncpg one (``shared.audit.outbox.AuditedTransactions``), pages and jobs on a session.
+
+    On ``SingleStatements`` (no transaction) a write is optimistic: the facts are read without
+    the subject's lock and the append, one statement, takes the lock and writes only if the
+    subject and the state are still as read, else raises ``StaleRead`` having written nothing
+    (the caller then records on a transaction, under the lock). Two round trips instead of
+    four (``BEGIN``, the locked read, the append, ``COMMIT``), with the same outcome: the
+    decision was made on the state that the write replaces."""
 
     def __init__(self, session: Transaction, keyring: Keyring, context: LedgerContext) -> None:
         self.session = session
         self.keyring = keyring
         self.context = context
         self.vault = SubjectVault(session, keyring)
+        self.optimistic = isinstance(session, SingleStatements)
 
     async def record(
         self, external_id: str, request: ConsentRequest, evidence: Evidence, actor: str
     ) -> ConsentRecorded:
         """Append a grant or withdrawal for the subject, serialised by the subject's row lock."""
-        facts = await repo.lock_for_write(
-            self.session, external_id, request.purpose, request.channel
-        )
+        read = repo.read_for_write if self.optimistic else repo.lock_for_write
+        facts = await read(self.session, external_id, request.purpose, request.channel)
         subject = require_live(facts.subject if facts else None)
         assert facts is not None  # require_live refused a missing subject
         purpose = facts.purpose
@@ -138,6 +145,7 @@ class ConsentRecorder:
                 ua_hash=hashes.ua_hash,
             ),
             facts.key,
+            facts.read_at,
         )
         url = (
             self._confirmation_url(subject.id, appended.event, now)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from services.consent.db import ledger as repo
-from services.consent.db.ledger import ConsentStateRow
+from services.consent.db.ledger import ConsentStateRow, ReadVersion
 from services.consent.db.subjects import SubjectRow, WrappedKey
 from services.consent.domain.consents import LedgerEvent, NewEvent, audit_type
 from services.consent.service.receipts import IssuedReceipt, LedgerContext, ReceiptSigner
@@ -23,6 +23,11 @@ from shared.keys import Keyring
 
 SERVICE = "consent"
 REASON_FIELD = "consent_reason"
+
+
+class StaleRead(Exception):
+    """An optimistic append found the subject or its state changed since it was read; nothing
+    was written (the caller redoes the write under the subject's lock)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,12 +44,19 @@ class LedgerWriter:
         self.receipts = ReceiptSigner(session, keyring, context)
 
     async def append(
-        self, subject: SubjectRow, new: NewEvent, key: WrappedKey | None = None
+        self,
+        subject: SubjectRow,
+        new: NewEvent,
+        key: WrappedKey | None = None,
+        expect: ReadVersion | None = None,
     ) -> Appended:
         """Append ``new`` for ``subject`` (whose row the caller has locked): the ledger row,
         its projection, its signed receipt and its audit event, in one statement.
 
-        ``key``: the subject's wrapped data key if the caller has read it already."""
+        ``key``: the subject's wrapped data key if the caller has read it already.
+        ``expect``: the caller holds no lock but read the subject at this version; the append
+        takes the lock itself and raises ``StaleRead``, writing nothing, if either the
+        subject row or the state has changed since."""
         reason_ct = reason_b64 = None
         if new.reason:
             dek = (
@@ -58,9 +70,12 @@ class LedgerWriter:
         event_id = uuid.uuid4()
         receipt = await self.receipts.sign(subject, event_id, new)
         audit = _audit_event(subject.id, new, event_id, receipt.id, reason_b64)
-        stored, state = await repo.append(
-            self.session, subject.id, event_id, new, reason_ct, receipt, audit
+        appended = await repo.append(
+            self.session, subject.id, event_id, new, reason_ct, receipt, audit, expect
         )
+        if appended is None:
+            raise StaleRead("the subject or its state changed after it was read")
+        stored, state = appended
         return Appended(stored.event, state, IssuedReceipt(receipt.id, receipt.jws))
 
 

@@ -1,4 +1,4 @@
-"""The check's borrowed connections (service/check_connections.py): bounded, fair, self-healing."""
+"""Borrowed connections (shared/db/borrowed.py) as checks use them: bounded, fair, healing."""
 
 from __future__ import annotations
 

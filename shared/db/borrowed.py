@@ -1,4 +1,5 @@
-"""Check connections handed from one check to the next without asyncpg's per-use pool cost."""
+"""Pool connections handed from one use to the next without asyncpg's per-use pool cost: the
+check path's and the hot write path's."""
 
 from __future__ import annotations
 
@@ -11,11 +12,11 @@ import asyncpg
 
 
 class BorrowedConnections:
-    """Pool connections kept checked out and handed from one check to the next directly.
+    """Pool connections kept checked out and handed from one use to the next directly.
 
     asyncpg's acquire/release costs a queue round, a reset coroutine under a timeout and a
     shielded task per use: ~15% of a check's CPU. Here a connection used cleanly goes straight
-    to the next waiting check or onto a free list; at most ``size`` are borrowed. A connection
+    to the next waiting user or onto a free list; at most ``size`` are borrowed. A connection
     that failed mid-use is terminated (which hands its slot back to the pool, opening a fresh
     one on demand), so a sick database never leaves a broken connection in circulation.
     """
