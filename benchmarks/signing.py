@@ -40,7 +40,9 @@ def typical_receipt(
     occurred: datetime | None = None,
 ) -> dict[str, Any]:
     """The claims of one consent receipt, built by ``receipt_claims`` itself."""
-    occurred = occurred or datetime.now(UTC)
+    # A second in the past, so the receipt (issued 3 ms after) is never dated in the future:
+    # near a second's end, ``now + 3 ms`` truncates to the next second and reads as immature.
+    occurred = occurred or datetime.now(UTC) - timedelta(seconds=1)
     purpose = Purpose(
         key="newsletter",
         legal_basis="consent",
