@@ -3,8 +3,10 @@ feed and webhooks, OpenAPI."""
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
-from collections.abc import AsyncGenerator, Sequence
+import os
+from collections.abc import AsyncGenerator, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,7 @@ from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
+from litestar.types import ASGIApp
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.audit.api import AuditController, WebhookController
@@ -148,6 +151,7 @@ def build_app(
             await write_pool.close()
             await engine.dispose()
 
+    tracing_lifespan, traced = _tracing(settings)
     app = Litestar(
         route_handlers=[
             *KERNEL_ROUTES,
@@ -173,7 +177,7 @@ def build_app(
         exception_handlers=exception_handlers,
         middleware=[RefuseControlCharacters],
         request_class=StrictJSONRequest,
-        lifespan=[database, *lifespan],
+        lifespan=[*tracing_lifespan, database, *lifespan],
         request_max_body_size=settings.http.max_body_bytes,
         openapi_config=OpenAPIConfig(
             title=title,
@@ -193,9 +197,11 @@ def build_app(
     # path, 405) also get a request id and an access-log line; HEAD and OPTIONS are answered
     # there too (shared/http_methods.py).
     app.asgi_handler = RequestLogMiddleware(
-        SecurityHeaders(
-            HttpMethodsMiddleware(app.asgi_handler, app.asgi_router, path_methods(app)),
-            settings.http,
+        traced(
+            SecurityHeaders(
+                HttpMethodsMiddleware(app.asgi_handler, app.asgi_router, path_methods(app)),
+                settings.http,
+            )
         ),
         observe=RequestMetrics().observe,
     )
@@ -203,6 +209,27 @@ def build_app(
     app.asgi_handler = BodyReadTimeout(app.asgi_handler, ServerLimits.from_env().body_timeout_s)
     describe_responses(app)  # last: it builds the document from the finished handlers
     return app
+
+
+def _tracing(settings: Settings) -> tuple[list[Any], Callable[[ASGIApp], ASGIApp]]:
+    """With tracing on (``Settings.tracing``): the lifespan that flushes the spans at shutdown
+    and the layer that makes them, inside the request log so each span carries the request's
+    id. Off, nothing: the OpenTelemetry SDK is not even imported."""
+    if not settings.tracing:
+        return [], lambda app: app
+    from shared.tracing import TracingMiddleware, tracer_provider
+
+    provider = tracer_provider(settings.service, os.environ)
+
+    @asynccontextmanager
+    async def flush_spans(_: Litestar) -> AsyncGenerator[None, None]:
+        try:
+            yield
+        finally:
+            await asyncio.to_thread(provider.shutdown)  # blocking: the last batch's POST
+
+    tracer = provider.get_tracer("lupa")
+    return [flush_spans], lambda app: TracingMiddleware(app, tracer)
 
 
 def _no_debug(config: AppConfig) -> AppConfig:

@@ -36,6 +36,31 @@ def log_json_from_env(
     return not (isatty or sys.stderr.isatty)()
 
 
+def tracing_from_env(env: Mapping[str, str] = os.environ) -> bool:
+    """Whether to export OpenTelemetry traces (``shared.tracing``): only when an OTLP endpoint
+    or ``OTEL_TRACES_EXPORTER=otlp`` asks for it and ``OTEL_SDK_DISABLED`` is not true. Lupa
+    exports OTLP over HTTP/protobuf only; another exporter or protocol stops start-up rather
+    than leaving the operator without the traces they asked for."""
+    if env.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
+        return False
+    exporter = env.get("OTEL_TRACES_EXPORTER", "").strip().lower()
+    if exporter == "none":
+        return False
+    if exporter not in ("", "otlp"):
+        raise ValueError(f"OTEL_TRACES_EXPORTER must be otlp or none, not {exporter[:20]!r}")
+    endpoint = any(
+        env.get(name)
+        for name in ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+    )
+    if not (endpoint or exporter == "otlp"):
+        return False
+    for name in ("OTEL_EXPORTER_OTLP_PROTOCOL", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"):
+        protocol = env.get(name, "").strip().lower()
+        if protocol not in ("", "http/protobuf"):
+            raise ValueError(f"{name} must be http/protobuf, not {protocol[:20]!r}")
+    return True
+
+
 def asyncpg_dsn(url: str) -> str:
     """The plain ``postgresql://`` form of a database URL, as asyncpg wants it."""
     for prefix in ("postgresql+asyncpg://", "postgres://"):
@@ -204,6 +229,7 @@ class Settings:
     keys_path: Path
     log_json: bool = True
     log_level: str = "INFO"
+    tracing: bool = False  # OpenTelemetry spans over OTLP/HTTP (``tracing_from_env``)
     audit: AuditSettings = field(default_factory=AuditSettings)
     limits: PublicLimits = field(default_factory=PublicLimits)
 
@@ -222,6 +248,7 @@ class Settings:
             keys_path=keys_path(env),
             log_json=log_json_from_env(env, isatty),
             log_level=env.get("LUPA_LOG_LEVEL", "INFO").upper(),
+            tracing=tracing_from_env(env),
             audit=AuditSettings.from_env(env),
             limits=PublicLimits.from_env(env),
         )
