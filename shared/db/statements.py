@@ -127,6 +127,14 @@ async def fetchrow(session: Transaction, statement: Statement, *args: Any) -> as
     return await (await driver_connection(session)).fetchrow(statement.sql, *args)
 
 
+async def fetch(session: Transaction, statement: Statement, *args: Any) -> list[asyncpg.Record]:
+    _note(session, statement)
+    rows: list[asyncpg.Record] = await (await driver_connection(session)).fetch(
+        statement.sql, *args
+    )
+    return rows
+
+
 async def execute(session: Transaction, statement: Statement, *args: Any) -> None:
     _note(session, statement)
     await (await driver_connection(session)).execute(statement.sql, *args)

@@ -16,7 +16,7 @@ from litestar.params import HeaderParameter, JSONBody
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.consent.api.deps import caller, keyring_of
-from services.consent.api.request_context import honour_gpc
+from services.consent.api.request_context import honour_gpc, write_transaction
 from services.consent.api.subjects import ExternalId
 from services.consent.domain.vocabulary import (
     END,
@@ -129,7 +129,6 @@ class PreferenceController(Controller):
     )
     async def patch_preferences(
         self,
-        tx: NamedDependency[AsyncSession],
         request: Request[Any, Any, Any],
         data: JSONBody[PreferencesPatch],
         external_id: ExternalId,
@@ -137,11 +136,14 @@ class PreferenceController(Controller):
             str | None, HeaderParameter(name="If-Match", required=False, max_length=256)
         ] = None,
     ) -> Response[Preferences]:
+        # A preference centre's hot write: its own transaction on the write pool, like a
+        # consent write (request_context.py), committed before the answer is built.
         principal, keyring = caller(request), keyring_of(request)  # see api/deps.py: why
-        view = await PreferenceService(tx).patch(
-            external_id, msgspec.to_builtins(data), if_match, principal
-        )
-        await honour_gpc(tx, keyring, request, principal, external_id)
+        async with write_transaction(request, principal) as tx:
+            view = await PreferenceService(tx).patch(
+                external_id, msgspec.to_builtins(data), if_match, principal
+            )
+            await honour_gpc(tx, keyring, request, principal, external_id)
         return _respond(view)
 
 

@@ -7,13 +7,10 @@ import uuid
 from datetime import datetime
 
 import msgspec
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.consent.db.tables import purposes
 from services.consent.domain.preferences import Document
 from shared.db import statements
-from shared.db.statements import Statement
+from shared.db.statements import Statement, Transaction
 
 
 class StoredPreferences(msgspec.Struct, frozen=True):
@@ -33,16 +30,17 @@ _REPLACE = Statement(
     "UPDATE preferences SET doc = $2, version = version + 1, updated_at = $4"
     " WHERE subject_id = $1 AND version = $3 RETURNING version"
 )
+_KNOWN_PURPOSES = Statement("SELECT key FROM purposes WHERE key = ANY($1::text[])")
 
 
-async def get(session: AsyncSession, subject_id: uuid.UUID) -> StoredPreferences | None:
+async def get(session: Transaction, subject_id: uuid.UUID) -> StoredPreferences | None:
     """The stored document, or ``None`` if the subject never saved one."""
     row = await statements.fetchrow(session, _GET, subject_id)
     return StoredPreferences(*row) if row else None
 
 
 async def insert_first(
-    session: AsyncSession, subject_id: uuid.UUID, doc: Document, now: datetime
+    session: Transaction, subject_id: uuid.UUID, doc: Document, now: datetime
 ) -> int:
     """Store the first document; version 1 follows the defaults' version 0."""
     await statements.execute(session, _INSERT_FIRST, subject_id, json.dumps(doc), now)
@@ -50,7 +48,7 @@ async def insert_first(
 
 
 async def replace(
-    session: AsyncSession,
+    session: Transaction,
     subject_id: uuid.UUID,
     doc: Document,
     expected_version: int,
@@ -63,9 +61,9 @@ async def replace(
     return int(row[0]) if row else None
 
 
-async def known_purposes(session: AsyncSession, keys: list[str]) -> set[str]:
+async def known_purposes(session: Transaction, keys: list[str]) -> set[str]:
     """Which of ``keys`` name a purpose in the catalogue (topics hang under real purposes)."""
     if not keys:
         return set()
-    rows = await session.execute(select(purposes.c.key).where(purposes.c.key.in_(keys)))
-    return set(rows.scalars().all())
+    rows = await statements.fetch(session, _KNOWN_PURPOSES, keys)
+    return {row[0] for row in rows}

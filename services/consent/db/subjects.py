@@ -75,7 +75,7 @@ async def get_by_id(
 
 
 async def get_by_external_id(
-    session: AsyncSession, external_id: str, *, for_update: bool = False
+    session: Transaction, external_id: str, *, for_update: bool = False
 ) -> SubjectRow | None:
     """The subject row; ``for_update`` serialises writers of one subject (ledger, preferences)."""
     statement = _BY_EXTERNAL_ID_LOCKED if for_update else _BY_EXTERNAL_ID

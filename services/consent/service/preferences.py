@@ -7,8 +7,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from services.consent.db import preferences as repo
 from services.consent.domain.preference_changes import PreferenceChange, describe_change
 from services.consent.domain.preferences import (
@@ -22,6 +20,7 @@ from services.consent.domain.preferences import (
 from services.consent.service.subjects import live_subject
 from shared.audit.outbox import AuditEvent, record_event
 from shared.auth.tokens import Principal
+from shared.db.statements import Transaction
 from shared.errors import InvalidInput, PreconditionFailed, PreconditionRequired
 
 SERVICE = "consent"
@@ -40,7 +39,7 @@ class PreferencesView:
 
 
 class PreferenceService:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: Transaction) -> None:
         self.session = session
 
     async def get(self, external_id: str) -> PreferencesView:

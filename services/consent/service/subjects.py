@@ -15,6 +15,7 @@ from services.consent.service.suppression import suppression_hash
 from services.consent.service.vault import SubjectVault
 from shared.audit.outbox import AuditEvent, record_event
 from shared.crypto import keyed_hash, normalise_phone
+from shared.db.statements import Transaction
 from shared.errors import NotFound
 from shared.keys import Keyring
 
@@ -36,7 +37,7 @@ class Subject(msgspec.Struct, frozen=True):
 
 
 async def live_subject(
-    session: AsyncSession, external_id: str, *, for_update: bool = False
+    session: Transaction, external_id: str, *, for_update: bool = False
 ) -> SubjectRow:
     """The subject's row; an unknown and an erased subject are both simply not found."""
     return require_live(await repo.get_by_external_id(session, external_id, for_update=for_update))
