@@ -8,9 +8,7 @@ trace and must carry no personal data: no customer id, no client address, no use
 from __future__ import annotations
 
 import dataclasses
-import threading
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -19,6 +17,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 
 from shared.settings import Settings
 from tests.ledger_helpers import scene
+from tests.loopback_http import QuietHandler, loopback_server
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 CALLER_SPAN = "00f067aa0ba902b7"
@@ -35,7 +34,7 @@ class Collector:
 def collector() -> Iterator[Collector]:
     exports: list[bytes] = []
 
-    class Receive(BaseHTTPRequestHandler):
+    class Receive(QuietHandler):
         def do_POST(self) -> None:
             length = int(self.headers["Content-Length"])
             if self.path == "/v1/traces":
@@ -45,17 +44,8 @@ def collector() -> Iterator[Collector]:
             self.send_header("Content-Length", "0")
             self.end_headers()
 
-        def log_message(self, *_: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Receive)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield Collector(f"http://127.0.0.1:{server.server_address[1]}", exports)
-    finally:
-        server.shutdown()
-        server.server_close()
+    with loopback_server(Receive) as port:
+        yield Collector(f"http://127.0.0.1:{port}", exports)
 
 
 def spans_of(exports: list[bytes]) -> list[Any]:

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import socket
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 import pytest
 
 from lupa.container_health import check, container_command, readiness_url
+from tests.loopback_http import QuietHandler, loopback_server
 
 LAUNCHER = ["/opt/venv/bin/python", "/opt/venv/bin/lupa"]
 
@@ -40,20 +39,13 @@ def probe_server() -> Iterator[tuple[int, list[int]]]:
     """A loopback HTTP server answering /health/ready with the status at the list's head."""
     status = [200]
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_GET(self) -> None:
             self.send_response(status[0] if self.path == "/health/ready" else 404)
             self.end_headers()
 
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = HTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server.server_address[1], status
-    server.shutdown()
-    server.server_close()
+    with loopback_server(Handler) as port:
+        yield port, status
 
 
 def test_a_service_is_healthy_only_while_its_readiness_probe_says_200(

@@ -23,7 +23,6 @@ from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +36,7 @@ from shared.auth.tokens import issue_access_token
 from shared.keys import load_keyring
 from tests.conftest import _with_database
 from tests.e2e.test_stack import _free_port
+from tests.loopback_http import QuietHandler, loopback_server
 
 pytestmark = pytest.mark.slow
 
@@ -83,7 +83,7 @@ class Receiver:
 def webhook_receiver() -> Iterator[tuple[Receiver, int]]:
     receiver = Receiver()
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers["Content-Length"]))
             headers = {k.lower(): v for k, v in self.headers.items()}
@@ -91,17 +91,8 @@ def webhook_receiver() -> Iterator[tuple[Receiver, int]]:
             self.send_response(204)
             self.end_headers()
 
-        def log_message(self, *_: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield receiver, server.server_address[1]
-    finally:
-        server.shutdown()
-        server.server_close()
+    with loopback_server(Handler) as port:
+        yield receiver, port
 
 
 @dataclass
@@ -150,7 +141,7 @@ class FanOut:
 def fan_out(upstreams: list[str]) -> Iterator[tuple[FanOut, int]]:
     fan = FanOut(upstreams)
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers["Content-Length"]))
             headers = {k.lower(): v for k, v in self.headers.items()}
@@ -161,17 +152,8 @@ def fan_out(upstreams: list[str]) -> Iterator[tuple[FanOut, int]]:
             self.end_headers()
             self.wfile.write(answer)
 
-        def log_message(self, *_: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield fan, server.server_address[1]
-    finally:
-        server.shutdown()
-        server.server_close()
+    with loopback_server(Handler) as port:
+        yield fan, port
 
 
 @asynccontextmanager
