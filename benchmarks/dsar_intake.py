@@ -64,10 +64,14 @@ async def run(quick: bool) -> tuple[list[Measured], list[Measured]]:
         ):
             for _ in range(rounds):
                 base.append(
-                    await measure(base_port, base_pid, lambda _: bare_inserts(), 201, seconds, "")
+                    await measure(
+                        base_port, base_pid, None, lambda _: bare_inserts(), 201, seconds, ""
+                    )
                 )
                 lupa.append(
-                    await measure(port, pid, lambda _: portal_intakes(tokens), 201, seconds, "")
+                    await measure(
+                        port, pid, None, lambda _: portal_intakes(tokens), 201, seconds, ""
+                    )
                 )
     return base, lupa
 

@@ -202,23 +202,57 @@ def _children(pid: int) -> list[int]:
         return []
 
 
+async def postmaster_pid(database_url: str) -> int | None:
+    """The PostgreSQL server's main process, whose children are its backends, WAL writer and
+    the rest; None when that server is not a process of this machine that we may read."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        backend = await conn.fetchval("SELECT pg_backend_pid()")
+    finally:
+        await conn.close()
+    try:
+        parent = parent_pid(backend)
+        cpu_seconds(parent)
+    except (OSError, ValueError, IndexError):
+        return None
+    return parent
+
+
+def parent_pid(pid: int) -> int:
+    with open(f"/proc/{pid}/stat") as stat:
+        return int(stat.read().rsplit(")", 1)[1].split()[1])
+
+
 @dataclass
 class Measured:
-    """One load run and the server CPU it cost per request."""
+    """One load run and the server's and the database's CPU it cost per request."""
 
     load: LoadResult
     cpu_us: float
+    db_cpu_us: float | None
 
 
 async def measure(
-    port: int, pid: int, maker: Callable[[str], Maker], ok: int, seconds: float, tag: str
+    port: int,
+    pid: int,
+    database_pid: int | None,
+    maker: Callable[[str], Maker],
+    ok: int,
+    seconds: float,
+    tag: str,
 ) -> Measured:
-    """A warm-up second, then ``seconds`` measured, with the server's CPU read around them."""
+    """A warm-up second, then ``seconds`` measured, with the server's and the database's CPU
+    read around them (the other server under test is idle meanwhile)."""
     await drive(port, maker(f"{tag}w"), ok, 1.0, warmup=0)
     before = cpu_seconds(pid)
+    db_before = None if database_pid is None else cpu_seconds(database_pid)
     load = await drive(port, maker(tag), ok, seconds, warmup=0)
     spent = cpu_seconds(pid) - before
-    return Measured(load, spent * 1e6 / max(1, load.requests))
+    per = 1e6 / max(1, load.requests)
+    db_spent = None
+    if database_pid is not None and db_before is not None:
+        db_spent = cpu_seconds(database_pid) - db_before
+    return Measured(load, spent * per, db_spent * per if db_spent is not None else None)
 
 
 ROUNDS = 3
@@ -252,19 +286,22 @@ async def run(quick: bool) -> list[Row]:
             await conn.execute(WRITES_TABLE)
         finally:
             await conn.close()
+        database_pid = await postmaster_pid(url)
         with (
             serve(BASELINE, url, keyring) as (base_port, base_pid),
             serve(LUPA, url, keyring) as (port, pid),
         ):
             await create_subjects(port, admin)
             for n in range(rounds):
+                base = (base_port, base_pid, database_pid)
+                lupa = (port, pid, database_pid)
                 runs["base"].append(
-                    await measure(base_port, base_pid, lambda _: bare_inserts(), 201, seconds, "")
+                    await measure(*base, lambda _: bare_inserts(), 201, seconds, "")
                 )
-                runs["plain"].append(await measure(port, pid, plain, 201, seconds, f"p{n}"))
-                runs["keyed"].append(await measure(port, pid, keyed, 201, seconds, f"k{n}"))
+                runs["plain"].append(await measure(*lupa, plain, 201, seconds, f"p{n}"))
+                runs["keyed"].append(await measure(*lupa, keyed, 201, seconds, f"k{n}"))
                 runs["prefs"].append(
-                    await measure(port, pid, lambda _: preference_patches(admin), 200, seconds, "")
+                    await measure(*lupa, lambda _: preference_patches(admin), 200, seconds, "")
                 )
     failed = {KINDS[k]: sum(m.load.errors for m in v) for k, v in runs.items()}
     failed = {name: n for name, n in failed.items() if n}
@@ -299,11 +336,19 @@ def rows(runs: dict[str, list[Measured]]) -> list[Row]:
     def rps(m: Measured) -> float:
         return m.load.rps
 
+    def db_cpu(m: Measured) -> float:
+        return m.db_cpu_us or 0.0
+
     return [
         row("consent write (writes/s)", "plain", rps, "writes/s", "≥ 0.5x"),
         row("consent write p50 (ms)", "plain", lambda m: m.load.p50_ms, "ms", ""),
         row("consent write p99 (ms)", "plain", lambda m: m.load.p99_ms, "ms", ""),
         row("consent write: server CPU per request (µs)", "plain", lambda m: m.cpu_us, "µs", ""),
+        *(
+            [row("consent write: database CPU per request (µs)", "plain", db_cpu, "µs", "")]
+            if all(m.db_cpu_us is not None for m in runs["base"] + runs["plain"])
+            else []
+        ),
         row("consent write with Idempotency-Key (writes/s)", "keyed", rps, "writes/s", ""),
         row("preference PATCH with If-Match (writes/s)", "prefs", rps, "writes/s", ""),
         row("preference PATCH p99 (ms)", "prefs", lambda m: m.load.p99_ms, "ms", ""),

@@ -17,11 +17,10 @@ import asyncpg
 import pytest
 
 from services.consent.api.request_context import LEDGER_CONTEXT_KEY
-from services.consent.db import ledger
+from services.consent.db import ledger, optimistic
 from services.consent.domain.consents import ConsentRequest, default_collection_method
 from services.consent.service.consents import ConsentRecorder
 from services.consent.service.evidence import Evidence
-from services.consent.service.ledger import StaleRead
 from shared.app_base import WRITE_TRANSACTIONS_KEY
 from shared.audit.outbox import AuditedTransactions, MissingAuditEvent
 from shared.db import statements
@@ -61,7 +60,7 @@ def _interleave(monkeypatch: pytest.MonkeyPatch, change: Any) -> dict[str, int]:
     """Run ``change`` once, right after the first unlocked read; count the request's unlocked
     and locked reads (not those of ``change`` itself)."""
     calls = {"unlocked": 0, "locked": 0, "changing": 0}
-    unlocked, locked = ledger.read_for_write, ledger.lock_for_write
+    unlocked, locked = optimistic.read_many_for_write, ledger.lock_for_write
 
     async def read_then_change(*args: Any) -> Any:
         facts = await unlocked(*args)
@@ -76,7 +75,7 @@ def _interleave(monkeypatch: pytest.MonkeyPatch, change: Any) -> dict[str, int]:
         calls["locked"] += 1 - calls["changing"]
         return await locked(*args)
 
-    monkeypatch.setattr(ledger, "read_for_write", read_then_change)
+    monkeypatch.setattr(optimistic, "read_many_for_write", read_then_change)
     monkeypatch.setattr(ledger, "lock_for_write", counted_lock)
     return calls
 
@@ -160,31 +159,22 @@ async def test_a_write_that_waited_for_the_lock_sees_what_the_holder_committed(
     evidence = Evidence(ip="127.0.0.1", user_agent="test")
     observer = await asyncpg.connect(database_url)
     try:
-        async with transactions.single_statements() as optimistic:
-            facts = await ledger.read_for_write(optimistic, ext, key, "email")
+        async with transactions.single_statements() as unlocked:
+            [facts] = await optimistic.read_many_for_write(unlocked, [(ext, key, "email")])
             assert facts is not None and facts.read_at is not None
+            # A withdrawal decided on the state before the holder's.
+            recorder = ConsentRecorder(unlocked, keyring, context)
+            planned = await recorder.plan(facts, request, evidence, "admin:test")
+            assert planned.read_at is not None
             async with transactions.begin() as holder:
                 await ConsentRecorder(holder, keyring, context).record(
                     ext, request, evidence, "admin:test"
                 )  # holds the subject's lock until this block commits
-
-                async def optimistic_withdrawal() -> Any:
-                    # The same read, replayed: a withdrawal decided on the state before.
-                    async def stale(*_: Any) -> Any:
-                        return facts
-
-                    recorder = ConsentRecorder(optimistic, keyring, context)
-                    original = ledger.read_for_write
-                    ledger.read_for_write = stale  # type: ignore[assignment]
-                    try:
-                        return await recorder.record(ext, request, evidence, "admin:test")
-                    finally:
-                        ledger.read_for_write = original  # type: ignore[assignment]
-
-                waiting = asyncio.ensure_future(optimistic_withdrawal())
-                await until_waiting_for_a_lock(observer, optimistic.driver.get_server_pid())
-            with pytest.raises(StaleRead):
-                await asyncio.wait_for(waiting, 10)
+                waiting = asyncio.ensure_future(
+                    optimistic.append_if_current(unlocked, [(planned.pending, planned.read_at)])
+                )
+                await until_waiting_for_a_lock(observer, unlocked.driver.get_server_pid())
+            assert await asyncio.wait_for(waiting, 10) == [None]
     finally:
         await observer.close()
     events, state = await _ledger(database_url, ext)

@@ -44,9 +44,8 @@ from services.consent.service.consents import (
 )
 from services.consent.service.evidence import Evidence
 from services.consent.service.gpc import gpc_requested
-from services.consent.service.ledger import StaleRead
+from services.consent.service.optimistic import OptimisticWrites
 from shared.app_base import KEYRING_KEY, WRITE_TRANSACTIONS_KEY
-from shared.audit.outbox import AuditedTransactions
 from shared.auth.guards import authorize, requires
 from shared.auth.tokens import Principal
 from shared.errors import LupaError
@@ -98,6 +97,9 @@ _EXTERNAL_ID = re.compile(EXTERNAL_ID_PATTERN)
 _encode = msgspec.json.Encoder().encode
 
 
+OPTIMISTIC_WRITES_KEY = "optimistic_writes"
+
+
 async def record_optimistically(
     state: State,
     external_id: str,
@@ -105,15 +107,16 @@ async def record_optimistically(
     evidence: Evidence,
     principal: Principal,
 ) -> ConsentRecorded | None:
-    """The write on ``SingleStatements`` (``ConsentRecorder`` says how); None, with nothing
-    written, if the subject or its state changed meanwhile: then record under the lock."""
-    transactions: AuditedTransactions = state[WRITE_TRANSACTIONS_KEY]
-    try:
-        async with transactions.single_statements() as statements:
-            recorder = ConsentRecorder(statements, state[KEYRING_KEY], state[LEDGER_CONTEXT_KEY])
-            return await recorder.record(external_id, write, evidence, principal.actor)
-    except StaleRead:
-        return None
+    """The write, optimistically in the process's next batch (``service.optimistic`` says how);
+    None, with nothing written, if the subject or its state changed meanwhile: then record
+    under the lock."""
+    transactions = state[WRITE_TRANSACTIONS_KEY]
+    writes: OptimisticWrites | None = state.get(OPTIMISTIC_WRITES_KEY)
+    if writes is None or writes.transactions is not transactions:
+        # Made on first use, on the write pool of this run of the app's lifespan.
+        writes = OptimisticWrites(transactions, state[KEYRING_KEY], state[LEDGER_CONTEXT_KEY])
+        state[OPTIMISTIC_WRITES_KEY] = writes
+    return await writes.record(external_id, write, evidence, principal.actor)
 
 
 # Set in the scope's state by the fast path when its optimistic write found the subject
@@ -122,7 +125,7 @@ _STALE_READ = "lupa.consent_write_stale"
 
 
 def _optimistic(scope: Scope, headers: Mapping[str, str], principal: Principal) -> bool:
-    """Whether the write can be one statement: not with an Idempotency-Key (the key is claimed
+    """Whether the write can be optimistic: not with an Idempotency-Key (the key is claimed
     in the write's transaction), nor when it honours Sec-GPC (objections follow the write),
     nor once an optimistic attempt found its read stale."""
     return not (
@@ -151,7 +154,7 @@ def _accepted_write(scope: Scope, body: bytes) -> tuple[Principal, str, ConsentR
 
 class ConsentWriteFastPath:
     """Route middleware of ``POST /v1/subjects/{external_id}/consents``: records a valid,
-    authorized, plain write itself, optimistically (``ConsentRecorder``).
+    authorized, plain write itself, optimistically (``service.optimistic``).
 
     It skips, per write, the guard's connection copy, Litestar's body reading (strict JSON with
     the standard library, then a conversion), the kwargs and the response object. It takes a

@@ -7,6 +7,7 @@ upserted in the same transaction as each ledger row, under the subject's row loc
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -100,57 +101,36 @@ _CURRENT_STATE = Statement(
 # triggers), stores the event's receipt and its audit event; it answers with only what the
 # database stamps (the ledger id, recorded_at): the rest of the event and of the projection
 # row is what was sent, and decoding ~25 columns back cost more than the statement's encoding.
-# $1..$16 the event, $17/$18 the projection's granted_at and
-# updated_at, $19..$21 the receipt, then the audit row.
-_AUDIT_PARAMS = ", ".join(f"${n}" for n in range(22, 22 + len(AUDIT_COLUMNS)))
-_EVENT_COLUMNS = (
+# Parameters as PendingAppend.values() orders them.
+EVENT_COLUMNS = (
     "event_id, subject_id, purpose_key, purpose_version, channel, action, state, source, actor,"
     " given_by, collection_method, page, ip_hash, ua_hash, reason_ct, occurred_at"
 )
-_EVENT_PARAMS = ", ".join(f"${n}" for n in range(1, 17))
-_STATE_UPSERT = (
-    " INSERT INTO consent_state (subject_id, purpose_key, channel, state, purpose_version,"
-    " granted_at, last_event_id, updated_at)"
-    " SELECT $2, $3, $5, $7, $4, $17, {ledger_id}, $18 FROM {source}"
+STATE_COLUMNS = (
+    "subject_id, purpose_key, channel, state, purpose_version, granted_at, last_event_id,"
+    " updated_at"
+)
+# The projection row points at the newest ledger row of its subject, purpose and channel.
+STATE_ON_CONFLICT = (
     " ON CONFLICT (subject_id, purpose_key, channel) DO UPDATE SET state = EXCLUDED.state,"
     " purpose_version = EXCLUDED.purpose_version, granted_at = EXCLUDED.granted_at,"
     " last_event_id = EXCLUDED.last_event_id, updated_at = EXCLUDED.updated_at"
 )
-_RECEIPT_AND_AUDIT = (
-    "), rc AS ("  # noqa: S608 (column names, no input)
+_AUDIT_PARAMS = ", ".join(f"${n}" for n in range(22, 22 + len(AUDIT_COLUMNS)))
+_EVENT_PARAMS = ", ".join(f"${n}" for n in range(1, 17))
+_APPEND = Statement(
+    "WITH ev AS ("  # noqa: S608 (column names, no input)
+    f" INSERT INTO consent_events ({EVENT_COLUMNS}) VALUES ({_EVENT_PARAMS})"
+    " RETURNING id, recorded_at"
+    "), st AS ("
+    f" INSERT INTO consent_state ({STATE_COLUMNS})"
+    f" SELECT $2, $3, $5, $7, $4, $17, ev.id, $18 FROM ev{STATE_ON_CONFLICT}"
+    "), rc AS ("
     " INSERT INTO receipts (id, subject_id, event_id, jws, created_at)"
     " SELECT $19, $2, $1, $20, $21 FROM ev"
     "), au AS ("
     f" INSERT INTO audit_events ({', '.join(AUDIT_COLUMNS)}) SELECT {_AUDIT_PARAMS} FROM ev"
     ") SELECT id, recorded_at FROM ev"
-)
-_XMIN, _EXPECTED = 22 + len(AUDIT_COLUMNS), 23 + len(AUDIT_COLUMNS)
-# The same rows, written only if the subject row and the state are still as an unlocked read
-# found them ($28: the subject's xmin, $29: the state's last_event_id, NULL for none), in a
-# statement that is its own transaction. Its snapshot is taken before the subject's lock is
-# waited for, so nothing is compared in it: the lock re-reads the newest subject row
-# (EvalPlanQual) and ON CONFLICT's WHERE judges the newest state row, and when either has
-# moved no row comes out of lk or st and nothing is written. The ledger id is drawn first, so
-# the projection's upsert decides whether the ledger row is written at all.
-_APPEND_IF_CURRENT = Statement(
-    "WITH lk AS ("  # noqa: S608 (column names, no input)
-    f" SELECT id FROM subjects WHERE id = $2 AND xmin = ${_XMIN} FOR UPDATE"
-    "), ids AS ("
-    " SELECT nextval(pg_get_serial_sequence('consent_events', 'id')) AS id FROM lk"
-    "), st AS ("
-    + _STATE_UPSERT.format(ledger_id="ids.id", source="ids")
-    + f" WHERE consent_state.last_event_id IS NOT DISTINCT FROM ${_EXPECTED}::bigint"  # noqa: S608
-    " RETURNING last_event_id"
-    "), ev AS ("
-    f" INSERT INTO consent_events (id, {_EVENT_COLUMNS}) OVERRIDING SYSTEM VALUE"
-    f" SELECT st.last_event_id, {_EVENT_PARAMS} FROM st RETURNING id, recorded_at"
-    + _RECEIPT_AND_AUDIT
-)
-_APPEND = Statement(
-    "WITH ev AS ("  # noqa: S608 (column names, no input)
-    f" INSERT INTO consent_events ({_EVENT_COLUMNS}) VALUES ({_EVENT_PARAMS})"
-    " RETURNING id, recorded_at"
-    "), st AS (" + _STATE_UPSERT.format(ledger_id="ev.id", source="ev") + _RECEIPT_AND_AUDIT
 )
 
 
@@ -165,35 +145,14 @@ _PURPOSE_FIELDS_SQL = ", ".join(
     f"f.{name}" if name in ("title", "description") else _field("purpose", name)
     for name in Purpose.__struct_fields__
 )
-_SUBJECT_FIELDS = len(SubjectRow.__struct_fields__)
-_PURPOSE_FIELDS = len(Purpose.__struct_fields__)
+SUBJECT_FIELDS = len(SubjectRow.__struct_fields__)
+PURPOSE_FIELDS = len(Purpose.__struct_fields__)
 _WRITE_FACTS = Statement(
     "SELECT "  # noqa: S608 (struct field names, no input)
     + ", ".join(_field("subject", name) for name in SubjectRow.__struct_fields__)
     + f", {_PURPOSE_FIELDS_SQL}, (f.key).kek_id, (f.key).wrapped_dek, "
     + ", ".join(_field("state", name) for name in ConsentStateRow.__struct_fields__)
     + " FROM consent_write_facts($1, $2, $3) f"
-)
-
-
-# The same facts read without a lock, in one snapshot, for an optimistic write (below), with
-# the subject row's version (xmin: any UPDATE of the row gives it a new one).
-_SUBJECT_ALIAS = {"title": "v", "description": "v"}
-_WRITE_FACTS_UNLOCKED = Statement(
-    "SELECT "  # noqa: S608 (struct field names, no input)
-    + ", ".join(f"s.{name}" for name in SubjectRow.__struct_fields__)
-    + ", "
-    + ", ".join(f"{_SUBJECT_ALIAS.get(name, 'p')}.{name}" for name in Purpose.__struct_fields__)
-    + ", k.kek_id, k.wrapped_dek, "
-    + ", ".join(f"cs.{name}" for name in ConsentStateRow.__struct_fields__)
-    + ", s.xmin"
-    " FROM subjects s"
-    " LEFT JOIN purposes p ON p.key = $2"
-    " LEFT JOIN purpose_versions v ON v.purpose_key = p.key AND v.version = p.current_version"
-    " LEFT JOIN subject_keys k ON k.subject_id = s.id"
-    " LEFT JOIN consent_state cs"
-    " ON cs.subject_id = s.id AND cs.purpose_key = $2 AND cs.channel = $3"
-    " WHERE s.external_id = $1"
 )
 
 
@@ -208,13 +167,14 @@ class ReadVersion(msgspec.Struct, frozen=True):
 
 class WriteFacts(msgspec.Struct, frozen=True):
     """What a consent write starts from: read with its subject locked, or (``read_at`` set)
-    read without a lock, for a write that commits only if nothing changed since."""
+    read without a lock, for a write that commits only if nothing changed since
+    (``services.consent.db.optimistic``)."""
 
     subject: SubjectRow
     purpose: Purpose | None  # None: there is no such purpose
     key: WrappedKey | None  # None: the subject's data key was shredded
     state: ConsentStateRow | None  # None: nothing recorded yet for this purpose and channel
-    read_at: ReadVersion | None = None  # set by read_for_write
+    read_at: ReadVersion | None = None  # set by optimistic.read_many_for_write
 
 
 class NewReceipt(msgspec.Struct, frozen=True):
@@ -235,36 +195,20 @@ async def lock_for_write(
     """Lock the subject by external id (every ledger writer of one subject queues here) and
     read what a write of ``purpose_key`` on ``channel`` needs; None if there is no subject."""
     row = await statements.fetchrow(session, _WRITE_FACTS, external_id, purpose_key, channel)
-    return _facts(tuple(row)) if row is not None else None
+    return facts_of(tuple(row)) if row is not None else None
 
 
-async def read_for_write(
-    session: Transaction, external_id: str, purpose_key: str, channel: str
-) -> WriteFacts | None:
-    """What ``lock_for_write`` reads, without the lock, and the version it was read at (for
-    ``append``'s ``expect``); None if there is no subject."""
-    row = await statements.fetchrow(
-        session, _WRITE_FACTS_UNLOCKED, external_id, purpose_key, channel
-    )
-    if row is None:
-        return None
-    values = tuple(row)
-    facts = _facts(values[:-1])
-    state = facts.state
-    return msgspec.structs.replace(
-        facts, read_at=ReadVersion(values[-1], state.last_event_id if state else None)
-    )
-
-
-def _facts(values: tuple[Any, ...]) -> WriteFacts:
-    at = _SUBJECT_FIELDS + _PURPOSE_FIELDS
+def facts_of(values: tuple[Any, ...]) -> WriteFacts:
+    """The facts from a row of the subject's, the purpose's, the key's and the state's
+    columns, in the structs' field order (NULLs for what is absent)."""
+    at = SUBJECT_FIELDS + PURPOSE_FIELDS
     purpose, (kek_id, wrapped), state = (
-        values[_SUBJECT_FIELDS:at],
+        values[SUBJECT_FIELDS:at],
         values[at : at + 2],
         values[at + 2 :],
     )
     return WriteFacts(
-        SubjectRow(*values[:_SUBJECT_FIELDS]),
+        SubjectRow(*values[:SUBJECT_FIELDS]),
         Purpose(*purpose) if purpose[0] is not None else None,
         WrappedKey(kek_id, wrapped) if kek_id is not None else None,
         ConsentStateRow(*state) if state[0] is not None else None,
@@ -283,81 +227,93 @@ async def current_state(
     return ConsentStateRow(*row) if row else None
 
 
-async def append(
-    session: Transaction,
-    subject_id: uuid.UUID,
-    event_id: uuid.UUID,
-    new: NewEvent,
-    reason_ct: bytes | None,
-    receipt: NewReceipt,
-    audit: AuditEvent,
-    expect: ReadVersion | None = None,
-) -> tuple[StoredEvent, ConsentStateRow] | None:
-    """Insert one ledger row as ``event_id`` (the database stamps ``recorded_at``), point the
-    projection at it, store its receipt and its audit event; returns event and projection.
+@dataclass(frozen=True, slots=True)
+class PendingAppend:
+    """One event ready to be appended: every value its ledger row, projection, receipt and
+    audit event are written with (the database adds only the ledger id and recorded_at)."""
 
-    With ``expect`` (from ``read_for_write``), only if the subject row and the state are
-    still as read then; None, with nothing written, if not."""
-    granted_at = new.occurred_at if new.state == "granted" else None
-    condition = () if expect is None else (expect.subject_xmin, expect.last_event_id)
-    row = await statements.fetchrow(
-        session,
-        _APPEND if expect is None else _APPEND_IF_CURRENT,
-        event_id,
-        subject_id,
-        new.purpose.key,
-        new.version,
-        new.channel,
-        new.action,
-        new.state,
-        new.source,
-        new.actor,
-        new.given_by,
-        new.collection_method,
-        new.page,
-        new.ip_hash,
-        new.ua_hash,
-        reason_ct,
-        new.occurred_at,
-        granted_at,
-        receipt.created_at,
-        receipt.id,
-        receipt.jws,
-        receipt.created_at,
-        *audit_row(audit),
-        *condition,
-    )
-    if row is None:
-        assert expect is not None  # an unconditional INSERT ... RETURNING answers one row
-        return None
+    subject_id: uuid.UUID
+    event_id: uuid.UUID
+    new: NewEvent
+    reason_ct: bytes | None
+    receipt: NewReceipt
+    audit: AuditEvent
+
+    @property
+    def granted_at(self) -> datetime | None:
+        return self.new.occurred_at if self.new.state == "granted" else None
+
+    def values(self) -> tuple[Any, ...]:
+        """The parameters of ``_APPEND``, in order: $1..$16 the event, $17/$18 the
+        projection's granted_at and updated_at, $19..$21 the receipt, then the audit row."""
+        new, receipt = self.new, self.receipt
+        return (
+            self.event_id,
+            self.subject_id,
+            new.purpose.key,
+            new.version,
+            new.channel,
+            new.action,
+            new.state,
+            new.source,
+            new.actor,
+            new.given_by,
+            new.collection_method,
+            new.page,
+            new.ip_hash,
+            new.ua_hash,
+            self.reason_ct,
+            new.occurred_at,
+            self.granted_at,
+            receipt.created_at,
+            receipt.id,
+            receipt.jws,
+            receipt.created_at,
+            *audit_row(self.audit),
+        )
+
+    def stored(self, ledger_id: int, recorded_at: datetime) -> tuple[StoredEvent, ConsentStateRow]:
+        """The event and projection row as written, given what the database stamped."""
+        new = self.new
+        event = LedgerEvent(
+            self.event_id,
+            new.purpose.key,
+            new.version,
+            new.channel,
+            new.action,
+            new.state,
+            new.source,
+            new.actor,
+            new.given_by,
+            new.collection_method,
+            new.page,
+            new.occurred_at,
+            recorded_at,
+        )
+        state = ConsentStateRow(
+            self.subject_id,
+            new.purpose.key,
+            new.channel,
+            new.state,
+            new.version,
+            self.granted_at,
+            ledger_id,
+            self.receipt.created_at,  # the projection's updated_at
+        )
+        return StoredEvent(ledger_id, self.subject_id, event, self.reason_ct), state
+
+
+async def append(
+    session: Transaction, pending: PendingAppend
+) -> tuple[StoredEvent, ConsentStateRow]:
+    """Insert one ledger row (the database stamps its id and ``recorded_at``), point the
+    projection at it, store its receipt and its audit event, on a transaction that holds the
+    subject's row lock; returns event and projection."""
+    row = await statements.fetchrow(session, _APPEND, *pending.values())
+    assert row is not None  # an INSERT ... RETURNING answers one row
     note_recorded(session)
     ledger_id, recorded_at = row
-    event = LedgerEvent(
-        event_id,
-        new.purpose.key,
-        new.version,
-        new.channel,
-        new.action,
-        new.state,
-        new.source,
-        new.actor,
-        new.given_by,
-        new.collection_method,
-        new.page,
-        new.occurred_at,
-        recorded_at,
-    )
-    state = ConsentStateRow(
-        subject_id,
-        new.purpose.key,
-        new.channel,
-        new.state,
-        new.version,
-        granted_at,
-        ledger_id,
-        receipt.created_at,  # the projection's updated_at ($18)
-    )
-    return StoredEvent(ledger_id, subject_id, event, reason_ct), state
+    return pending.stored(ledger_id, recorded_at)
 
 
 async def states_for_subject(

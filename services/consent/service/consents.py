@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.consent.db import ledger as repo
-from services.consent.db.ledger import ConsentStateRow, StoredEvent
+from services.consent.db.ledger import (
+    ConsentStateRow,
+    PendingAppend,
+    ReadVersion,
+    StoredEvent,
+    WriteFacts,
+)
 from services.consent.db.subjects import SubjectRow, WrappedKey
 from services.consent.domain.consents import (
     ConsentRequest,
+    Decision,
     LedgerEvent,
     NewEvent,
     PurposeTerms,
@@ -22,13 +30,13 @@ from services.consent.domain.consents import (
 from services.consent.domain.errors import UnknownPurpose
 from services.consent.domain.subjects import age_on
 from services.consent.service.evidence import Evidence, hash_evidence
-from services.consent.service.ledger import REASON_FIELD, LedgerWriter
+from services.consent.service.ledger import REASON_FIELD, LedgerWriter, appended
 from services.consent.service.receipts import IssuedReceipt, LedgerContext
 from services.consent.service.subjects import live_subject, require_live
 from services.consent.service.vault import SubjectVault
 from shared.auth.kinds import TokenKind
 from shared.auth.tokens import sign_claims
-from shared.db.statements import SingleStatements, Transaction
+from shared.db.statements import Transaction
 from shared.keys import Keyring
 
 # A confirmation link signed before links had their own header typ and aud still confirms
@@ -91,30 +99,47 @@ class HistoryEntry(LedgerEvent, frozen=True):
         return cls(**msgspec.structs.asdict(stored.event), sequence=stored.id, reason=reason)
 
 
+@dataclass(frozen=True, slots=True)
+class PlannedWrite:
+    """A grant or withdrawal decided and ready to append, and what its answer needs."""
+
+    pending: PendingAppend
+    terms: PurposeTerms
+    decision: Decision
+    read_at: ReadVersion | None  # the unlocked read it was decided on, if it was
+
+
 class ConsentRecorder:
     """Grants and withdrawals, on any transaction: the API's hot path runs them on a plain
     asyncpg one (``shared.audit.outbox.AuditedTransactions``), pages and jobs on a session.
 
-    On ``SingleStatements`` (no transaction) a write is optimistic: the facts are read without
-    the subject's lock and the append, one statement, takes the lock and writes only if the
-    subject and the state are still as read, else raises ``StaleRead`` having written nothing
-    (the caller then records on a transaction, under the lock). Two round trips instead of
-    four (``BEGIN``, the locked read, the append, ``COMMIT``), with the same outcome: the
-    decision was made on the state that the write replaces."""
+    ``record`` decides and appends under the subject's lock; optimistic writes
+    (``services.consent.service.optimistic``) read without it and use ``plan`` and
+    ``recorded``, the same decision and the same answer."""
 
     def __init__(self, session: Transaction, keyring: Keyring, context: LedgerContext) -> None:
         self.session = session
         self.keyring = keyring
         self.context = context
         self.vault = SubjectVault(session, keyring)
-        self.optimistic = isinstance(session, SingleStatements)
+        self.writer = LedgerWriter(session, keyring, context)
 
     async def record(
         self, external_id: str, request: ConsentRequest, evidence: Evidence, actor: str
     ) -> ConsentRecorded:
         """Append a grant or withdrawal for the subject, serialised by the subject's row lock."""
-        read = repo.read_for_write if self.optimistic else repo.lock_for_write
-        facts = await read(self.session, external_id, request.purpose, request.channel)
+        facts = await repo.lock_for_write(
+            self.session, external_id, request.purpose, request.channel
+        )
+        planned = await self.plan(facts, request, evidence, actor)
+        stored, state = await repo.append(self.session, planned.pending)
+        return self.recorded(planned, stored, state)
+
+    async def plan(
+        self, facts: WriteFacts | None, request: ConsentRequest, evidence: Evidence, actor: str
+    ) -> PlannedWrite:
+        """The write of ``request`` decided on ``facts`` (None: no such subject), its receipt
+        signed; nothing is written. Refuses as the API does (``LupaError``)."""
         subject = require_live(facts.subject if facts else None)
         assert facts is not None  # require_live refused a missing subject
         purpose = facts.purpose
@@ -126,37 +151,41 @@ class ConsentRecorder:
         current = facts.state.stored if facts.state else None
         decision = decide(request, terms, current, age, now)
         hashes = hash_evidence(self.keyring, evidence)
-        appended = await LedgerWriter(self.session, self.keyring, self.context).append(
-            subject,
-            NewEvent(
-                purpose=purpose,
-                version=decision.version,
-                channel=request.channel,
-                action=request.action,
-                state=decision.state,
-                source=request.source,
-                actor=actor,
-                given_by=request.given_by,
-                collection_method=request.collection_method,
-                occurred_at=now,
-                page=request.page,
-                reason=request.reason,
-                ip_hash=hashes.ip_hash,
-                ua_hash=hashes.ua_hash,
-            ),
-            facts.key,
-            facts.read_at,
+        new = NewEvent(
+            purpose=purpose,
+            version=decision.version,
+            channel=request.channel,
+            action=request.action,
+            state=decision.state,
+            source=request.source,
+            actor=actor,
+            given_by=request.given_by,
+            collection_method=request.collection_method,
+            occurred_at=now,
+            page=request.page,
+            reason=request.reason,
+            ip_hash=hashes.ip_hash,
+            ua_hash=hashes.ua_hash,
         )
+        pending = await self.writer.prepare(subject, new, facts.key)
+        return PlannedWrite(pending, terms, decision, facts.read_at)
+
+    def recorded(
+        self, planned: PlannedWrite, stored: StoredEvent, state: ConsentStateRow
+    ) -> ConsentRecorded:
+        """The answer to ``planned``, once written as ``stored`` and ``state``."""
+        done = appended(planned.pending, stored, state)
+        now = planned.pending.new.occurred_at
         url = (
-            self._confirmation_url(subject.id, appended.event, now)
-            if decision.needs_confirmation
+            self._confirmation_url(planned.pending.subject_id, done.event, now)
+            if planned.decision.needs_confirmation
             else None
         )
         return ConsentRecorded(
-            appended.event,
-            ConsentState.read(appended.state, terms, now),
-            appended.receipt,
-            decision.notice,
+            done.event,
+            ConsentState.read(done.state, planned.terms, now),
+            done.receipt,
+            planned.decision.notice,
             url,
         )
 

@@ -2,7 +2,8 @@
 
 Callers hold the subject's row lock; this writes everything one event needs in their
 transaction, in one statement, so the ledger, the projection, the receipts and the audit trail
-can never disagree.
+can never disagree. (Optimistic writes prepare the same ``PendingAppend`` and write it with
+``services.consent.db.optimistic``.)
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from services.consent.db import ledger as repo
-from services.consent.db.ledger import ConsentStateRow, ReadVersion
+from services.consent.db.ledger import ConsentStateRow, PendingAppend, StoredEvent
 from services.consent.db.subjects import SubjectRow, WrappedKey
 from services.consent.domain.consents import LedgerEvent, NewEvent, audit_type
 from services.consent.service.receipts import IssuedReceipt, LedgerContext, ReceiptSigner
@@ -23,11 +24,6 @@ from shared.keys import Keyring
 
 SERVICE = "consent"
 REASON_FIELD = "consent_reason"
-
-
-class StaleRead(Exception):
-    """An optimistic append found the subject or its state changed since it was read; nothing
-    was written (the caller redoes the write under the subject's lock)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,19 +40,20 @@ class LedgerWriter:
         self.receipts = ReceiptSigner(session, keyring, context)
 
     async def append(
-        self,
-        subject: SubjectRow,
-        new: NewEvent,
-        key: WrappedKey | None = None,
-        expect: ReadVersion | None = None,
+        self, subject: SubjectRow, new: NewEvent, key: WrappedKey | None = None
     ) -> Appended:
         """Append ``new`` for ``subject`` (whose row the caller has locked): the ledger row,
         its projection, its signed receipt and its audit event, in one statement.
 
-        ``key``: the subject's wrapped data key if the caller has read it already.
-        ``expect``: the caller holds no lock but read the subject at this version; the append
-        takes the lock itself and raises ``StaleRead``, writing nothing, if either the
-        subject row or the state has changed since."""
+        ``key``: the subject's wrapped data key if the caller has read it already."""
+        pending = await self.prepare(subject, new, key)
+        return appended(pending, *await repo.append(self.session, pending))
+
+    async def prepare(
+        self, subject: SubjectRow, new: NewEvent, key: WrappedKey | None = None
+    ) -> PendingAppend:
+        """Everything the append of ``new`` writes: the reason sealed, the receipt signed,
+        the audit event made; nothing is written yet."""
         reason_ct = reason_b64 = None
         if new.reason:
             dek = (
@@ -70,13 +67,13 @@ class LedgerWriter:
         event_id = uuid.uuid4()
         receipt = await self.receipts.sign(subject, event_id, new)
         audit = _audit_event(subject.id, new, event_id, receipt.id, reason_b64)
-        appended = await repo.append(
-            self.session, subject.id, event_id, new, reason_ct, receipt, audit, expect
-        )
-        if appended is None:
-            raise StaleRead("the subject or its state changed after it was read")
-        stored, state = appended
-        return Appended(stored.event, state, IssuedReceipt(receipt.id, receipt.jws))
+        return PendingAppend(subject.id, event_id, new, reason_ct, receipt, audit)
+
+
+def appended(pending: PendingAppend, stored: StoredEvent, state: ConsentStateRow) -> Appended:
+    """What the append of ``pending`` left, once written as ``stored`` and ``state``."""
+    receipt = pending.receipt
+    return Appended(stored.event, state, IssuedReceipt(receipt.id, receipt.jws))
 
 
 def _audit_event(
