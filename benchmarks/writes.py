@@ -191,7 +191,16 @@ def cpu_seconds(pid: int) -> float:
     with open(f"/proc/{pid}/stat") as stat:
         fields = stat.read().rsplit(")", 1)[1].split()
     own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return own + sum(cpu_seconds(child) for child in _children(pid))
+    return own + sum(_child_cpu_seconds(child) for child in _children(pid))
+
+
+def _child_cpu_seconds(pid: int) -> float:
+    """0 for a child that exited since it was listed (e.g. an autovacuum worker): its time
+    is not counted, so a figure read across its exit is at most a little low."""
+    try:
+        return cpu_seconds(pid)
+    except (OSError, IndexError, ValueError):
+        return 0.0
 
 
 def _children(pid: int) -> list[int]:

@@ -119,19 +119,20 @@ async def record_optimistically(
     return await writes.record(external_id, write, evidence, principal.actor)
 
 
-# Set in the scope's state by the fast path when its optimistic write found the subject
-# changed: the handler then records under the lock rather than trying again.
-_STALE_READ = "lupa.consent_write_stale"
+# Set in the scope's state by the fast path once it has tried the write optimistically and
+# not answered it (its read went stale, or the write was refused): the handler then records
+# under the lock, and answers a refusal from there, rather than trying again.
+_TRIED_OPTIMISTICALLY = "lupa.consent_write_tried"
 
 
 def _optimistic(scope: Scope, headers: Mapping[str, str], principal: Principal) -> bool:
     """Whether the write can be optimistic: not with an Idempotency-Key (the key is claimed
     in the write's transaction), nor when it honours Sec-GPC (objections follow the write),
-    nor once an optimistic attempt found its read stale."""
+    nor once the fast path has tried it optimistically (``_TRIED_OPTIMISTICALLY``)."""
     return not (
         IDEMPOTENCY_HEADER in headers
         or gpc_requested(headers, principal.role)
-        or scope.get("state", {}).get(_STALE_READ, False)
+        or scope.get("state", {}).get(_TRIED_OPTIMISTICALLY, False)
     )
 
 
@@ -185,8 +186,7 @@ class ConsentWriteFastPath:
                     )
                 except LupaError:
                     recorded = None  # the handler answers it, with its own problem
-                else:
-                    scope.setdefault("state", {})[_STALE_READ] = recorded is None
+                scope.setdefault("state", {})[_TRIED_OPTIMISTICALLY] = True
         if recorded is None:
             await self.app(scope, replay(messages, receive), send)
             return

@@ -27,6 +27,7 @@ from services.consent.domain.consents import ConsentRequest
 from services.consent.service.consents import ConsentRecorded, ConsentRecorder, PlannedWrite
 from services.consent.service.evidence import Evidence
 from services.consent.service.receipts import LedgerContext
+from services.consent.service.write_metrics import WRITES
 from shared.audit.outbox import AuditedTransactions
 from shared.errors import LupaError
 from shared.keys import Keyring
@@ -120,13 +121,16 @@ class OptimisticWrites:
         return batch
 
     async def _run(self, batch: list[_Wanted]) -> None:
+        WRITES.batch(len(batch))
         try:
             outcomes = await self._record(batch)
         except asyncpg.PostgresError:
             # A statement refused as a whole (e.g. a deadlock, or one row breaking a
             # constraint) wrote nothing: every write goes under the lock, one by one.
+            WRITES.outcome("batch_refused", len(batch))
             outcomes = [None] * len(batch)
         except Exception as error:  # the connection failed or timed out: as for one write
+            WRITES.outcome("error", len(batch))
             for wanted in batch:
                 if not wanted.answer.done():
                     wanted.answer.set_exception(error)
@@ -152,6 +156,7 @@ class OptimisticWrites:
                 try:
                     plan = await recorder.plan(facts, wanted.request, wanted.evidence, wanted.actor)
                 except LupaError as refused:
+                    WRITES.outcome("refused")
                     outcomes[n] = refused
                 else:
                     planned.append((n, plan))
@@ -165,4 +170,7 @@ class OptimisticWrites:
         for (n, plan), stored in zip(planned, written, strict=True):
             if stored is not None:
                 outcomes[n] = recorder.recorded(plan, *stored)
+        written_count = sum(stored is not None for stored in written)
+        WRITES.outcome("written", written_count)
+        WRITES.outcome("stale", len(planned) - written_count)
         return outcomes
