@@ -6,6 +6,9 @@ import asyncio
 from typing import Any
 
 import asyncpg
+import pytest
+
+from services.consent.db import optimistic
 
 PURPOSE: dict[str, Any] = {
     "legal_basis": "consent",
@@ -65,3 +68,24 @@ async def until_waiting_for_a_lock(observer: asyncpg.Connection, pid: int) -> No
             return
         await asyncio.sleep(0.01)
     raise AssertionError(f"backend {pid} never waited for a lock")
+
+
+def change_subject_after_read(
+    monkeypatch: pytest.MonkeyPatch, database_url: str, external_id: str
+) -> None:
+    """From now on, every optimistic read of write facts is followed by a change to the
+    subject row of ``external_id`` (its locale), so a write decided on that read is stale."""
+    read = optimistic.read_many_for_write
+
+    async def read_then_change(session: Any, wanted: Any) -> Any:
+        facts = await read(session, wanted)
+        conn = await asyncpg.connect(database_url)
+        try:
+            await conn.execute(
+                "UPDATE subjects SET locale = 'sv' WHERE external_id = $1", external_id
+            )
+        finally:
+            await conn.close()
+        return facts
+
+    monkeypatch.setattr(optimistic, "read_many_for_write", read_then_change)

@@ -29,7 +29,7 @@ from shared.app_base import KEYRING_KEY
 from shared.audit.outbox import AuditedTransactions
 from shared.errors import NotFound
 from tests.jose_judge import judged
-from tests.ledger_helpers import make_subject, post_consent, scene
+from tests.ledger_helpers import change_subject_after_read, make_subject, post_consent, scene
 
 EVIDENCE = Evidence(ip="127.0.0.1", user_agent="test")
 
@@ -223,18 +223,7 @@ async def test_a_stale_read_in_a_batch_goes_back_alone_and_the_others_land(
 ):
     key, changed = await scene(consent, auth, new_id)
     [steady] = await _subjects(consent, auth, new_id, 1)
-    read = optimistic.read_many_for_write
-
-    async def read_then_change(session: Any, wanted: Any) -> Any:
-        facts = await read(session, wanted)
-        conn = await asyncpg.connect(database_url)
-        try:  # any change to the subject row after the read, e.g. its locale
-            await conn.execute("UPDATE subjects SET locale = 'fi' WHERE external_id = $1", changed)
-        finally:
-            await conn.close()
-        return facts
-
-    monkeypatch.setattr(optimistic, "read_many_for_write", read_then_change)
+    change_subject_after_read(monkeypatch, database_url, changed)
     writes = _writes(consent_app, engine, max_in_flight=3)
     stale, landed = await asyncio.gather(
         *(writes.record(ext, _write(key), EVIDENCE, "admin:test") for ext in (changed, steady))

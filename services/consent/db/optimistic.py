@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import msgspec
+
 from services.consent.db.ledger import (
     EVENT_COLUMNS,
     STATE_COLUMNS,
@@ -33,12 +35,13 @@ from shared.db.statements import Statement, Transaction
 # What a write of (external id, purpose key, channel) needs, as ledger.lock_for_write reads it
 # under the lock, with the subject row's version (xmin: any UPDATE of the row gives it a new
 # one); one row per write asked for that has a subject, numbered as asked (n, from 1).
-_SUBJECT_ALIAS = {"title": "v", "description": "v"}
+# A purpose's title and description are its current version's.
+_TABLE_OF = {"title": "v", "description": "v"}
 _WRITE_FACTS = Statement(
     "SELECT q.n, "  # noqa: S608 (struct field names, no input)
     + ", ".join(f"s.{name}" for name in SubjectRow.__struct_fields__)
     + ", "
-    + ", ".join(f"{_SUBJECT_ALIAS.get(name, 'p')}.{name}" for name in Purpose.__struct_fields__)
+    + ", ".join(f"{_TABLE_OF.get(name, 'p')}.{name}" for name in Purpose.__struct_fields__)
     + ", k.kek_id, k.wrapped_dek, "
     + ", ".join(f"cs.{name}" for name in ConsentStateRow.__struct_fields__)
     + ", s.xmin"
@@ -87,10 +90,11 @@ _VALUE_TYPES = (
 )
 _UNNEST = ", ".join(f"${n}::{kind}[]" for n, (_, kind) in enumerate(_VALUE_TYPES, 1))
 _NAMES = ", ".join(name for name, _ in _VALUE_TYPES)
-_AUDIT_VALUES = "audit_event_id, audit_service, audit_type, audit_subject, audit_time, " + (
-    "audit_data::jsonb"
+# The audit row's values are named audit_<column> above; data is sent as text (as audit_row
+# gives it), so it is cast here.
+_AUDIT_VALUES = ", ".join(
+    f"audit_{column}::jsonb" if column == "data" else f"audit_{column}" for column in AUDIT_COLUMNS
 )
-assert len(AUDIT_COLUMNS) == 6  # _AUDIT_VALUES names one value per audit column
 # The rows of every write whose subject row and state are still as read. The statement's
 # snapshot is taken before the subjects' locks are waited for, so nothing is compared in it:
 # each lock re-reads the newest subject row (EvalPlanQual) and ON CONFLICT's WHERE judges the
@@ -143,13 +147,8 @@ async def read_many_for_write(
         values = tuple(row)
         facts = facts_of(values[1:-1])
         state = facts.state
-        found[values[0] - 1] = WriteFacts(
-            facts.subject,
-            facts.purpose,
-            facts.key,
-            state,
-            ReadVersion(values[-1], state.last_event_id if state else None),
-        )
+        read_at = ReadVersion(values[-1], state.last_event_id if state else None)
+        found[values[0] - 1] = msgspec.structs.replace(facts, read_at=read_at)
     return found
 
 

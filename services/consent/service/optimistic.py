@@ -69,7 +69,6 @@ class OptimisticWrites:
         self.max_in_flight = max_in_flight
         self._queue: deque[_Wanted] = deque()
         self._running: dict[asyncio.Task[None], set[str]] = {}  # batches in flight: subjects
-        self._sending: set[str] = set()  # every subject of a batch in flight
 
     async def record(
         self, external_id: str, request: ConsentRequest, evidence: Evidence, actor: str
@@ -90,14 +89,12 @@ class OptimisticWrites:
             batch = self._take()
             if not batch:
                 return
-            subjects = {wanted.external_id for wanted in batch}
-            self._sending |= subjects
             task = asyncio.get_running_loop().create_task(self._run(batch))
-            self._running[task] = subjects
+            self._running[task] = {wanted.external_id for wanted in batch}
             task.add_done_callback(self._finished)
 
     def _finished(self, task: asyncio.Task[None]) -> None:
-        self._sending -= self._running.pop(task)
+        del self._running[task]
         self._send()
 
     def _take(self) -> list[_Wanted]:
@@ -105,17 +102,16 @@ class OptimisticWrites:
         in flight: a later write of a subject waits for the batch after the one holding its
         earlier write (decided on the same read, it would only find that read stale)."""
         batch: list[_Wanted] = []
-        subjects: set[str] = set()
+        taken: set[str] = set().union(*self._running.values())
         kept: deque[_Wanted] = deque()
         while self._queue:
             wanted = self._queue.popleft()
             if wanted.answer.done():  # its caller went away before it was sent
                 continue
-            subject = wanted.external_id
-            if len(batch) == self.max_batch or subject in subjects or subject in self._sending:
+            if len(batch) == self.max_batch or wanted.external_id in taken:
                 kept.append(wanted)
                 continue
-            subjects.add(subject)
+            taken.add(wanted.external_id)
             batch.append(wanted)
         self._queue = kept
         return batch

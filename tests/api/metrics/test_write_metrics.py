@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
-import asyncpg
-
-from services.consent.db import optimistic
 from tests.api.metrics.scrape import value
-from tests.ledger_helpers import make_subject, post_consent, scene
+from tests.ledger_helpers import change_subject_after_read, make_subject, post_consent, scene
 
 OUTCOMES = "lupa_consent_optimistic_writes_total"
 SIZES = "lupa_consent_write_batch_size"
@@ -32,18 +28,7 @@ async def test_written_refused_and_stale_writes_are_counted_and_batches_sum_to_t
 
     # A write whose subject changes right after its read: stale, then written under the lock.
     changed = others[0]
-    read = optimistic.read_many_for_write
-
-    async def read_then_change(session: Any, wanted: Any) -> Any:
-        facts = await read(session, wanted)
-        conn = await asyncpg.connect(database_url)
-        try:
-            await conn.execute("UPDATE subjects SET locale = 'sv' WHERE external_id = $1", changed)
-        finally:
-            await conn.close()
-        return facts
-
-    monkeypatch.setattr(optimistic, "read_many_for_write", read_then_change)
+    change_subject_after_read(monkeypatch, database_url, changed)
     assert (await post_consent(consent, auth, changed, key, "withdraw")).status_code == 201
     after = await scrape(consent)
 
