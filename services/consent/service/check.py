@@ -30,6 +30,7 @@ from services.consent.domain.check import (
 )
 from services.consent.domain.subjects import age_on
 from services.consent.service import check_metrics
+from services.consent.service.gathered_checks import GatheredChecks
 from services.consent.settings import CheckBounds, CheckReplica
 from shared.crypto import field_aad, open_sealed, unwrap_data_key
 from shared.db.borrowed import BorrowedConnections
@@ -130,6 +131,7 @@ class CheckService:
         # One bound on acquiring and querying together, beyond the server's statement_timeout:
         # covers a pool that cannot connect and a silent network too.
         self.deadline = settings.acquire_timeout_s + settings.statement_timeout_ms / 1000 + 0.25
+        self.gathered = GatheredChecks(self._run, self.deadline)
 
     async def check(
         self,
@@ -142,7 +144,7 @@ class CheckService:
         """One subject; raises ``Unavailable`` (allowed: false) when the facts cannot be read."""
         try:
             async with asyncio.timeout(self.deadline):
-                row = await self._run(check_query.fetch_one, external_id, purpose, channel)
+                row = await self.gathered.fetch(external_id, purpose, channel)
             terms = check_query.purpose_of(row)
             prefs = check_query.preferences_of(row.preferences, purpose, channel)
             facts = check_query.facts_of(row, terms, prefs, self._age(row, terms))

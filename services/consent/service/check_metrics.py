@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Sequence, Set
 from operator import countOf, itemgetter
 
-from prometheus_client import Counter
+from prometheus_client import Counter, Histogram
 
 from services.consent.domain.check import CheckDecision
-from shared.metrics.buffered import BufferedCounter
+from shared.metrics.buffered import BufferedCounter, BufferedHistogram
 from shared.metrics.instruments import LOCAL_REGISTRY
 
 CHECK_DECISIONS = Counter(
@@ -28,6 +28,12 @@ CHECK_REASONS = Counter(
     "Check answers by reason code: a no with several reasons counts once under each; an "
     'answer without a reason counts under reason="none".',
     ("endpoint", "allowed", "reason"),
+    registry=LOCAL_REGISTRY,
+)
+CHECK_GATHERED = Histogram(
+    "lupa_check_gathered_size",
+    "Single checks read together in one statement (gathered while earlier ones ran).",
+    buckets=(1, 2, 4, 8, 16, 32, 64),
     registry=LOCAL_REGISTRY,
 )
 NO_REASON = "none"
@@ -73,3 +79,4 @@ class DecisionCounts:
 SINGLE = DecisionCounts("single")
 BATCH = DecisionCounts("batch")
 AUDIENCE = DecisionCounts("audience")
+GATHERED_SIZES = BufferedHistogram(CHECK_GATHERED)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from tests.api.check.helpers import check, granted
 from tests.api.metrics.scrape import value
 from tests.ledger_helpers import scene
 
 DECISIONS = "lupa_check_decisions_total"
 REASONS = "lupa_check_decision_reasons_total"
+GATHERED = "lupa_check_gathered_size"
 
 
 async def test_a_check_counts_its_decision_under_its_reason(consent, auth, new_id, scrape):
@@ -69,3 +72,16 @@ async def test_an_audience_export_counts_the_subjects_it_lists(consent, auth, ne
     yes = {"endpoint": "audience", "allowed": "true"}
     assert listed >= 1
     assert value(after, DECISIONS, **yes) == value(before, DECISIONS, **yes) + listed
+
+
+async def test_every_single_check_is_counted_in_exactly_one_gathered_statement(
+    consent, auth, new_id, scrape
+):
+    key, ext, _ = await granted(consent, auth, new_id)
+    before = await scrape(consent)
+    answers = await asyncio.gather(*(check(consent, auth, ext, key) for _ in range(8)))
+    after = await scrape(consent)
+    assert all(a["allowed"] for a in answers)
+    sent = value(after, f"{GATHERED}_count") - value(before, f"{GATHERED}_count")
+    assert value(after, f"{GATHERED}_sum") - value(before, f"{GATHERED}_sum") == 8
+    assert 1 <= sent <= 8
