@@ -217,13 +217,13 @@ async def postmaster_pid(database_url: str) -> int | None:
     conn = await asyncpg.connect(database_url)
     try:
         backend = await conn.fetchval("SELECT pg_backend_pid()")
-    finally:
-        await conn.close()
-    try:
+        # Read while the connection is open: its backend exits as soon as it closes.
         parent = parent_pid(backend)
         cpu_seconds(parent)
     except (OSError, ValueError, IndexError):
         return None
+    finally:
+        await conn.close()
     return parent
 
 

@@ -26,6 +26,7 @@ from shared.auth.tokens import Principal
 from shared.db import statements
 from shared.db.statements import Statement, Transaction
 from shared.errors import IdempotencyInProgress, IdempotencyKeyReused, InvalidInput
+from shared.idempotency_store import Claim
 
 HEADER = "Idempotency-Key"
 REPLAY_HEADER = "Idempotent-Replayed"
@@ -59,11 +60,9 @@ def parse_key(value: str | None) -> str | None:
     return value
 
 
-@dataclass(frozen=True)
-class Claim:
-    principal: str
-    key: str
-    request_hash: bytes
+def claim_for(principal: Principal, key: str, method: str, path: str, body: bytes) -> Claim:
+    """The claim of a request with ``key``; ``path`` as Litestar's ``request.url.path``."""
+    return Claim(principal_ref(principal), key, request_hash(method, path, body))
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,11 +133,7 @@ async def idempotent(
     if key is None:
         status, body = await handler()
         return Response(body, status_code=status)
-    claim = Claim(
-        principal_ref(principal),
-        key,
-        request_hash(request.method, request.url.path, await request.body()),
-    )
+    claim = claim_for(principal, key, request.method, request.url.path, await request.body())
     replay = await _claim(session, claim)
     if replay is not None:
         return replay

@@ -104,17 +104,42 @@ async def test_a_portal_token_of_another_subject_is_refused_by_the_handler(
     assert handled["n"] == 0  # the subject's own portal write took the fast path
 
 
-@pytest.mark.parametrize(
-    "extra_headers, role",
-    [({"Idempotency-Key": "k-1"}, "admin"), ({"Sec-GPC": "1"}, "portal")],
-    ids=["idempotency key", "global privacy control"],
-)
-async def test_writes_that_need_a_transaction_go_to_the_handler(
-    consent, auth, new_id, handled, extra_headers, role
+async def test_a_write_honouring_global_privacy_control_goes_to_the_handler(
+    consent, auth, new_id, handled
 ):
     key, ext = await scene(consent, auth, new_id)
     body = json.dumps({"purpose": key, "channel": "email", "action": "grant"}).encode()
-    headers = {**auth(role, ext if role == "portal" else None), **extra_headers}
-    answer = await _post(consent, ext, body, headers)
+    answer = await _post(consent, ext, body, {**auth("portal", ext), "Sec-GPC": "1"})
     assert answer.status_code == 201, answer.text
     assert handled["n"] == 1
+
+
+async def test_a_keyed_write_takes_the_fast_path_and_its_retry_replays_from_the_handler(
+    consent, auth, new_id, handled
+):
+    key, ext = await scene(consent, auth, new_id)
+    body = json.dumps({"purpose": key, "channel": "email", "action": "grant"}).encode()
+    headers = {**auth("admin"), "Idempotency-Key": new_id("k")}
+    first = await _post(consent, ext, body, headers)
+    assert first.status_code == 201, first.text
+    assert handled["n"] == 0 and "idempotent-replayed" not in first.headers
+    # The key is held: the handler answers the retry from it, with the first answer, and the
+    # same key with another body is a reuse (the fast path hashed the request as it does).
+    retry = await _post(consent, ext, body, headers)
+    assert retry.status_code == 201 and retry.json() == first.json()
+    assert retry.headers.get("idempotent-replayed") == "true" and handled["n"] == 1
+    other = body.replace(b'"grant"', b'"withdraw"')
+    reused = await _post(consent, ext, other, headers)
+    assert reused.status_code == 422
+    assert reused.json()["type"] == "urn:lupa:problem:idempotency-key-reused"
+    history = await consent.get(f"/v1/subjects/{ext}/consents/history", headers=auth("admin"))
+    assert len(history.json()) == 1
+
+
+async def test_a_malformed_key_goes_to_the_handler_and_is_refused(consent, auth, new_id, handled):
+    key, ext = await scene(consent, auth, new_id)
+    body = json.dumps({"purpose": key, "channel": "email", "action": "grant"}).encode()
+    answer = await _post(consent, ext, body, {**auth("admin"), "Idempotency-Key": "x" * 256})
+    assert answer.status_code == 422 and handled["n"] == 1
+    history = await consent.get(f"/v1/subjects/{ext}/consents/history", headers=auth("admin"))
+    assert history.json() == []

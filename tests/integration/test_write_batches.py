@@ -1,6 +1,7 @@
 """Optimistic writes gathered into batches: writes that arrive while a batch is in flight leave
 together, in two statements, and each still lands, or is refused, or goes under the lock,
-exactly as it would alone.
+exactly as it would alone. A write with an Idempotency-Key commits with its stored answer, or
+leaves its key as it found it.
 
 The batches here are made by an ``OptimisticWrites`` with one batch in flight at a time (on the
 test's own connections): the first write leaves alone, the writes queued behind it leave
@@ -28,6 +29,8 @@ from services.consent.service.optimistic import OptimisticWrites
 from shared.app_base import KEYRING_KEY
 from shared.audit.outbox import AuditedTransactions
 from shared.errors import NotFound
+from shared.idempotency import request_hash
+from shared.idempotency_store import Claim
 from tests.jose_judge import judged
 from tests.ledger_helpers import change_subject_after_read, make_subject, post_consent, scene
 
@@ -262,3 +265,119 @@ async def test_a_batch_refused_as_a_whole_is_recorded_under_the_lock_one_by_one(
         events, state, audit = await _ledger(database_url, name)
         assert [str(row["event_id"]) for row in events] == [answer.json()["event"]["event_id"]]
         assert state["last_event_id"] == events[0]["id"] and len(audit) == 1
+
+
+def _claim(key: str, ext: str, body: bytes = b"{}") -> Claim:
+    return Claim("admin:test-token", key, request_hash("POST", f"/v1/subjects/{ext}", body))
+
+
+async def _keys(database_url: str, *claims: Claim) -> dict[str, tuple[int, Any]]:
+    """The stored (status, response) of each claim's key that exists, by key."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        rows = await conn.fetch(
+            "SELECT key, status_code, response FROM idempotency_keys"
+            " WHERE principal = $1 AND key = ANY($2::text[])",
+            claims[0].principal,
+            [claim.key for claim in claims],
+        )
+    finally:
+        await conn.close()
+    return {row["key"]: (row["status_code"], json.loads(row["response"])) for row in rows}
+
+
+async def test_keyed_writes_in_a_batch_commit_with_their_stored_answers(
+    consent, consent_app, auth, new_id, database_url, engine, monkeypatch
+):
+    key, _ = await scene(consent, auth, new_id)
+    names = await _subjects(consent, auth, new_id, 5)
+    sizes = _count_batches(monkeypatch)
+    writes = _writes(consent_app, engine)
+    claims = [_claim(new_id("k"), name) for name in names[:4]]
+    answers = await asyncio.gather(
+        *(
+            writes.record(name, _write(key), EVIDENCE, "admin:test", claim)
+            for name, claim in zip(names, [*claims, None], strict=True)  # the last: no key
+        )
+    )
+    assert sizes == [1, 4]
+    stored = await _keys(database_url, *claims)
+    for claim, answer in zip(claims, answers[:4], strict=True):
+        assert isinstance(answer, ConsentRecorded)
+        # The key holds the very answer given, as the locked path would have stored it.
+        assert stored[claim.key] == (201, json.loads(msgspec.json.encode(answer)))
+    for name, answer in zip(names, answers, strict=True):
+        events, _, _ = await _ledger(database_url, name)
+        assert [row["event_id"] for row in events] == [answer.event.event_id]
+
+
+async def test_a_key_already_held_is_left_to_the_locked_path_and_nothing_is_written(
+    consent, consent_app, auth, new_id, database_url, engine
+):
+    key, ext = await scene(consent, auth, new_id)
+    [other] = await _subjects(consent, auth, new_id, 1)
+    writes = _writes(consent_app, engine)
+    claim = _claim(new_id("k"), ext)
+    first = await writes.record(ext, _write(key), EVIDENCE, "admin:test", claim)
+    assert isinstance(first, ConsentRecorded)
+    before = await _keys(database_url, claim)
+    # The same key again, for another subject: a reuse the locked path refuses.
+    assert await writes.record(other, _write(key), EVIDENCE, "admin:test", claim) is None
+    assert (await _ledger(database_url, other))[0] == []
+    assert await _keys(database_url, claim) == before
+
+
+async def test_one_key_twice_in_a_batch_writes_only_the_first(
+    consent, consent_app, auth, new_id, database_url, engine, monkeypatch
+):
+    key, _ = await scene(consent, auth, new_id)
+    names = await _subjects(consent, auth, new_id, 3)
+    sizes = _count_batches(monkeypatch)
+    writes = _writes(consent_app, engine)
+    shared = _claim(new_id("k"), "shared")
+    answers = await asyncio.gather(
+        writes.record(names[0], _write(key), EVIDENCE, "admin:test"),
+        writes.record(names[1], _write(key), EVIDENCE, "admin:test", shared),
+        writes.record(names[2], _write(key), EVIDENCE, "admin:test", shared),
+    )
+    assert sizes == [1, 1]  # the second holder of the key was never appended
+    assert isinstance(answers[1], ConsentRecorded) and answers[2] is None
+    assert (await _ledger(database_url, names[2]))[0] == []
+    assert (await _keys(database_url, shared))[shared.key][0] == 201
+
+
+async def test_a_keyed_write_whose_read_went_stale_lets_its_key_go(
+    consent, consent_app, auth, new_id, database_url, engine, monkeypatch
+):
+    key, changed = await scene(consent, auth, new_id)
+    [steady] = await _subjects(consent, auth, new_id, 1)
+    change_subject_after_read(monkeypatch, database_url, changed)
+    writes = _writes(consent_app, engine, max_in_flight=3)
+    stale_claim, landed_claim = _claim(new_id("k"), changed), _claim(new_id("k"), steady)
+    stale, landed = await asyncio.gather(
+        writes.record(changed, _write(key), EVIDENCE, "admin:test", stale_claim),
+        writes.record(steady, _write(key), EVIDENCE, "admin:test", landed_claim),
+    )
+    assert stale is None and isinstance(landed, ConsentRecorded)
+    # Free for the locked path to claim when it records the stale write.
+    assert set(await _keys(database_url, stale_claim, landed_claim)) == {landed_claim.key}
+
+
+async def test_a_refused_keyed_write_and_a_refused_batch_leave_no_key_behind(
+    consent, consent_app, auth, new_id, database_url, engine, monkeypatch
+):
+    key, ext = await scene(consent, auth, new_id)
+    writes = _writes(consent_app, engine)
+    refused_claim = _claim(new_id("k"), ext)
+    with pytest.raises(UnknownPurpose):
+        await writes.record(ext, _write("no-such-purpose"), EVIDENCE, "admin:test", refused_claim)
+
+    async def deadlocked(session: Any, appends: Any) -> Any:
+        raise asyncpg.DeadlockDetectedError("deadlock detected")
+
+    monkeypatch.setattr(optimistic, "append_if_current", deadlocked)
+    batch_claim = _claim(new_id("k"), ext)
+    assert await writes.record(ext, _write(key), EVIDENCE, "admin:test", batch_claim) is None
+    # The claim was rolled back with the batch: the locked path finds the key free.
+    assert await _keys(database_url, refused_claim, batch_claim) == {}
+    assert (await _ledger(database_url, ext))[0] == []

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 from litestar import Controller, Request, Response, get, post
-from litestar.datastructures import Headers, State
+from litestar.datastructures import URL, Headers, State
 from litestar.di import NamedDependency
 from litestar.openapi import ResponseSpec
 from litestar.params import JSONBody, QueryParameter
@@ -51,7 +51,8 @@ from shared.auth.tokens import Principal
 from shared.errors import LupaError
 from shared.fast_path import member_names, plain_json, read_json_body, replay, send_json
 from shared.idempotency import HEADER as IDEMPOTENCY_HEADER
-from shared.idempotency import idempotent
+from shared.idempotency import claim_for, idempotent, parse_key
+from shared.idempotency_store import Claim
 from shared.keys import Keyring
 
 PurposeKey = Annotated[str, msgspec.Meta(pattern=f"^{PURPOSE_KEY_SHAPE}" + END)]
@@ -106,17 +107,18 @@ async def record_optimistically(
     write: ConsentRequest,
     evidence: Evidence,
     principal: Principal,
+    claim: Claim | None,
 ) -> ConsentRecorded | None:
-    """The write, optimistically in the process's next batch (``service.optimistic`` says how);
-    None, with nothing written, if the subject or its state changed meanwhile: then record
-    under the lock."""
+    """The write, optimistically in the process's next batch (``service.optimistic`` says how),
+    its response stored under ``claim``'s key; None, with nothing written, if the subject or
+    its state changed meanwhile, or the key is held already: then record under the lock."""
     transactions = state[WRITE_TRANSACTIONS_KEY]
     writes: OptimisticWrites | None = state.get(OPTIMISTIC_WRITES_KEY)
     if writes is None or writes.transactions is not transactions:
         # Made on first use, on the write pool of this run of the app's lifespan.
         writes = OptimisticWrites(transactions, state[KEYRING_KEY], state[LEDGER_CONTEXT_KEY])
         state[OPTIMISTIC_WRITES_KEY] = writes
-    return await writes.record(external_id, write, evidence, principal.actor)
+    return await writes.record(external_id, write, evidence, principal.actor, claim)
 
 
 # Set in the scope's state by the fast path once it has tried the write optimistically and
@@ -126,14 +128,29 @@ _TRIED_OPTIMISTICALLY = "lupa.consent_write_tried"
 
 
 def _optimistic(scope: Scope, headers: Mapping[str, str], principal: Principal) -> bool:
-    """Whether the write can be optimistic: not with an Idempotency-Key (the key is claimed
-    in the write's transaction), nor when it honours Sec-GPC (objections follow the write),
-    nor once the fast path has tried it optimistically (``_TRIED_OPTIMISTICALLY``)."""
-    return not (
-        IDEMPOTENCY_HEADER in headers
-        or gpc_requested(headers, principal.role)
-        or scope.get("state", {}).get(_TRIED_OPTIMISTICALLY, False)
-    )
+    """Whether the write can be optimistic: not when it honours Sec-GPC (objections follow
+    the write), nor with an Idempotency-Key the handler would refuse, nor once the fast path
+    has tried it optimistically (``_TRIED_OPTIMISTICALLY``)."""
+    if gpc_requested(headers, principal.role) or scope.get("state", {}).get(
+        _TRIED_OPTIMISTICALLY, False
+    ):
+        return False
+    try:
+        parse_key(headers.get(IDEMPOTENCY_HEADER))
+    except LupaError:
+        return False
+    return True
+
+
+def _claim(
+    scope: Scope, headers: Mapping[str, str], principal: Principal, body: bytes
+) -> Claim | None:
+    """The write's Idempotency-Key claim, as ``idempotent`` makes it (same hash of method,
+    path and body), or None without the header; call only where ``_optimistic`` holds."""
+    key = parse_key(headers.get(IDEMPOTENCY_HEADER))
+    if key is None:
+        return None
+    return claim_for(principal, key, "POST", URL.from_scope(scope).path, body)  # its one method
 
 
 def _accepted_write(scope: Scope, body: bytes) -> tuple[Principal, str, ConsentRequest] | None:
@@ -160,9 +177,10 @@ class ConsentWriteFastPath:
     It skips, per write, the guard's connection copy, Litestar's body reading (strict JSON with
     the standard library, then a conversion), the kwargs and the response object. It takes a
     strict subset of what the handler takes: a plain JSON body (``shared.fast_path``) decoded
-    straight into ``ConsentWrite`` by msgspec, strictly, with no ``Idempotency-Key`` and no
-    ``Sec-GPC`` to honour. Everything else, every error and a write whose subject changed under
-    it, goes on to the handler with the body replayed, so no answer can differ.
+    straight into ``ConsentWrite`` by msgspec, strictly, with no ``Sec-GPC`` to honour and any
+    ``Idempotency-Key`` well formed (its claim goes in the batch). Everything else, every error,
+    a key held already and a write whose subject changed under it, goes on to the handler with
+    the body replayed, so no answer can differ.
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -172,7 +190,7 @@ class ConsentWriteFastPath:
         body, messages = await read_json_body(scope, receive, FAST_BODY_LIMIT)
         accepted = None if body is None else _accepted_write(scope, body)
         recorded = None
-        if accepted is not None:
+        if accepted is not None and body is not None:
             principal, external_id, write = accepted
             headers = Headers.from_scope(scope)
             if _optimistic(scope, headers, principal):
@@ -183,6 +201,7 @@ class ConsentWriteFastPath:
                         write,
                         Evidence(_client_host(scope), headers.get("user-agent")),
                         principal,
+                        _claim(scope, headers, principal, body),
                     )
                 except LupaError:
                     recorded = None  # the handler answers it, with its own problem
@@ -226,6 +245,7 @@ class ConsentController(Controller):
                 data.to_request(principal),
                 evidence_of(request),
                 principal,
+                _claim(request.scope, request.headers, principal, await request.body()),
             )
             if recorded is not None:
                 return Response(msgspec.to_builtins(recorded), status_code=201)

@@ -11,25 +11,35 @@ trips, the database's executor start, its statement triggers and commit) are sha
 Each write of a batch has its own outcome: its answer, a refusal (``LupaError``, for the
 handler to answer), or None when its read went stale, or the batch's statement failed as a
 whole, with nothing of it written: the caller then records it under the subject's lock.
+
+A write with an ``Idempotency-Key`` comes with its claim. A batch holding such writes appends
+in one transaction that also claims their keys first and stores each written one's response
+before it commits, so a stored response always matches a committed write, as on the locked
+path (``shared.idempotency``). A write whose key is already held (a retry, a reuse, a request
+still running) is not written here: None, and the locked path answers it from the key.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import deque
 from dataclasses import dataclass, field
 
 import asyncpg
+import msgspec
 
 from services.consent.db import optimistic as repo
-from services.consent.db.ledger import PendingAppend, ReadVersion
+from services.consent.db.ledger import ConsentStateRow, PendingAppend, ReadVersion, StoredEvent
 from services.consent.domain.consents import ConsentRequest
 from services.consent.service.consents import ConsentRecorded, ConsentRecorder, PlannedWrite
 from services.consent.service.evidence import Evidence
 from services.consent.service.receipts import LedgerContext
 from services.consent.service.write_metrics import WRITES
 from shared.audit.outbox import AuditedTransactions
+from shared.db.statements import SingleStatements
 from shared.errors import LupaError
+from shared.idempotency_store import Claim, claim_many, settle_many
 from shared.keys import Keyring
 
 # The batch sizes and concurrency measured best on 2 cores with a 10-connection write pool
@@ -38,6 +48,8 @@ MAX_BATCH = 32
 MAX_IN_FLIGHT = 3
 
 Outcome = ConsentRecorded | LupaError | None
+Stored = tuple[StoredEvent, ConsentStateRow]
+_ENCODE = msgspec.json.Encoder().encode  # the answer as sent, for the key's stored response
 
 
 @dataclass(eq=False, slots=True)
@@ -46,6 +58,7 @@ class _Wanted:
     request: ConsentRequest
     evidence: Evidence
     actor: str
+    claim: Claim | None
     answer: asyncio.Future[Outcome] = field(repr=False)
 
 
@@ -71,13 +84,19 @@ class OptimisticWrites:
         self._running: dict[asyncio.Task[None], set[str]] = {}  # batches in flight: subjects
 
     async def record(
-        self, external_id: str, request: ConsentRequest, evidence: Evidence, actor: str
+        self,
+        external_id: str,
+        request: ConsentRequest,
+        evidence: Evidence,
+        actor: str,
+        claim: Claim | None = None,
     ) -> ConsentRecorded | None:
-        """The write, recorded optimistically in the next batch; None, with nothing written,
-        if it must be recorded under the lock instead. Raises the refusal (``LupaError``) the
-        locked path would raise on the same facts."""
+        """The write, recorded optimistically in the next batch (and its response stored under
+        ``claim``'s key); None, with nothing written, if it must be recorded under the lock
+        instead. Raises the refusal (``LupaError``) the locked path would raise on the same
+        facts."""
         answer: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
-        self._queue.append(_Wanted(external_id, request, evidence, actor, answer))
+        self._queue.append(_Wanted(external_id, request, evidence, actor, claim, answer))
         self._send()
         outcome = await answer  # a cancelled caller's write is dropped if not yet sent
         if isinstance(outcome, LupaError):
@@ -158,15 +177,65 @@ class OptimisticWrites:
                     planned.append((n, plan))
             if not planned:
                 return outcomes
-            appends: list[tuple[PendingAppend, ReadVersion]] = []
-            for _, plan in planned:
-                assert plan.read_at is not None  # read_many_for_write sets it
-                appends.append((plan.pending, plan.read_at))
-            written = await repo.append_if_current(statements, appends)
-        for (n, plan), stored in zip(planned, written, strict=True):
-            if stored is not None:
-                outcomes[n] = recorder.recorded(plan, *stored)
+            keyed = any(batch[n].claim is not None for n, _ in planned)
+            # With keys, one transaction: the claims, the appends and the stored answers
+            # commit together or not at all. Without, the append commits alone.
+            async with statements.driver.transaction() if keyed else contextlib.nullcontext():
+                if keyed:
+                    planned = await self._claim_keys(statements, batch, planned)
+                written = await self._append(statements, planned)
+                for (n, plan), stored in zip(planned, written, strict=True):
+                    if stored is not None:
+                        outcomes[n] = recorder.recorded(plan, *stored)
+                if keyed:
+                    await self._settle_keys(statements, batch, planned, outcomes)
         written_count = sum(stored is not None for stored in written)
         WRITES.outcome("written", written_count)
         WRITES.outcome("stale", len(planned) - written_count)
         return outcomes
+
+    @staticmethod
+    async def _append(
+        statements: SingleStatements, planned: list[tuple[int, PlannedWrite]]
+    ) -> list[Stored | None]:
+        if not planned:
+            return []
+        appends: list[tuple[PendingAppend, ReadVersion]] = []
+        for _, plan in planned:
+            assert plan.read_at is not None  # read_many_for_write sets it
+            appends.append((plan.pending, plan.read_at))
+        return await repo.append_if_current(statements, appends)
+
+    @staticmethod
+    async def _claim_keys(
+        statements: SingleStatements, batch: list[_Wanted], planned: list[tuple[int, PlannedWrite]]
+    ) -> list[tuple[int, PlannedWrite]]:
+        """The planned writes that may be appended: unkeyed, or whose key this claims now.
+        A write whose key is held already is left to the locked path, which answers it from
+        the key (the stored response, a reuse, or one still running)."""
+        keyed = [(n, claim) for n, _ in planned if (claim := batch[n].claim) is not None]
+        taken = await claim_many(statements, [claim for _, claim in keyed])
+        held = {n for (n, _), ok in zip(keyed, taken, strict=True) if not ok}
+        WRITES.outcome("key_in_use", len(held))
+        return [(n, plan) for n, plan in planned if n not in held]
+
+    @staticmethod
+    async def _settle_keys(
+        statements: SingleStatements,
+        batch: list[_Wanted],
+        planned: list[tuple[int, PlannedWrite]],
+        outcomes: list[Outcome],
+    ) -> None:
+        """Store the answer of every keyed write made; let go of the keys of those not made
+        (stale: the locked path claims the key again when it records them)."""
+        remembered: list[tuple[Claim, int, str]] = []
+        let_go: list[Claim] = []
+        for n, _ in planned:
+            claim, answer = batch[n].claim, outcomes[n]
+            if claim is None:
+                continue
+            if isinstance(answer, ConsentRecorded):
+                remembered.append((claim, 201, _ENCODE(answer).decode()))
+            else:
+                let_go.append(claim)
+        await settle_many(statements, remembered, let_go)

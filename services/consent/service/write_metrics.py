@@ -17,8 +17,9 @@ WRITE_OUTCOMES = Counter(
     "lupa_consent_optimistic_writes",
     "Plain consent writes tried optimistically, by outcome: written; refused (answered with a "
     "problem); stale (the read went stale, redone under the lock); batch_refused (the "
-    "database refused the batch's statement, redone under the lock); error (the database "
-    "could not be reached).",
+    "database refused the batch's statement, redone under the lock); key_in_use (its "
+    "Idempotency-Key was held already: answered from the key by the locked path); error (the "
+    "database could not be reached).",
     ("outcome",),
     registry=LOCAL_REGISTRY,
 )
@@ -28,7 +29,7 @@ BATCH_SIZES = Histogram(
     buckets=(1, 2, 4, 8, 16, 32),
     registry=LOCAL_REGISTRY,
 )
-OUTCOMES = ("written", "refused", "stale", "batch_refused", "error")
+OUTCOMES = ("written", "refused", "stale", "batch_refused", "key_in_use", "error")
 
 
 class WriteCounts:
