@@ -34,6 +34,7 @@ from shared.health import ENGINE_KEY, HealthController
 from shared.http_limits import BodyReadTimeout, ServerLimits
 from shared.http_methods import HttpMethodsMiddleware, path_methods
 from shared.keys import Keyring, load_keyring
+from shared.last_resort import LastResort
 from shared.logging import RequestLogMiddleware, configure_logging
 from shared.metrics.buffered import flushing
 from shared.metrics.endpoint import METRICS_SOURCES_KEY, MetricsSource, metrics
@@ -205,8 +206,11 @@ def build_app(
         ),
         observe=RequestMetrics().observe,
     )
-    # Outermost, so that every read of a body has its deadline (shared/http_limits.py).
+    # So that every read of a body has its deadline (shared/http_limits.py).
     app.asgi_handler = BodyReadTimeout(app.asgi_handler, ServerLimits.from_env().body_timeout_s)
+    # Outermost: whatever escapes the layers above is a 500 problem and a log line without
+    # its message (shared/last_resort.py).
+    app.asgi_handler = LastResort(app.asgi_handler)
     describe_responses(app)  # last: it builds the document from the finished handlers
     return app
 

@@ -156,7 +156,8 @@ async def test_a_server_error_is_an_error_span_with_no_exception_text(
         app=app, base_url="http://testserver.local", raise_server_exceptions=False
     ) as client:
         # A failure below every handler: the layer under the tracing one raises.
-        tracing = app.asgi_handler.app.app  # BodyReadTimeout > RequestLog > Tracing
+        # LastResort > BodyReadTimeout > RequestLog > Tracing
+        tracing = app.asgi_handler.app.app.app
         tracing.app = broken
         failed = await client.get("/v1/purposes", headers=auth("admin"))
         assert failed.status_code == 500
