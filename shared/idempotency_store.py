@@ -37,11 +37,9 @@ _SETTLE_MANY = Statement(
     " UPDATE idempotency_keys i SET status_code = r.status_code, response = r.response::jsonb"
     " FROM unnest($1::text[], $2::text[], $3::int[], $4::text[])"
     " AS r(principal, key, status_code, response)"
-    " WHERE i.principal = r.principal AND i.key = r.key RETURNING 1),"
-    " let_go AS ("
+    " WHERE i.principal = r.principal AND i.key = r.key)"
     " DELETE FROM idempotency_keys i USING unnest($5::text[], $6::text[]) AS g(principal, key)"
-    " WHERE i.principal = g.principal AND i.key = g.key AND i.status_code = 0 RETURNING 1)"
-    " SELECT (SELECT count(*) FROM remembered), (SELECT count(*) FROM let_go)"
+    " WHERE i.principal = g.principal AND i.key = g.key AND i.status_code = 0"
 )
 
 
@@ -49,8 +47,9 @@ async def claim_many(session: Transaction, claims: Sequence[Claim]) -> list[bool
     """Take each key for this transaction: True where taken, False where an earlier request
     (committed, or still running) holds it, or an earlier claim of ``claims`` took it.
 
-    Waits, like ``_claim``, on a key another open transaction has just claimed. Only the
-    request that took its key may write; the others are answered by ``idempotent``."""
+    Waits, as ``shared.idempotency`` does for one key, on a key another open transaction has
+    just claimed. Only the request that took its key may write; the others are answered by
+    ``shared.idempotency.idempotent``."""
     first_of: dict[tuple[str, str], int] = {}
     for n, claim in enumerate(claims):
         first_of.setdefault((claim.principal, claim.key), n)
@@ -76,7 +75,7 @@ async def settle_many(
 ) -> None:
     """Store each (claim, status, JSON body) as its key's response, and free the keys of
     ``let_go`` (claimed in this transaction, their writes not made here: a later try runs)."""
-    await statements.fetch(
+    await statements.execute(
         session,
         _SETTLE_MANY,
         [c.principal for c, _, _ in remembered],

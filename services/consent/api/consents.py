@@ -129,24 +129,19 @@ _TRIED_OPTIMISTICALLY = "lupa.consent_write_tried"
 
 def _optimistic(scope: Scope, headers: Mapping[str, str], principal: Principal) -> bool:
     """Whether the write can be optimistic: not when it honours Sec-GPC (objections follow
-    the write), nor with an Idempotency-Key the handler would refuse, nor once the fast path
-    has tried it optimistically (``_TRIED_OPTIMISTICALLY``)."""
-    if gpc_requested(headers, principal.role) or scope.get("state", {}).get(
-        _TRIED_OPTIMISTICALLY, False
-    ):
-        return False
-    try:
-        parse_key(headers.get(IDEMPOTENCY_HEADER))
-    except LupaError:
-        return False
-    return True
+    the write), nor once the fast path has tried it optimistically (``_TRIED_OPTIMISTICALLY``)."""
+    return not (
+        gpc_requested(headers, principal.role)
+        or scope.get("state", {}).get(_TRIED_OPTIMISTICALLY, False)
+    )
 
 
 def _claim(
     scope: Scope, headers: Mapping[str, str], principal: Principal, body: bytes
 ) -> Claim | None:
     """The write's Idempotency-Key claim, as ``idempotent`` makes it (same hash of method,
-    path and body), or None without the header; call only where ``_optimistic`` holds."""
+    path and body), or None without the header. A malformed key raises the ``InvalidInput``
+    that ``idempotent`` would: in the fast path the handler then answers it."""
     key = parse_key(headers.get(IDEMPOTENCY_HEADER))
     if key is None:
         return None

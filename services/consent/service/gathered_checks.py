@@ -85,18 +85,15 @@ class GatheredChecks:
                     rows = [await self.run(check_query.fetch_one, *taken[0][0])]
                 else:
                     rows = await self.run(check_query.fetch_gathered, [w for w, _ in taken])
-        except BaseException as error:
-            # Every check of the statement fails closed alike (the caller answers "no");
-            # cancelled (the server stopping): so are its checks.
+        except Exception as error:  # every check of the statement fails closed alike ("no")
             for _, row in taken:
                 if not row.done():
-                    if isinstance(error, Exception):
-                        row.set_exception(error)
-                    else:
-                        row.cancel()
-            if not isinstance(error, Exception):
-                raise
+                    row.set_exception(error)
             return
+        except BaseException:  # cancelled (the server stopping): so are its checks
+            for _, row in taken:
+                row.cancel()
+            raise
         for (_, row), facts in zip(taken, rows, strict=True):
             if not row.done():
                 row.set_result(facts)
