@@ -207,7 +207,8 @@ class CheckService:
         return self.conns is self.replica_conns
 
     async def close(self) -> None:
-        """Give borrowed connections back (before the pools close)."""
+        """Give borrowed connections back (before the pools close), once no statement runs."""
+        await self.gathered.close()
         await self.primary_conns.close()
         if self.replica_conns is not None:
             await self.replica_conns.close()

@@ -55,6 +55,12 @@ class GatheredChecks:
         self._send()
         return await row  # a cancelled caller's check is dropped if not yet sent
 
+    async def close(self) -> None:
+        """Wait for the statements in flight (each bounded by the deadline): one whose callers
+        all went away still holds a connection, which must be back before the pool closes."""
+        while self._running:
+            await asyncio.gather(*self._running, return_exceptions=True)
+
     def _send(self) -> None:
         while self._queue and len(self._running) < self.max_in_flight:
             taken = self._take()

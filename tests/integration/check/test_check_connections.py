@@ -20,7 +20,7 @@ async def service(database_url, keyring):
     try:
         yield service
     finally:
-        await service.conns.close()
+        await service.close()
         await pool.close()
 
 
